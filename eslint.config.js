@@ -1,0 +1,32 @@
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'bench/results/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
+  },
+  {
+    files: ['src/planner/**/*.ts'],
+    rules: {
+      // The planner is pure: time, randomness and I/O come in as parameters.
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['node:*', 'fs', 'net', 'http', 'https', 'child_process', 'os'], message: 'src/planner is pure: no I/O modules.' },
+            { group: ['dockerode', 'ssh2', 'simple-git', 'chokidar', '../executor/*', '../watch/*', '../cli/*'], message: 'src/planner is pure: no I/O modules.' },
+          ],
+        },
+      ],
+      'no-restricted-globals': ['error', 'process', 'setTimeout', 'setInterval', 'fetch'],
+      'no-restricted-properties': [
+        'error',
+        { object: 'Date', property: 'now', message: 'Time comes in options.now.' },
+        { object: 'Math', property: 'random', message: 'The planner is deterministic.' },
+      ],
+    },
+  },
+);

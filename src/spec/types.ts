@@ -1,0 +1,291 @@
+/**
+ * The normalized, typed stack: what every later layer reads. Durations are milliseconds,
+ * sizes are bytes, and every short or list syntax of compose is already in its one long form.
+ */
+
+export type Milliseconds = number;
+export type Bytes = number;
+
+export type Stack = {
+  readonly name: string;
+  /** The spec file as the user named it (`-` for stdin). */
+  readonly file: string;
+  /** The folder relative paths in the spec resolve against. */
+  readonly dir: string;
+  readonly services: Readonly<Record<string, Service>>;
+  readonly networks: Readonly<Record<string, Network>>;
+  readonly volumes: Readonly<Record<string, Volume>>;
+  readonly secrets: Readonly<Record<string, FileObject>>;
+  readonly configs: Readonly<Record<string, FileObject>>;
+  readonly heal: HealConfig;
+};
+
+export type Service = {
+  readonly name: string;
+  readonly image: string;
+  /** null: the image's own CMD / ENTRYPOINT. */
+  readonly command: readonly string[] | null;
+  readonly entrypoint: readonly string[] | null;
+  /** env_file values first, `environment:` on top. null: pass the variable through unset. */
+  readonly environment: Readonly<Record<string, string | null>>;
+  /** Keys of `environment` whose values came from an env_file: never printed. */
+  readonly secretEnvironment: readonly string[];
+  readonly ports: readonly PortMapping[];
+  /** `80/tcp` */
+  readonly expose: readonly string[];
+  readonly volumes: readonly Mount[];
+  readonly networks: readonly ServiceNetwork[];
+  readonly labels: Readonly<Record<string, string>>;
+  readonly healthcheck: Healthcheck | null;
+  /** Docker's own restart policy on the container (`no`, `always`, `on-failure[:N]`, `unless-stopped`). */
+  readonly restart: string | null;
+  readonly stopSignal: string | null;
+  readonly stopGracePeriod: Milliseconds;
+  readonly user: string | null;
+  readonly workingDir: string | null;
+  readonly hostname: string | null;
+  readonly domainname: string | null;
+  /** `host:ip` */
+  readonly extraHosts: readonly string[];
+  readonly dns: readonly string[];
+  readonly dnsSearch: readonly string[];
+  readonly capAdd: readonly string[];
+  readonly capDrop: readonly string[];
+  readonly securityOpt: readonly string[];
+  readonly devices: readonly string[];
+  readonly groupAdd: readonly string[];
+  readonly privileged: boolean;
+  readonly readOnly: boolean;
+  readonly init: boolean;
+  readonly tty: boolean;
+  readonly stdinOpen: boolean;
+  readonly shmSize: Bytes | null;
+  readonly pid: string | null;
+  readonly ipc: string | null;
+  /** `host`, `none`, `bridge`, or null for the stack's networks. */
+  readonly networkMode: string | null;
+  readonly platform: string | null;
+  readonly runtime: string | null;
+  readonly ulimits: Readonly<Record<string, Ulimit>>;
+  readonly sysctls: Readonly<Record<string, string>>;
+  /** `/path[:options]` */
+  readonly tmpfs: readonly string[];
+  readonly logging: Logging | null;
+  readonly dependsOn: Readonly<Record<string, Dependency>>;
+  readonly secrets: readonly FileMount[];
+  readonly configs: readonly FileMount[];
+  readonly pullPolicy: PullPolicy;
+  readonly deploy: Deploy;
+  /** A versioned digest of what a container is made from (`v1:<hex>`): see hash.ts. */
+  readonly configHash: string;
+};
+
+export type Protocol = 'tcp' | 'udp' | 'sctp';
+
+export type PortMapping = {
+  /** The container port. */
+  readonly target: number;
+  /** The host port; null publishes on an ephemeral port chosen by the engine. */
+  readonly published: number | null;
+  readonly hostIp: string | null;
+  readonly protocol: Protocol;
+  readonly mode: 'ingress' | 'host';
+};
+
+export type Mount =
+  | {
+      readonly type: 'volume';
+      /** A key of Stack.volumes; null for an anonymous volume. */
+      readonly source: string | null;
+      readonly target: string;
+      readonly readOnly: boolean;
+      readonly nocopy: boolean;
+    }
+  | {
+      readonly type: 'bind';
+      /** An absolute path on the host. */
+      readonly source: string;
+      readonly target: string;
+      readonly readOnly: boolean;
+      readonly propagation: string | null;
+      readonly createHostPath: boolean;
+    }
+  | {
+      readonly type: 'tmpfs';
+      readonly target: string;
+      readonly size: Bytes | null;
+      readonly mode: number | null;
+    };
+
+export type ServiceNetwork = {
+  /** A key of Stack.networks. */
+  readonly name: string;
+  readonly aliases: readonly string[];
+  readonly ipv4Address: string | null;
+};
+
+export type Healthcheck = {
+  /** `['CMD', ...]` or `['CMD-SHELL', '...']`; `['NONE']` turns off the image's own check. */
+  readonly test: readonly string[];
+  readonly interval: Milliseconds;
+  readonly timeout: Milliseconds;
+  readonly retries: number;
+  readonly startPeriod: Milliseconds;
+  readonly startInterval: Milliseconds;
+};
+
+export type Ulimit = { readonly soft: number; readonly hard: number };
+
+export type Logging = { readonly driver: string | null; readonly options: Readonly<Record<string, string>> };
+
+export type Dependency = {
+  readonly condition: 'service_started' | 'service_healthy' | 'service_completed_successfully';
+  readonly required: boolean;
+  readonly restart: boolean;
+};
+
+export type FileMount = {
+  /** A key of Stack.secrets / Stack.configs. */
+  readonly source: string;
+  readonly target: string;
+  readonly uid: string | null;
+  readonly gid: string | null;
+  readonly mode: number | null;
+};
+
+export type PullPolicy = 'always' | 'missing' | 'never';
+
+export type Deploy = {
+  readonly mode: 'replicated' | 'global';
+  /** For `global`, the count is one per eligible host and this is 0. */
+  readonly replicas: number;
+  readonly placement: Placement;
+  readonly restartPolicy: RestartPolicy;
+  readonly updateConfig: UpdateConfig;
+  readonly rollbackConfig: UpdateConfig;
+  readonly resources: Resources;
+  /** Labels of the service itself, not of its containers (as in Swarm). */
+  readonly labels: Readonly<Record<string, string>>;
+};
+
+export type Placement = {
+  readonly constraints: readonly Constraint[];
+  readonly preferences: readonly { readonly spread: string }[];
+  readonly maxReplicasPerNode: number | null;
+};
+
+/** `node.labels.zone == a` */
+export type Constraint = {
+  readonly key: string;
+  readonly op: '==' | '!=';
+  readonly value: string;
+  /** As written, for messages. */
+  readonly text: string;
+};
+
+export type RestartPolicy = {
+  readonly condition: 'none' | 'on-failure' | 'any';
+  readonly delay: Milliseconds;
+  /** 0: no limit. */
+  readonly maxAttempts: number;
+  /** 0: attempts count over the container's whole life. */
+  readonly window: Milliseconds;
+};
+
+export type UpdateConfig = {
+  /** 0: all at once. */
+  readonly parallelism: number;
+  readonly delay: Milliseconds;
+  readonly failureAction: 'pause' | 'continue' | 'rollback';
+  readonly monitor: Milliseconds;
+  readonly maxFailureRatio: number;
+  readonly order: 'stop-first' | 'start-first';
+};
+
+export type Resources = {
+  readonly limits: ResourceAmounts;
+  readonly reservations: ResourceAmounts;
+};
+
+export type ResourceAmounts = {
+  /** In CPUs, `0.5` = half a core. */
+  readonly cpus: number | null;
+  readonly memory: Bytes | null;
+  readonly pids: number | null;
+};
+
+export type Network = {
+  readonly name: string;
+  /** An existing network heal does not create or remove. */
+  readonly external: boolean;
+  /** The engine-side name: `<stack>_<key>` unless `name:` or external says otherwise. */
+  readonly engineName: string;
+  readonly driver: string | null;
+  readonly driverOpts: Readonly<Record<string, string>>;
+  readonly internal: boolean;
+  readonly attachable: boolean;
+  readonly enableIpv6: boolean;
+  readonly ipam: { readonly driver: string | null; readonly config: readonly Readonly<Record<string, string>>[] };
+  readonly labels: Readonly<Record<string, string>>;
+};
+
+export type Volume = {
+  readonly name: string;
+  readonly external: boolean;
+  readonly engineName: string;
+  readonly driver: string | null;
+  readonly driverOpts: Readonly<Record<string, string>>;
+  readonly labels: Readonly<Record<string, string>>;
+};
+
+/** A file-based secret or config: its content is read at load time and only its digest is kept in view. */
+export type FileObject = {
+  readonly name: string;
+  /** Absolute path of the file on the machine running heal. */
+  readonly file: string;
+  /** `sha256:<hex>` of the content. */
+  readonly digest: string;
+};
+
+export type HealConfig = {
+  readonly ssh: SshDefaults;
+  readonly hosts: Readonly<Record<string, Host>>;
+  readonly watch: WatchConfig;
+};
+
+export type SshDefaults = {
+  readonly user: string | null;
+  readonly port: number | null;
+  readonly identityFile: string | null;
+  readonly knownHosts: string | null;
+};
+
+export type Host = SshHost | DockerHost;
+
+export type SshHost = {
+  readonly name: string;
+  readonly kind: 'ssh';
+  /** null: from ~/.ssh/config, then the current user. */
+  readonly user: string | null;
+  readonly address: string;
+  /** null: from ~/.ssh/config, then 22. */
+  readonly port: number | null;
+  readonly identityFile: string | null;
+  /** The engine's socket on the host. */
+  readonly socket: string;
+  readonly labels: Readonly<Record<string, string>>;
+};
+
+export type DockerHost = {
+  readonly name: string;
+  readonly kind: 'docker';
+  /** `unix:///var/run/docker.sock` or `tcp://host:port` */
+  readonly url: string;
+  readonly labels: Readonly<Record<string, string>>;
+};
+
+export type WatchConfig = {
+  readonly interval: Milliseconds;
+  readonly hostDownAfter: Milliseconds;
+  readonly rebalance: boolean;
+};
