@@ -23,6 +23,8 @@ export type Stack = {
 export type Service = {
   readonly name: string;
   readonly image: string;
+  /** A fixed container name, allowed only with a single replica. */
+  readonly containerName: string | null;
   /** null: the image's own CMD / ENTRYPOINT. */
   readonly command: readonly string[] | null;
   readonly entrypoint: readonly string[] | null;

@@ -1,0 +1,113 @@
+import { dirname, resolve } from 'node:path';
+import { Check } from './check.js';
+import { parseDotenv } from './dotenv.js';
+import { SpecError, type KeyPath, type SpecProblem } from './errors.js';
+import { interpolateTree, type Lookup } from './interpolate.js';
+import { normalizeStack } from './normalize.js';
+import { parseYaml } from './parse.js';
+import { MAX_SIDE_FILE_BYTES, MAX_SPEC_BYTES, readLimited, readStreamLimited, type ReadResult } from './read.js';
+import type { Stack } from './types.js';
+
+export type LoadOptions = {
+  /** A path, or `-` for stdin. */
+  readonly file: string;
+  /** Another variables file instead of the `.env` beside the spec (which must then exist). */
+  readonly envFile?: string;
+  /** The process environment: it wins over the env file. */
+  readonly environment: Readonly<Record<string, string | undefined>>;
+  /** Where `-` reads from. */
+  readonly stdin?: AsyncIterable<Buffer | string>;
+  /** The folder relative paths resolve against when the spec comes from stdin. */
+  readonly cwd: string;
+};
+
+/**
+ * Loads a spec in named phases: read, parse, interpolate, validate and normalize, hash, freeze.
+ * Throws a SpecError listing every problem found; a stack it returns is deeply frozen.
+ */
+export async function loadStack(options: LoadOptions): Promise<Stack> {
+  const fromStdin = options.file === '-';
+  const label = fromStdin ? '<stdin>' : options.file;
+  const dir = fromStdin ? resolve(options.cwd) : dirname(resolve(options.cwd, options.file));
+
+  const read: ReadResult = fromStdin
+    ? await readStreamLimited(options.stdin ?? process.stdin, MAX_SPEC_BYTES)
+    : readLimited(resolve(options.cwd, options.file), MAX_SPEC_BYTES);
+  if ('error' in read) throw new SpecError([fileProblem(label, read.error)]);
+
+  const parsed = parseYaml(read.text.toString('utf8'));
+  if (parsed.problems.length > 0) {
+    throw new SpecError(parsed.problems.map(({ position, message }) => ({ file: label, ...position, path: '', message })));
+  }
+
+  const check = new Check(label, parsed.source);
+  const lookup = variables(options, dir, check);
+  if (check.problems.length > 0) throw new SpecError(check.problems);
+
+  const interpolated = interpolateTree(parsed.tree, lookup);
+  for (const problem of interpolated.problems) check.fail(problem.path, problem.message);
+
+  const stack = normalizeStack(
+    {
+      tree: interpolated.value,
+      source: parsed.source,
+      file: label,
+      dir,
+      lookup,
+      readBytes: (file, path) => readSideFile(check, file, path),
+      readEnvFile: (file, path, required) => readEnvFile(check, resolve(dir, file), file, path, required, lookup),
+    },
+    check,
+  );
+  if (check.problems.length > 0 || !stack) throw new SpecError(sortProblems(check.problems));
+  return deepFreeze(stack);
+}
+
+/** The environment first, then the variables file. */
+function variables(options: LoadOptions, dir: string, check: Check): Lookup {
+  const environment: Lookup = (name) => options.environment[name];
+  const explicit = options.envFile !== undefined;
+  const file = explicit ? resolve(options.cwd, options.envFile!) : resolve(dir, '.env');
+  const read = readLimited(file, MAX_SIDE_FILE_BYTES);
+  if ('error' in read) {
+    if (explicit || !read.error.startsWith('does not exist')) check.fail([], `env file ${file} ${read.error}`);
+    return environment;
+  }
+  const dotenv = parseDotenv(read.text.toString('utf8'), environment);
+  for (const problem of dotenv.problems) check.problems.push(fileProblem(`${file}:${problem.line}`, problem.message));
+  return (name) => environment(name) ?? dotenv.values.get(name);
+}
+
+function readSideFile(check: Check, file: string, path: KeyPath): Buffer | undefined {
+  const read = readLimited(file, MAX_SIDE_FILE_BYTES);
+  if ('error' in read) return check.fail(path, `${file} ${read.error}`);
+  return read.text;
+}
+
+function readEnvFile(check: Check, file: string, written: string, path: KeyPath, required: boolean, lookup: Lookup): Map<string, string> | undefined {
+  const read = readLimited(file, MAX_SIDE_FILE_BYTES);
+  if ('error' in read) {
+    if (!required && read.error === 'does not exist') return new Map();
+    return check.fail(path, `env file ${written} ${read.error}`);
+  }
+  const dotenv = parseDotenv(read.text.toString('utf8'), lookup);
+  // Values of an env file are secrets: a problem names the line, never the value.
+  for (const problem of dotenv.problems) check.fail(path, `env file ${written} line ${problem.line}: ${problem.message}`);
+  return dotenv.values;
+}
+
+function fileProblem(file: string, message: string): SpecProblem {
+  return { file, line: 0, col: 0, path: '', message };
+}
+
+function sortProblems(problems: readonly SpecProblem[]): SpecProblem[] {
+  return [...problems].sort((a, b) => a.line - b.line || a.col - b.col);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const item of Object.values(value)) deepFreeze(item);
+  }
+  return value;
+}

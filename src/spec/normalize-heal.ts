@@ -1,0 +1,106 @@
+import { homedir } from 'node:os';
+import { resolve } from 'node:path';
+import type { Check } from './check.js';
+import type { KeyPath } from './errors.js';
+import type { HealConfig, Host, SshDefaults, WatchConfig } from './types.js';
+
+export const WATCH_DEFAULTS = {
+  interval: 15_000,
+  // Swarm declares a node down after 15 s. SSH keepalives notice a dead peer within ~3 s;
+  // 5 s more rides out a slow link without waiting as long as Swarm.
+  hostDownAfter: 5_000,
+  rebalance: false,
+} as const satisfies WatchConfig;
+
+export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
+
+const HOST_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
+/** Reads the `x-heal` extension: where the hosts are and how the daemon watches them. */
+export function normalizeHeal(check: Check, value: unknown, dir: string): HealConfig {
+  const path = ['x-heal'];
+  const raw = value === undefined || value === null ? {} : (check.object(value, path, ['ssh', 'hosts', 'watch']) ?? {});
+  const ssh = normalizeSsh(check, raw.ssh, [...path, 'ssh'], dir);
+  const hosts: Record<string, Host> = {};
+  for (const [name, host] of Object.entries(check.mapping(raw.hosts, [...path, 'hosts']) ?? {})) {
+    const normalized = normalizeHost(check, name, host, [...path, 'hosts', name], dir);
+    if (normalized) hosts[name] = normalized;
+  }
+  return { ssh, hosts, watch: normalizeWatch(check, raw.watch, [...path, 'watch']) };
+}
+
+function normalizeSsh(check: Check, value: unknown, path: KeyPath, dir: string): SshDefaults {
+  const raw = value === undefined || value === null ? {} : (check.object(value, path, ['user', 'port', 'identity_file', 'known_hosts']) ?? {});
+  return {
+    user: check.optionalString(raw.user, [...path, 'user']),
+    port: raw.port === undefined || raw.port === null ? null : (check.integer(raw.port, [...path, 'port'], { min: 1, max: 65535 }) ?? null),
+    identityFile: localPath(check.optionalString(raw.identity_file, [...path, 'identity_file']), dir),
+    knownHosts: localPath(check.optionalString(raw.known_hosts, [...path, 'known_hosts']), dir),
+  };
+}
+
+function normalizeHost(check: Check, name: string, value: unknown, path: KeyPath, dir: string): Host | undefined {
+  if (!HOST_NAME.test(name)) check.fail(path, `"${name}" is not a host name: use letters, digits, "_", "." and "-"`, 'key');
+  const raw = check.object(value, path, ['ssh', 'docker', 'socket', 'identity_file', 'labels']);
+  if (!raw) return undefined;
+  const labels = check.labels(raw.labels, [...path, 'labels']);
+  if (raw.ssh !== undefined && raw.docker !== undefined) return check.fail(path, 'has both `ssh:` and `docker:`: keep one');
+  if (raw.docker !== undefined) {
+    for (const key of ['socket', 'identity_file']) {
+      if (raw[key] !== undefined) check.fail([...path, key], 'applies to `ssh:` hosts only', 'key');
+    }
+    const url = check.string(raw.docker, [...path, 'docker']);
+    if (url === undefined) return undefined;
+    if (!/^unix:\/\/\/.+/.test(url) && !/^tcp:\/\/[^/:]+:\d+\/?$/.test(url)) {
+      return check.fail([...path, 'docker'], `"${url}" is not an engine address: use unix:///path/to/docker.sock or tcp://host:port`);
+    }
+    return { name, kind: 'docker', url, labels };
+  }
+  if (raw.ssh === undefined) return check.fail(path, 'needs `ssh: [user@]address[:port]` or `docker: unix:///path`', 'key');
+  const target = check.string(raw.ssh, [...path, 'ssh']);
+  const address = target === undefined ? undefined : parseSshTarget(target);
+  if (target !== undefined && address === undefined) {
+    return check.fail([...path, 'ssh'], `"${target}" is not an SSH address: use [user@]address[:port]`);
+  }
+  if (!address) return undefined;
+  const socket = check.optionalString(raw.socket, [...path, 'socket']) ?? DEFAULT_DOCKER_SOCKET;
+  if (!socket.startsWith('/')) check.fail([...path, 'socket'], `"${socket}" must be an absolute path on the host`);
+  return {
+    name,
+    kind: 'ssh',
+    ...address,
+    identityFile: localPath(check.optionalString(raw.identity_file, [...path, 'identity_file']), dir),
+    socket,
+    labels,
+  };
+}
+
+/** `[user@]address[:port]`, with IPv6 addresses in brackets when a port follows. */
+export function parseSshTarget(text: string): { user: string | null; address: string; port: number | null } | undefined {
+  const match = /^(?:([^@\s]+)@)?(\[[0-9a-fA-F:.]+\]|[^@:\s[\]]+|[0-9a-fA-F:]+:[0-9a-fA-F:]*)(?::(\d{1,5}))?$/.exec(text.trim());
+  if (!match) return undefined;
+  const bracketed = match[2]!.startsWith('[');
+  // A bare IPv6 address has colons: the last group is part of it, not a port.
+  if (!bracketed && match[2]!.includes(':')) {
+    return { user: match[1] ?? null, address: match[3] === undefined ? match[2]! : `${match[2]!}:${match[3]}`, port: null };
+  }
+  const port = match[3] === undefined ? null : Number(match[3]);
+  if (port !== null && (port < 1 || port > 65535)) return undefined;
+  return { user: match[1] ?? null, address: bracketed ? match[2]!.slice(1, -1) : match[2]!, port };
+}
+
+function normalizeWatch(check: Check, value: unknown, path: KeyPath): WatchConfig {
+  const raw = value === undefined || value === null ? {} : (check.object(value, path, ['interval', 'host_down_after', 'rebalance']) ?? {});
+  return {
+    interval: check.duration(raw.interval, [...path, 'interval'], WATCH_DEFAULTS.interval),
+    hostDownAfter: check.duration(raw.host_down_after, [...path, 'host_down_after'], WATCH_DEFAULTS.hostDownAfter),
+    rebalance: check.boolean(raw.rebalance, [...path, 'rebalance'], WATCH_DEFAULTS.rebalance),
+  };
+}
+
+/** `~/x` and paths relative to the spec's folder, as the machine running heal sees them. */
+export function localPath(text: string | null, dir: string): string | null {
+  if (text === null) return null;
+  if (text === '~' || text.startsWith('~/')) return resolve(homedir(), text.slice(2));
+  return resolve(dir, text);
+}

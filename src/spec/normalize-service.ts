@@ -1,0 +1,345 @@
+import { describe, type Check } from './check.js';
+import type { KeyPath } from './errors.js';
+import { normalizeDeploy } from './normalize-deploy.js';
+import { isPlainObject } from './parse.js';
+import { splitCommand } from './split-command.js';
+import { parsePorts } from './syntax/ports.js';
+import { parseServiceVolume } from './syntax/volumes.js';
+import type {
+  Dependency,
+  FileMount,
+  Healthcheck,
+  Logging,
+  Mount,
+  PortMapping,
+  PullPolicy,
+  Service,
+  ServiceNetwork,
+  Ulimit,
+} from './types.js';
+
+/** What normalizing one service needs from the rest of the load. */
+export type ServiceContext = {
+  readonly check: Check;
+  /** The folder relative paths resolve against. */
+  readonly dir: string;
+  /** Variables for `environment: [KEY]` entries without a value. */
+  readonly lookup: (name: string) => string | undefined;
+  /** Reads an env_file: its variables, or undefined after recording a problem at `path`. */
+  readonly readEnvFile: (file: string, path: KeyPath, required: boolean) => Map<string, string> | undefined;
+};
+
+export type NormalizedService = Omit<Service, 'configHash'>;
+
+/** Keys heal reads. */
+const SERVICE_KEYS = [
+  'image', 'command', 'entrypoint', 'environment', 'env_file', 'ports', 'expose', 'volumes', 'networks', 'labels',
+  'healthcheck', 'restart', 'stop_signal', 'stop_grace_period', 'user', 'working_dir', 'hostname', 'domainname',
+  'extra_hosts', 'dns', 'dns_search', 'cap_add', 'cap_drop', 'security_opt', 'devices', 'group_add', 'privileged',
+  'read_only', 'init', 'tty', 'stdin_open', 'shm_size', 'pid', 'ipc', 'network_mode', 'platform', 'runtime',
+  'ulimits', 'sysctls', 'tmpfs', 'logging', 'depends_on', 'secrets', 'configs', 'pull_policy', 'deploy',
+  'container_name', 'scale', 'cpus', 'mem_limit', 'mem_reservation', 'pids_limit',
+  // Read and ignored on purpose: see the README.
+  'build', 'profiles', 'develop', 'attach',
+] as const;
+
+/** Keys heal knows and cannot honour, with what to do instead. */
+const REJECTED: Readonly<Record<string, string>> = {
+  links: 'is not supported by heal: services reach each other by name on the stack\'s networks; use networks with aliases',
+  external_links: 'is not supported by heal: attach the service to the external network instead',
+  volumes_from: 'is not supported by heal: declare a named volume and mount it in both services',
+  extends: 'is not supported by heal: write the service out in full (YAML anchors and merge keys work)',
+};
+
+export function normalizeService(context: ServiceContext, name: string, value: unknown): NormalizedService | undefined {
+  const { check } = context;
+  const path = ['services', name];
+  if (value === null || value === undefined) return void check.fail(path, 'must be a mapping with at least `image:`');
+  for (const [key, advice] of Object.entries(REJECTED)) {
+    if (isPlainObject(value) && key in value) check.fail([...path, key], advice, 'key');
+  }
+  const raw = check.object(value, path, [...SERVICE_KEYS, ...Object.keys(REJECTED)]);
+  if (!raw) return undefined;
+  const at = (key: string): KeyPath => [...path, key];
+
+  const image = readImage(check, raw, path);
+  const networkMode = readNetworkMode(check, raw.network_mode, at('network_mode'));
+  const deploy = normalizeDeploy(check, raw.deploy, at('deploy'), raw);
+  const replicas = readScale(check, raw, deploy.replicas, path);
+  const containerName = check.optionalString(raw.container_name, at('container_name'));
+  if (containerName !== null && (replicas > 1 || deploy.mode === 'global')) {
+    check.fail(at('container_name'), 'cannot name the containers of a service with more than one replica: remove it (heal names them <stack>-<service>-<slot>)', 'key');
+  }
+  const ports = readPorts(check, raw.ports, at('ports'));
+  if (networkMode === 'host' && ports.length > 0) check.fail(at('ports'), 'cannot publish ports with network_mode: host');
+
+  return {
+    name,
+    image: image ?? '',
+    containerName,
+    command: readCommand(check, raw.command, at('command')),
+    entrypoint: readCommand(check, raw.entrypoint, at('entrypoint')),
+    ...readEnvironment(context, raw, path),
+    ports,
+    expose: readExpose(check, raw.expose, at('expose')),
+    volumes: readVolumes(context, raw.volumes, at('volumes')),
+    networks: networkMode === null ? readNetworks(check, raw.networks, at('networks')) : [],
+    labels: check.labels(raw.labels, at('labels')),
+    healthcheck: readHealthcheck(check, raw.healthcheck, at('healthcheck')),
+    restart: readRestart(check, raw.restart, at('restart')),
+    stopSignal: check.optionalString(raw.stop_signal, at('stop_signal')),
+    stopGracePeriod: check.duration(raw.stop_grace_period, at('stop_grace_period'), 10_000),
+    user: check.optionalString(raw.user, at('user')),
+    workingDir: check.optionalString(raw.working_dir, at('working_dir')),
+    hostname: check.optionalString(raw.hostname, at('hostname')),
+    domainname: check.optionalString(raw.domainname, at('domainname')),
+    extraHosts: [...check.keyValues(raw.extra_hosts, at('extra_hosts'), isPlainObject(raw.extra_hosts) ? '=' : extraHostSeparator(raw.extra_hosts))].map(
+      ([host, address]) => `${host}:${address ?? ''}`,
+    ),
+    dns: check.strings(raw.dns, at('dns')),
+    dnsSearch: check.strings(raw.dns_search, at('dns_search')),
+    capAdd: check.strings(raw.cap_add, at('cap_add')),
+    capDrop: check.strings(raw.cap_drop, at('cap_drop')),
+    securityOpt: check.strings(raw.security_opt, at('security_opt')),
+    devices: check.strings(raw.devices, at('devices')),
+    groupAdd: check.strings(raw.group_add, at('group_add')),
+    privileged: check.boolean(raw.privileged, at('privileged'), false),
+    readOnly: check.boolean(raw.read_only, at('read_only'), false),
+    init: check.boolean(raw.init, at('init'), false),
+    tty: check.boolean(raw.tty, at('tty'), false),
+    stdinOpen: check.boolean(raw.stdin_open, at('stdin_open'), false),
+    shmSize: check.bytes(raw.shm_size, at('shm_size')),
+    pid: check.optionalString(raw.pid, at('pid')),
+    ipc: check.optionalString(raw.ipc, at('ipc')),
+    networkMode,
+    platform: check.optionalString(raw.platform, at('platform')),
+    runtime: check.optionalString(raw.runtime, at('runtime')),
+    ulimits: readUlimits(check, raw.ulimits, at('ulimits')),
+    sysctls: check.labels(raw.sysctls, at('sysctls')),
+    tmpfs: check.strings(raw.tmpfs, at('tmpfs')),
+    logging: readLogging(check, raw.logging, at('logging')),
+    dependsOn: readDependsOn(check, raw.depends_on, at('depends_on')),
+    secrets: readFileMounts(check, raw.secrets, at('secrets'), '/run/secrets/'),
+    configs: readFileMounts(check, raw.configs, at('configs'), '/'),
+    pullPolicy: readPullPolicy(check, raw.pull_policy, at('pull_policy')),
+    deploy: { ...deploy, replicas },
+  };
+}
+
+function readImage(check: Check, raw: Record<string, unknown>, path: KeyPath): string | undefined {
+  if (raw.image === undefined || raw.image === null) {
+    if (raw.build !== undefined) {
+      return check.fail([...path, 'build'], 'heal deploys images; build it and push it to a registry first, then set `image:`', 'key');
+    }
+    return check.fail(path, 'has no `image:`: heal needs an image every host can pull', 'key');
+  }
+  const image = check.string(raw.image, [...path, 'image']);
+  if (image !== undefined && (image.trim() === '' || /\s/.test(image))) return check.fail([...path, 'image'], `"${image}" is not an image reference`);
+  return image;
+}
+
+function readScale(check: Check, raw: Record<string, unknown>, replicas: number, path: KeyPath): number {
+  if (raw.scale === undefined || raw.scale === null) return replicas;
+  const scale = check.integer(raw.scale, [...path, 'scale'], { min: 0 });
+  const deployReplicas = isPlainObject(raw.deploy) ? raw.deploy.replicas : undefined;
+  if (scale !== undefined && deployReplicas !== undefined && deployReplicas !== null && Number(deployReplicas) !== scale) {
+    return check.fail([...path, 'scale'], `is ${scale} but deploy.replicas is ${String(deployReplicas)}: keep one of them`, 'key') ?? replicas;
+  }
+  return scale ?? replicas;
+}
+
+function readNetworkMode(check: Check, value: unknown, path: KeyPath): string | null {
+  const mode = check.optionalString(value, path);
+  if (mode === null) return null;
+  if (mode.startsWith('service:') || mode.startsWith('container:')) {
+    check.fail(path, `"${mode}" is not supported by heal: replicas of two services may land on different hosts; put both processes on a shared network instead`);
+    return null;
+  }
+  if (!['host', 'none', 'bridge'].includes(mode)) check.fail(path, `"${mode}" is not a network mode: use host, none or bridge (or networks:)`);
+  return mode;
+}
+
+function readCommand(check: Check, value: unknown, path: KeyPath): string[] | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value === 'string') {
+    const words = splitCommand(value);
+    return 'error' in words ? (check.fail(path, words.error) ?? null) : words.value;
+  }
+  if (!Array.isArray(value)) return check.fail(path, `must be a string or a list of strings, not ${describe(value)}`) ?? null;
+  return check.strings(value, path);
+}
+
+function readEnvironment(context: ServiceContext, raw: Record<string, unknown>, path: KeyPath): Pick<Service, 'environment' | 'secretEnvironment'> {
+  const { check } = context;
+  const fromFiles = new Map<string, string>();
+  const files = raw.env_file === undefined || raw.env_file === null ? [] : Array.isArray(raw.env_file) ? raw.env_file : [raw.env_file];
+  files.forEach((entry, index) => {
+    const at = Array.isArray(raw.env_file) ? [...path, 'env_file', index] : [...path, 'env_file'];
+    const file: Record<string, unknown> | undefined = isPlainObject(entry) ? check.object(entry, at, ['path', 'required', 'format']) : { path: entry };
+    const location = file ? check.string(file.path, isPlainObject(entry) ? [...at, 'path'] : at) : undefined;
+    if (location === undefined || !file) return;
+    const values = context.readEnvFile(location, at, check.boolean(file.required, [...at, 'required'], true));
+    for (const [key, item] of values ?? []) fromFiles.set(key, item);
+  });
+  const environment: Record<string, string | null> = Object.fromEntries(fromFiles);
+  const secret = new Set(fromFiles.keys());
+  for (const [key, item] of check.keyValues(raw.environment, [...path, 'environment'])) {
+    environment[key] = item ?? context.lookup(key) ?? null;
+    secret.delete(key);
+  }
+  return { environment, secretEnvironment: [...secret].sort() };
+}
+
+function readPorts(check: Check, value: unknown, path: KeyPath): PortMapping[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) return check.fail(path, `must be a list, not ${describe(value)}`) ?? [];
+  return value.flatMap((entry, index) => check.parsed(parsePorts(entry), [...path, index]) ?? []);
+}
+
+function readExpose(check: Check, value: unknown, path: KeyPath): string[] {
+  const entries = Array.isArray(value) ? value : value === undefined || value === null ? [] : [value];
+  return entries.flatMap((entry, index) => {
+    const text = check.string(entry, [...path, index]);
+    const match = text === undefined ? null : /^(\d+)(?:-(\d+))?(?:\/(tcp|udp|sctp))?$/.exec(text);
+    if (!match) return text === undefined ? [] : (check.fail([...path, index], `"${text}" is not a port or port range`) ?? []);
+    const first = Number(match[1]);
+    const last = match[2] === undefined ? first : Number(match[2]);
+    if (last < first || last > 65535 || first < 1) return check.fail([...path, index], `"${text}" is not a port or port range`) ?? [];
+    return Array.from({ length: last - first + 1 }, (_, offset) => `${first + offset}/${match[3] ?? 'tcp'}`);
+  });
+}
+
+function readVolumes(context: ServiceContext, value: unknown, path: KeyPath): Mount[] {
+  const { check } = context;
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) return check.fail(path, `must be a list, not ${describe(value)}`) ?? [];
+  return value.flatMap((entry, index) => check.parsed(parseServiceVolume(entry, context.dir), [...path, index]) ?? []);
+}
+
+function readNetworks(check: Check, value: unknown, path: KeyPath): ServiceNetwork[] {
+  if (value === undefined || value === null) return [{ name: 'default', aliases: [], ipv4Address: null }];
+  if (Array.isArray(value)) {
+    return check.strings(value, path).map((name) => ({ name, aliases: [], ipv4Address: null }));
+  }
+  const networks = check.mapping(value, path) ?? {};
+  return Object.entries(networks).map(([name, options]) => {
+    const at = [...path, name];
+    const raw = options === null ? {} : (check.object(options, at, ['aliases', 'ipv4_address', 'ipv6_address', 'priority', 'mac_address', 'link_local_ips', 'gw_priority', 'driver_opts']) ?? {});
+    return { name, aliases: check.strings(raw.aliases, [...at, 'aliases']), ipv4Address: check.optionalString(raw.ipv4_address, [...at, 'ipv4_address']) };
+  });
+}
+
+const HEALTHCHECK_DEFAULTS = { interval: 30_000, timeout: 30_000, retries: 3, startPeriod: 0, startInterval: 5_000 };
+
+function readHealthcheck(check: Check, value: unknown, path: KeyPath): Healthcheck | null {
+  if (value === undefined || value === null) return null;
+  const raw = check.object(value, path, ['test', 'interval', 'timeout', 'retries', 'start_period', 'start_interval', 'disable']);
+  if (!raw) return null;
+  const disabled = check.boolean(raw.disable, [...path, 'disable'], false);
+  const test = disabled ? ['NONE'] : readHealthTest(check, raw.test, [...path, 'test']);
+  return {
+    test,
+    interval: check.duration(raw.interval, [...path, 'interval'], HEALTHCHECK_DEFAULTS.interval),
+    timeout: check.duration(raw.timeout, [...path, 'timeout'], HEALTHCHECK_DEFAULTS.timeout),
+    retries: raw.retries === undefined || raw.retries === null ? HEALTHCHECK_DEFAULTS.retries : (check.integer(raw.retries, [...path, 'retries'], { min: 0 }) ?? 3),
+    startPeriod: check.duration(raw.start_period, [...path, 'start_period'], HEALTHCHECK_DEFAULTS.startPeriod),
+    startInterval: check.duration(raw.start_interval, [...path, 'start_interval'], HEALTHCHECK_DEFAULTS.startInterval),
+  };
+}
+
+/** Empty: keep the image's own test, with the intervals given here. */
+function readHealthTest(check: Check, value: unknown, path: KeyPath): string[] {
+  if (value === undefined || value === null) return [];
+  if (typeof value === 'string') return value.trim() === '' ? [] : ['CMD-SHELL', value];
+  const test = Array.isArray(value) ? check.strings(value, path) : (check.fail(path, `must be a string or a list, not ${describe(value)}`) ?? []);
+  const [kind] = test;
+  if (kind !== undefined && !['CMD', 'CMD-SHELL', 'NONE'].includes(kind)) {
+    return check.fail([...path, 0], `must be CMD, CMD-SHELL or NONE, not ${JSON.stringify(kind)}`) ?? [];
+  }
+  return test;
+}
+
+function readRestart(check: Check, value: unknown, path: KeyPath): string | null {
+  const restart = check.optionalString(value, path);
+  if (restart === null || /^(no|always|unless-stopped|on-failure(:\d+)?)$/.test(restart)) return restart;
+  return check.fail(path, `"${restart}" is not a restart policy: use no, always, on-failure[:N] or unless-stopped`) ?? null;
+}
+
+function readUlimits(check: Check, value: unknown, path: KeyPath): Record<string, Ulimit> {
+  const limits = check.mapping(value, path) ?? {};
+  const out: Record<string, Ulimit> = {};
+  for (const [name, limit] of Object.entries(limits)) {
+    const at = [...path, name];
+    if (!isPlainObject(limit)) {
+      const both = check.integer(limit, at);
+      if (both !== undefined) out[name] = { soft: both, hard: both };
+      continue;
+    }
+    const raw = check.object(limit, at, ['soft', 'hard']) ?? {};
+    const soft = check.integer(raw.soft, [...at, 'soft']);
+    const hard = check.integer(raw.hard, [...at, 'hard']);
+    if (soft !== undefined && hard !== undefined) out[name] = { soft, hard };
+  }
+  return out;
+}
+
+function readLogging(check: Check, value: unknown, path: KeyPath): Logging | null {
+  if (value === undefined || value === null) return null;
+  const raw = check.object(value, path, ['driver', 'options']) ?? {};
+  return { driver: check.optionalString(raw.driver, [...path, 'driver']), options: check.labels(raw.options, [...path, 'options']) };
+}
+
+const CONDITIONS = ['service_started', 'service_healthy', 'service_completed_successfully'] as const;
+
+function readDependsOn(check: Check, value: unknown, path: KeyPath): Record<string, Dependency> {
+  if (value === undefined || value === null) return {};
+  const started: Dependency = { condition: 'service_started', required: true, restart: false };
+  if (Array.isArray(value)) return Object.fromEntries(check.strings(value, path).map((name) => [name, started]));
+  const entries = check.mapping(value, path) ?? {};
+  return Object.fromEntries(
+    Object.entries(entries).map(([name, options]) => {
+      const at = [...path, name];
+      const raw = options === null ? {} : (check.object(options, at, ['condition', 'required', 'restart']) ?? {});
+      const condition = raw.condition === undefined ? 'service_started' : (check.oneOf(raw.condition, [...at, 'condition'], CONDITIONS) ?? 'service_started');
+      return [name, { condition, required: check.boolean(raw.required, [...at, 'required'], true), restart: check.boolean(raw.restart, [...at, 'restart'], false) }];
+    }),
+  );
+}
+
+function readFileMounts(check: Check, value: unknown, path: KeyPath, folder: string): FileMount[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) return check.fail(path, `must be a list, not ${describe(value)}`) ?? [];
+  return value.flatMap((entry, index): FileMount[] => {
+    const at = [...path, index];
+    if (typeof entry === 'string') return [{ source: entry, target: folder + entry, uid: null, gid: null, mode: null }];
+    const raw = check.object(entry, at, ['source', 'target', 'uid', 'gid', 'mode']);
+    const source = raw ? check.string(raw.source, [...at, 'source']) : undefined;
+    if (!raw || source === undefined) return [];
+    const target = check.optionalString(raw.target, [...at, 'target']) ?? source;
+    return [
+      {
+        source,
+        target: target.startsWith('/') ? target : folder + target,
+        uid: check.optionalString(raw.uid, [...at, 'uid']),
+        gid: check.optionalString(raw.gid, [...at, 'gid']),
+        mode: raw.mode === undefined || raw.mode === null ? null : (check.integer(raw.mode, [...at, 'mode'], { min: 0, max: 0o7777 }) ?? null),
+      },
+    ];
+  });
+}
+
+function readPullPolicy(check: Check, value: unknown, path: KeyPath): PullPolicy {
+  if (value === undefined || value === null) return 'missing';
+  const policy = check.string(value, path);
+  if (policy === 'if_not_present') return 'missing';
+  if (policy === 'always' || policy === 'missing' || policy === 'never') return policy;
+  if (policy === 'build') return check.fail(path, 'heal deploys images; build it and push it to a registry first') ?? 'missing';
+  if (policy === undefined) return 'missing';
+  return check.fail(path, `"${policy}" is not a pull policy heal supports: use always, missing or never`) ?? 'missing';
+}
+
+/** `host:ip` is the usual spelling, but an IPv6 address has colons of its own: compose also takes `host=ip`. */
+function extraHostSeparator(value: unknown): string {
+  const first = Array.isArray(value) ? value.find((entry) => typeof entry === 'string') : undefined;
+  return typeof first === 'string' && first.includes('=') ? '=' : ':';
+}

@@ -1,0 +1,142 @@
+import { basename } from 'node:path';
+import type { Check } from './check.js';
+import type { KeyPath } from './errors.js';
+import { configHash } from './hash.js';
+import { normalizeHeal } from './normalize-heal.js';
+import { normalizeFileObjects, normalizeNetworks, normalizeVolumes, type ReadBytes } from './normalize-objects.js';
+import { normalizeService, type NormalizedService } from './normalize-service.js';
+import type { SourceMap } from './parse.js';
+import type { Network, Service, Stack } from './types.js';
+
+export type NormalizeInput = {
+  readonly tree: unknown;
+  readonly source: SourceMap;
+  /** The spec file as named by the user, for messages. */
+  readonly file: string;
+  readonly dir: string;
+  readonly lookup: (name: string) => string | undefined;
+  readonly readBytes: ReadBytes;
+  readonly readEnvFile: (file: string, path: KeyPath, required: boolean) => Map<string, string> | undefined;
+};
+
+const TOP_LEVEL_KEYS = ['name', 'version', 'services', 'networks', 'volumes', 'secrets', 'configs', 'include'] as const;
+const STACK_NAME = /^[a-z0-9][a-z0-9_-]*$/;
+
+/** Validates the interpolated tree and turns it into a Stack; problems are recorded on `check`. */
+export function normalizeStack(input: NormalizeInput, check: Check): Stack | undefined {
+  const root = check.object(input.tree, [], TOP_LEVEL_KEYS);
+  if (!root) return undefined;
+  if (root.include !== undefined) check.fail(['include'], 'is not supported by heal: keep the whole stack in one file', 'key');
+
+  const name = stackName(check, root.name, input.dir);
+  const services = check.mapping(root.services, ['services']) ?? {};
+  if (Object.keys(services).length === 0 && root.services === undefined) check.fail([], 'has no `services:`', 'key');
+
+  const networks = normalizeNetworks(check, root.networks, name);
+  const volumes = normalizeVolumes(check, root.volumes, name);
+  const secrets = normalizeFileObjects(check, root.secrets, 'secrets', input.dir, input.readBytes);
+  const configs = normalizeFileObjects(check, root.configs, 'configs', input.dir, input.readBytes);
+  const heal = normalizeHeal(check, root['x-heal'], input.dir);
+
+  const context = { check, dir: input.dir, lookup: input.lookup, readEnvFile: input.readEnvFile };
+  const normalized = Object.entries(services).flatMap(([serviceName, value]) => {
+    const service = normalizeService(context, serviceName, value);
+    return service ? [service] : [];
+  });
+  const usesDefault = normalized.some((service) => service.networks.some((network) => network.name === 'default'));
+  const allNetworks = usesDefault && !networks.default ? { ...networks, default: defaultNetwork(name) } : networks;
+
+  // Names declared, even where the declaration itself has a problem: one mistake is reported once.
+  const declared = {
+    networks: allNetworks,
+    volumes,
+    secrets: check.mapping(root.secrets, ['secrets']) ?? {},
+    configs: check.mapping(root.configs, ['configs']) ?? {},
+    services,
+  };
+  for (const service of normalized) checkReferences(check, service, declared);
+  checkDependencyCycles(check, normalized);
+
+  const objects = { networks: allNetworks, volumes, secrets, configs };
+  const hashed: Record<string, Service> = {};
+  for (const service of normalized) hashed[service.name] = { ...service, configHash: configHash(service, objects) };
+  return { name, file: input.file, dir: input.dir, services: hashed, ...objects, heal };
+}
+
+/** compose's rule: the `name:` key, else the folder of the file, lowercased, with what compose drops. */
+function stackName(check: Check, value: unknown, dir: string): string {
+  const named = check.optionalString(value, ['name']);
+  if (named !== null) {
+    if (!STACK_NAME.test(named)) {
+      check.fail(['name'], `"${named}" is not a stack name: use lowercase letters, digits, "_" and "-", starting with a letter or digit`);
+    }
+    return named;
+  }
+  const fromFolder = basename(dir).toLowerCase().replace(/[^a-z0-9_-]/g, '');
+  if (!STACK_NAME.test(fromFolder)) check.fail([], `cannot take a stack name from the folder "${basename(dir)}": set \`name:\``, 'key');
+  return fromFolder;
+}
+
+function defaultNetwork(stack: string): Network {
+  return {
+    name: 'default',
+    external: false,
+    engineName: `${stack}_default`,
+    driver: null,
+    driverOpts: {},
+    internal: false,
+    attachable: false,
+    enableIpv6: false,
+    ipam: { driver: null, config: [] },
+    labels: {},
+  };
+}
+
+type Declared = {
+  readonly networks: Readonly<Record<string, unknown>>;
+  readonly volumes: Readonly<Record<string, unknown>>;
+  readonly secrets: Readonly<Record<string, unknown>>;
+  readonly configs: Readonly<Record<string, unknown>>;
+  readonly services: Readonly<Record<string, unknown>>;
+};
+
+function checkReferences(check: Check, service: NormalizedService, declared: Declared): void {
+  const path = ['services', service.name];
+  service.networks.forEach((network) => {
+    if (!(network.name in declared.networks)) {
+      check.fail([...path, 'networks'], `network "${network.name}" is not declared under the top-level \`networks:\``);
+    }
+  });
+  service.volumes.forEach((mount, index) => {
+    if (mount.type === 'volume' && mount.source !== null && !(mount.source in declared.volumes)) {
+      check.fail([...path, 'volumes', index], `volume "${mount.source}" is not declared under the top-level \`volumes:\``);
+    }
+  });
+  for (const kind of ['secrets', 'configs'] as const) {
+    service[kind].forEach((mount, index) => {
+      if (!(mount.source in declared[kind])) {
+        check.fail([...path, kind, index], `${kind === 'secrets' ? 'secret' : 'config'} "${mount.source}" is not declared under the top-level \`${kind}:\``);
+      }
+    });
+  }
+  for (const dependency of Object.keys(service.dependsOn)) {
+    if (dependency === service.name) check.fail([...path, 'depends_on'], 'a service cannot depend on itself');
+    else if (!(dependency in declared.services)) check.fail([...path, 'depends_on'], `service "${dependency}" does not exist`);
+  }
+}
+
+function checkDependencyCycles(check: Check, services: readonly NormalizedService[]): void {
+  const byName = new Map(services.map((service) => [service.name, service]));
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (name: string, trail: string[]): void => {
+    if (state.get(name) === 'done') return;
+    if (state.get(name) === 'visiting') {
+      const cycle = [...trail.slice(trail.indexOf(name)), name];
+      return void check.fail(['services', name, 'depends_on'], `dependency cycle: ${cycle.join(' -> ')}`);
+    }
+    state.set(name, 'visiting');
+    for (const next of Object.keys(byName.get(name)?.dependsOn ?? {})) if (byName.has(next)) visit(next, [...trail, name]);
+    state.set(name, 'done');
+  };
+  for (const service of services) visit(service.name, []);
+}
