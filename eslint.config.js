@@ -19,8 +19,22 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { group: ['node:*', 'fs', 'net', 'http', 'https', 'child_process', 'os'], message: 'src/planner is pure: no I/O modules.' },
-            { group: ['dockerode', 'ssh2', 'simple-git', 'chokidar', '../executor/*', '../watch/*', '../cli/*'], message: 'src/planner is pure: no I/O modules.' },
+            {
+              group: ['node:*', 'fs', 'net', 'http', 'https', 'child_process', 'os'],
+              message: 'src/planner is pure: no I/O modules.',
+            },
+            {
+              group: [
+                'dockerode',
+                'ssh2',
+                'simple-git',
+                'chokidar',
+                '../executor/*',
+                '../watch/*',
+                '../cli/*',
+              ],
+              message: 'src/planner is pure: no I/O modules.',
+            },
           ],
         },
       ],

@@ -64,7 +64,8 @@ export class Check {
     if (typeof number !== 'number' || !Number.isInteger(number)) {
       return this.fail(path, `must be an integer, not ${describe(value)}`);
     }
-    if (range.min !== undefined && number < range.min) return this.fail(path, `must be at least ${range.min}`);
+    if (range.min !== undefined && number < range.min)
+      return this.fail(path, `must be at least ${range.min}`);
     if (range.max !== undefined && number > range.max) return this.fail(path, `must be at most ${range.max}`);
     return number;
   }
@@ -74,7 +75,8 @@ export class Check {
     if (typeof number !== 'number' || !Number.isFinite(number)) {
       return this.fail(path, `must be a number, not ${describe(value)}`);
     }
-    if (range.min !== undefined && number < range.min) return this.fail(path, `must be at least ${range.min}`);
+    if (range.min !== undefined && number < range.min)
+      return this.fail(path, `must be at least ${range.min}`);
     if (range.max !== undefined && number > range.max) return this.fail(path, `must be at most ${range.max}`);
     return number;
   }
@@ -120,7 +122,8 @@ export class Check {
     }
     for (const [key, item] of Object.entries(value)) {
       if (item === null || item === undefined) out.set(key, null);
-      else if (isPlainObject(item) || Array.isArray(item)) this.fail([...path, key], `must be a string, not ${describe(item)}`);
+      else if (isPlainObject(item) || Array.isArray(item))
+        this.fail([...path, key], `must be a string, not ${describe(item)}`);
       else out.set(key, String(item));
     }
     return out;
@@ -133,13 +136,15 @@ export class Check {
 
   duration(value: unknown, path: KeyPath, fallback: number): number {
     if (value === undefined || value === null) return fallback;
-    if (typeof value !== 'string' && typeof value !== 'number') return this.fail(path, `must be a duration such as "10s", not ${describe(value)}`) ?? fallback;
+    if (typeof value !== 'string' && typeof value !== 'number')
+      return this.fail(path, `must be a duration such as "10s", not ${describe(value)}`) ?? fallback;
     return this.parsed(parseDuration(value), path) ?? fallback;
   }
 
   bytes(value: unknown, path: KeyPath): number | null {
     if (value === undefined || value === null) return null;
-    if (typeof value !== 'string' && typeof value !== 'number') return this.fail(path, `must be a size such as "512m", not ${describe(value)}`) ?? null;
+    if (typeof value !== 'string' && typeof value !== 'number')
+      return this.fail(path, `must be a size such as "512m", not ${describe(value)}`) ?? null;
     return this.parsed(parseBytes(value), path) ?? null;
   }
 

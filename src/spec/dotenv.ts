@@ -51,7 +51,8 @@ export function parseDotenv(
   const problems: DotenvProblem[] = [];
   // Editors on Windows may prepend a byte order mark; compose drops it too.
   const source = text.startsWith('\uFEFF') ? text.slice(1) : text;
-  const scope: Lookup = (name) => (values.has(name) ? values.get(name) : lookup(name));
+  // As compose-go: the environment first, then the lines above in this file.
+  const scope: Lookup = (name) => lookup(name) ?? values.get(name);
   const lineOf = lineCounter(source);
   for (let index = skipIgnored(source, 0); index < source.length;) {
     const statement = readStatement(source, index);

@@ -14,17 +14,31 @@ export const CONFIG_HASH_VERSION = 'v1';
  * stay out: changing them never replaces a container. Secret and config contents enter through
  * their digests, so editing a secret file rolls the service.
  */
-export function configHash(service: NormalizedService, stack: Pick<Stack, 'secrets' | 'configs' | 'networks' | 'volumes'>): string {
+export function configHash(
+  service: NormalizedService,
+  stack: Pick<Stack, 'secrets' | 'configs' | 'networks' | 'volumes'>,
+): string {
   const { name, secretEnvironment, dependsOn, pullPolicy, deploy, ...container } = service;
   const material = {
     ...container,
     resources: deploy.resources,
-    networks: service.networks.map((network) => ({ ...network, engineName: stack.networks[network.name]?.engineName ?? null })),
+    networks: service.networks.map((network) => ({
+      ...network,
+      engineName: stack.networks[network.name]?.engineName ?? null,
+    })),
     volumes: service.volumes.map((mount) =>
-      mount.type === 'volume' && mount.source !== null ? { ...mount, engineName: stack.volumes[mount.source]?.engineName ?? null } : mount,
+      mount.type === 'volume' && mount.source !== null
+        ? { ...mount, engineName: stack.volumes[mount.source]?.engineName ?? null }
+        : mount,
     ),
-    secrets: service.secrets.map((mount) => ({ ...mount, digest: stack.secrets[mount.source]?.digest ?? null })),
-    configs: service.configs.map((mount) => ({ ...mount, digest: stack.configs[mount.source]?.digest ?? null })),
+    secrets: service.secrets.map((mount) => ({
+      ...mount,
+      digest: stack.secrets[mount.source]?.digest ?? null,
+    })),
+    configs: service.configs.map((mount) => ({
+      ...mount,
+      digest: stack.configs[mount.source]?.digest ?? null,
+    })),
   };
   return `${CONFIG_HASH_VERSION}:${createHash('sha256').update(canonicalJson(material)).digest('hex')}`;
 }

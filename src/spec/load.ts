@@ -5,7 +5,13 @@ import { SpecError, type KeyPath, type SpecProblem } from './errors.js';
 import { interpolateTree, type Lookup } from './interpolate.js';
 import { normalizeStack } from './normalize.js';
 import { parseYaml } from './parse.js';
-import { MAX_SIDE_FILE_BYTES, MAX_SPEC_BYTES, readLimited, readStreamLimited, type ReadResult } from './read.js';
+import {
+  MAX_SIDE_FILE_BYTES,
+  MAX_SPEC_BYTES,
+  readLimited,
+  readStreamLimited,
+  type ReadResult,
+} from './read.js';
 import type { Stack } from './types.js';
 
 export type LoadOptions = {
@@ -37,7 +43,9 @@ export async function loadStack(options: LoadOptions): Promise<Stack> {
 
   const parsed = parseYaml(read.text.toString('utf8'));
   if (parsed.problems.length > 0) {
-    throw new SpecError(parsed.problems.map(({ position, message }) => ({ file: label, ...position, path: '', message })));
+    throw new SpecError(
+      parsed.problems.map(({ position, message }) => ({ file: label, ...position, path: '', message })),
+    );
   }
 
   const check = new Check(label, parsed.source);
@@ -55,7 +63,8 @@ export async function loadStack(options: LoadOptions): Promise<Stack> {
       dir,
       lookup,
       readBytes: (file, path) => readSideFile(check, file, path),
-      readEnvFile: (file, path, required) => readEnvFile(check, resolve(dir, file), file, path, required, lookup),
+      readEnvFile: (file, path, required) =>
+        readEnvFile(check, resolve(dir, file), file, path, required, lookup),
     },
     check,
   );
@@ -70,11 +79,13 @@ function variables(options: LoadOptions, dir: string, check: Check): Lookup {
   const file = explicit ? resolve(options.cwd, options.envFile!) : resolve(dir, '.env');
   const read = readLimited(file, MAX_SIDE_FILE_BYTES);
   if ('error' in read) {
-    if (explicit || !read.error.startsWith('does not exist')) check.fail([], `env file ${file} ${read.error}`);
+    if (explicit || !read.error.startsWith('does not exist'))
+      check.fail([], `env file ${file} ${read.error}`);
     return environment;
   }
   const dotenv = parseDotenv(read.text.toString('utf8'), environment);
-  for (const problem of dotenv.problems) check.problems.push(fileProblem(`${file}:${problem.line}`, problem.message));
+  for (const problem of dotenv.problems)
+    check.problems.push(fileProblem(`${file}:${problem.line}`, problem.message));
   return (name) => environment(name) ?? dotenv.values.get(name);
 }
 
@@ -84,7 +95,14 @@ function readSideFile(check: Check, file: string, path: KeyPath): Buffer | undef
   return read.text;
 }
 
-function readEnvFile(check: Check, file: string, written: string, path: KeyPath, required: boolean, lookup: Lookup): Map<string, string> | undefined {
+function readEnvFile(
+  check: Check,
+  file: string,
+  written: string,
+  path: KeyPath,
+  required: boolean,
+  lookup: Lookup,
+): Map<string, string> | undefined {
   const read = readLimited(file, MAX_SIDE_FILE_BYTES);
   if ('error' in read) {
     if (!required && read.error === 'does not exist') return new Map();
@@ -92,7 +110,8 @@ function readEnvFile(check: Check, file: string, written: string, path: KeyPath,
   }
   const dotenv = parseDotenv(read.text.toString('utf8'), lookup);
   // Values of an env file are secrets: a problem names the line, never the value.
-  for (const problem of dotenv.problems) check.fail(path, `env file ${written} line ${problem.line}: ${problem.message}`);
+  for (const problem of dotenv.problems)
+    check.fail(path, `env file ${written} line ${problem.line}: ${problem.message}`);
   return dotenv.values;
 }
 

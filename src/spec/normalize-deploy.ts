@@ -33,17 +33,33 @@ const DEPLOY_KEYS = [
 ] as const;
 
 /** Service-level keys that compose also accepts as shorthands for deploy.resources. */
-export type LegacyResources = { cpus?: unknown; mem_limit?: unknown; mem_reservation?: unknown; pids_limit?: unknown };
+export type LegacyResources = {
+  cpus?: unknown;
+  mem_limit?: unknown;
+  mem_reservation?: unknown;
+  pids_limit?: unknown;
+};
 
-export function normalizeDeploy(check: Check, value: unknown, path: KeyPath, legacy: LegacyResources): Deploy {
+export function normalizeDeploy(
+  check: Check,
+  value: unknown,
+  path: KeyPath,
+  legacy: LegacyResources,
+): Deploy {
   const raw = value === undefined || value === null ? {} : (check.object(value, path, DEPLOY_KEYS) ?? {});
-  const mode = raw.mode === undefined ? 'replicated' : (check.oneOf(raw.mode, [...path, 'mode'], ['replicated', 'global']) ?? 'replicated');
+  const mode =
+    raw.mode === undefined
+      ? 'replicated'
+      : (check.oneOf(raw.mode, [...path, 'mode'], ['replicated', 'global']) ?? 'replicated');
   const replicas =
     raw.replicas === undefined || raw.replicas === null
       ? DEPLOY_DEFAULTS.replicas
       : (check.integer(raw.replicas, [...path, 'replicas'], { min: 0 }) ?? DEPLOY_DEFAULTS.replicas);
   if (mode === 'global' && raw.replicas !== undefined && raw.replicas !== null) {
-    check.fail([...path, 'replicas'], 'cannot be set with mode: global (one replica runs on every eligible host)');
+    check.fail(
+      [...path, 'replicas'],
+      'cannot be set with mode: global (one replica runs on every eligible host)',
+    );
   }
   if (raw.endpoint_mode !== undefined) {
     check.oneOf(raw.endpoint_mode, [...path, 'endpoint_mode'], ['vip', 'dnsrr']);
@@ -61,12 +77,19 @@ export function normalizeDeploy(check: Check, value: unknown, path: KeyPath, leg
 }
 
 function normalizePlacement(check: Check, value: unknown, path: KeyPath): Placement {
-  const raw = value === undefined || value === null ? {} : (check.object(value, path, ['constraints', 'preferences', 'max_replicas_per_node']) ?? {});
+  const raw =
+    value === undefined || value === null
+      ? {}
+      : (check.object(value, path, ['constraints', 'preferences', 'max_replicas_per_node']) ?? {});
   const constraints = check.strings(raw.constraints, [...path, 'constraints']).flatMap((text, index) => {
     const constraint = check.parsed(parseConstraint(text), [...path, 'constraints', index]);
     return constraint ? [constraint] : [];
   });
-  const preferences = Array.isArray(raw.preferences) ? raw.preferences : raw.preferences === undefined || raw.preferences === null ? [] : [raw.preferences];
+  const preferences = Array.isArray(raw.preferences)
+    ? raw.preferences
+    : raw.preferences === undefined || raw.preferences === null
+      ? []
+      : [raw.preferences];
   const spread = preferences.flatMap((preference, index) => {
     const at = [...path, 'preferences', index];
     const item = check.object(preference, at, ['spread']);
@@ -78,7 +101,9 @@ function normalizePlacement(check: Check, value: unknown, path: KeyPath): Placem
     constraints,
     preferences: spread,
     maxReplicasPerNode:
-      max === undefined || max === null || max === 0 ? null : (check.integer(max, [...path, 'max_replicas_per_node'], { min: 1 }) ?? null),
+      max === undefined || max === null || max === 0
+        ? null
+        : (check.integer(max, [...path, 'max_replicas_per_node'], { min: 1 }) ?? null),
   };
 }
 
@@ -88,14 +113,27 @@ function normalizeRestartPolicy(check: Check, value: unknown, path: KeyPath): Re
   const raw = check.object(value, path, ['condition', 'delay', 'max_attempts', 'window']) ?? {};
   return {
     condition:
-      raw.condition === undefined ? defaults.condition : (check.oneOf(raw.condition, [...path, 'condition'], ['none', 'on-failure', 'any']) ?? defaults.condition),
+      raw.condition === undefined
+        ? defaults.condition
+        : (check.oneOf(raw.condition, [...path, 'condition'], ['none', 'on-failure', 'any']) ??
+          defaults.condition),
     delay: check.duration(raw.delay, [...path, 'delay'], defaults.delay),
-    maxAttempts: raw.max_attempts === undefined || raw.max_attempts === null ? 0 : (check.integer(raw.max_attempts, [...path, 'max_attempts'], { min: 0 }) ?? 0),
+    maxAttempts:
+      raw.max_attempts === undefined || raw.max_attempts === null
+        ? 0
+        : (check.integer(raw.max_attempts, [...path, 'max_attempts'], { min: 0 }) ?? 0),
     window: check.duration(raw.window, [...path, 'window'], defaults.window),
   };
 }
 
-const UPDATE_KEYS = ['parallelism', 'delay', 'failure_action', 'monitor', 'max_failure_ratio', 'order'] as const;
+const UPDATE_KEYS = [
+  'parallelism',
+  'delay',
+  'failure_action',
+  'monitor',
+  'max_failure_ratio',
+  'order',
+] as const;
 
 function normalizeUpdateConfig(check: Check, value: unknown, path: KeyPath): UpdateConfig {
   const defaults = DEPLOY_DEFAULTS.updateConfig;
@@ -104,26 +142,57 @@ function normalizeUpdateConfig(check: Check, value: unknown, path: KeyPath): Upd
   const optional = <T>(key: string, read: (item: unknown, at: KeyPath) => T | undefined, fallback: T): T =>
     raw[key] === undefined || raw[key] === null ? fallback : (read(raw[key], [...path, key]) ?? fallback);
   return {
-    parallelism: optional('parallelism', (item, at) => check.integer(item, at, { min: 0 }), defaults.parallelism),
+    parallelism: optional(
+      'parallelism',
+      (item, at) => check.integer(item, at, { min: 0 }),
+      defaults.parallelism,
+    ),
     delay: check.duration(raw.delay, [...path, 'delay'], defaults.delay),
-    failureAction: optional('failure_action', (item, at) => check.oneOf(item, at, ['pause', 'continue', 'rollback']), defaults.failureAction),
+    failureAction: optional(
+      'failure_action',
+      (item, at) => check.oneOf(item, at, ['pause', 'continue', 'rollback']),
+      defaults.failureAction,
+    ),
     monitor: check.duration(raw.monitor, [...path, 'monitor'], defaults.monitor),
-    maxFailureRatio: optional('max_failure_ratio', (item, at) => check.number(item, at, { min: 0, max: 1 }), defaults.maxFailureRatio),
-    order: optional('order', (item, at) => check.oneOf(item, at, ['stop-first', 'start-first']), defaults.order),
+    maxFailureRatio: optional(
+      'max_failure_ratio',
+      (item, at) => check.number(item, at, { min: 0, max: 1 }),
+      defaults.maxFailureRatio,
+    ),
+    order: optional(
+      'order',
+      (item, at) => check.oneOf(item, at, ['stop-first', 'start-first']),
+      defaults.order,
+    ),
   };
 }
 
 const NO_AMOUNTS: ResourceAmounts = { cpus: null, memory: null, pids: null };
 
-function normalizeResources(check: Check, value: unknown, path: KeyPath, legacy: LegacyResources, servicePath: KeyPath): Resources {
-  const raw = value === undefined || value === null ? {} : (check.object(value, path, ['limits', 'reservations']) ?? {});
+function normalizeResources(
+  check: Check,
+  value: unknown,
+  path: KeyPath,
+  legacy: LegacyResources,
+  servicePath: KeyPath,
+): Resources {
+  const raw =
+    value === undefined || value === null
+      ? {}
+      : (check.object(value, path, ['limits', 'reservations']) ?? {});
   const limits = normalizeAmounts(check, raw.limits, [...path, 'limits']);
   const reservations = normalizeAmounts(check, raw.reservations, [...path, 'reservations']);
   const parent = servicePath.slice(0, -1);
   const legacyLimits: ResourceAmounts = {
-    cpus: legacy.cpus === undefined || legacy.cpus === null ? null : (check.number(legacy.cpus, [...parent, 'cpus'], { min: 0 }) ?? null),
+    cpus:
+      legacy.cpus === undefined || legacy.cpus === null
+        ? null
+        : (check.number(legacy.cpus, [...parent, 'cpus'], { min: 0 }) ?? null),
     memory: check.bytes(legacy.mem_limit, [...parent, 'mem_limit']),
-    pids: legacy.pids_limit === undefined || legacy.pids_limit === null ? null : (check.integer(legacy.pids_limit, [...parent, 'pids_limit']) ?? null),
+    pids:
+      legacy.pids_limit === undefined || legacy.pids_limit === null
+        ? null
+        : (check.integer(legacy.pids_limit, [...parent, 'pids_limit']) ?? null),
   };
   const legacyReservation = check.bytes(legacy.mem_reservation, [...parent, 'mem_reservation']);
   return {
@@ -140,11 +209,22 @@ function normalizeAmounts(check: Check, value: unknown, path: KeyPath): Resource
   if (value === undefined || value === null) return NO_AMOUNTS;
   const raw = check.object(value, path, ['cpus', 'memory', 'pids', 'devices', 'generic_resources']) ?? {};
   for (const unsupported of ['devices', 'generic_resources'] as const) {
-    if (raw[unsupported] !== undefined) check.fail([...path, unsupported], 'is not supported by heal: use the service\'s `devices:` key instead', 'key');
+    if (raw[unsupported] !== undefined)
+      check.fail(
+        [...path, unsupported],
+        "is not supported by heal: use the service's `devices:` key instead",
+        'key',
+      );
   }
   return {
-    cpus: raw.cpus === undefined || raw.cpus === null ? null : (check.number(raw.cpus, [...path, 'cpus'], { min: 0 }) ?? null),
+    cpus:
+      raw.cpus === undefined || raw.cpus === null
+        ? null
+        : (check.number(raw.cpus, [...path, 'cpus'], { min: 0 }) ?? null),
     memory: check.bytes(raw.memory, [...path, 'memory']),
-    pids: raw.pids === undefined || raw.pids === null ? null : (check.integer(raw.pids, [...path, 'pids'], { min: -1 }) ?? null),
+    pids:
+      raw.pids === undefined || raw.pids === null
+        ? null
+        : (check.integer(raw.pids, [...path, 'pids'], { min: -1 }) ?? null),
   };
 }

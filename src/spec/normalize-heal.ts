@@ -19,7 +19,8 @@ const HOST_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 /** Reads the `x-heal` extension: where the hosts are and how the daemon watches them. */
 export function normalizeHeal(check: Check, value: unknown, dir: string): HealConfig {
   const path = ['x-heal'];
-  const raw = value === undefined || value === null ? {} : (check.object(value, path, ['ssh', 'hosts', 'watch']) ?? {});
+  const raw =
+    value === undefined || value === null ? {} : (check.object(value, path, ['ssh', 'hosts', 'watch']) ?? {});
   const ssh = normalizeSsh(check, raw.ssh, [...path, 'ssh'], dir);
   const hosts: Record<string, Host> = {};
   for (const [name, host] of Object.entries(check.mapping(raw.hosts, [...path, 'hosts']) ?? {})) {
@@ -30,21 +31,35 @@ export function normalizeHeal(check: Check, value: unknown, dir: string): HealCo
 }
 
 function normalizeSsh(check: Check, value: unknown, path: KeyPath, dir: string): SshDefaults {
-  const raw = value === undefined || value === null ? {} : (check.object(value, path, ['user', 'port', 'identity_file', 'known_hosts']) ?? {});
+  const raw =
+    value === undefined || value === null
+      ? {}
+      : (check.object(value, path, ['user', 'port', 'identity_file', 'known_hosts']) ?? {});
   return {
     user: check.optionalString(raw.user, [...path, 'user']),
-    port: raw.port === undefined || raw.port === null ? null : (check.integer(raw.port, [...path, 'port'], { min: 1, max: 65535 }) ?? null),
+    port:
+      raw.port === undefined || raw.port === null
+        ? null
+        : (check.integer(raw.port, [...path, 'port'], { min: 1, max: 65535 }) ?? null),
     identityFile: localPath(check.optionalString(raw.identity_file, [...path, 'identity_file']), dir),
     knownHosts: localPath(check.optionalString(raw.known_hosts, [...path, 'known_hosts']), dir),
   };
 }
 
-function normalizeHost(check: Check, name: string, value: unknown, path: KeyPath, dir: string): Host | undefined {
-  if (!HOST_NAME.test(name)) check.fail(path, `"${name}" is not a host name: use letters, digits, "_", "." and "-"`, 'key');
+function normalizeHost(
+  check: Check,
+  name: string,
+  value: unknown,
+  path: KeyPath,
+  dir: string,
+): Host | undefined {
+  if (!HOST_NAME.test(name))
+    check.fail(path, `"${name}" is not a host name: use letters, digits, "_", "." and "-"`, 'key');
   const raw = check.object(value, path, ['ssh', 'docker', 'socket', 'identity_file', 'labels']);
   if (!raw) return undefined;
   const labels = check.labels(raw.labels, [...path, 'labels']);
-  if (raw.ssh !== undefined && raw.docker !== undefined) return check.fail(path, 'has both `ssh:` and `docker:`: keep one');
+  if (raw.ssh !== undefined && raw.docker !== undefined)
+    return check.fail(path, 'has both `ssh:` and `docker:`: keep one');
   if (raw.docker !== undefined) {
     for (const key of ['socket', 'identity_file']) {
       if (raw[key] !== undefined) check.fail([...path, key], 'applies to `ssh:` hosts only', 'key');
@@ -52,11 +67,15 @@ function normalizeHost(check: Check, name: string, value: unknown, path: KeyPath
     const url = check.string(raw.docker, [...path, 'docker']);
     if (url === undefined) return undefined;
     if (!/^unix:\/\/\/.+/.test(url) && !/^tcp:\/\/[^/:]+:\d+\/?$/.test(url)) {
-      return check.fail([...path, 'docker'], `"${url}" is not an engine address: use unix:///path/to/docker.sock or tcp://host:port`);
+      return check.fail(
+        [...path, 'docker'],
+        `"${url}" is not an engine address: use unix:///path/to/docker.sock or tcp://host:port`,
+      );
     }
     return { name, kind: 'docker', url, labels };
   }
-  if (raw.ssh === undefined) return check.fail(path, 'needs `ssh: [user@]address[:port]` or `docker: unix:///path`', 'key');
+  if (raw.ssh === undefined)
+    return check.fail(path, 'needs `ssh: [user@]address[:port]` or `docker: unix:///path`', 'key');
   const target = check.string(raw.ssh, [...path, 'ssh']);
   const address = target === undefined ? undefined : parseSshTarget(target);
   if (target !== undefined && address === undefined) {
@@ -64,7 +83,8 @@ function normalizeHost(check: Check, name: string, value: unknown, path: KeyPath
   }
   if (!address) return undefined;
   const socket = check.optionalString(raw.socket, [...path, 'socket']) ?? DEFAULT_DOCKER_SOCKET;
-  if (!socket.startsWith('/')) check.fail([...path, 'socket'], `"${socket}" must be an absolute path on the host`);
+  if (!socket.startsWith('/'))
+    check.fail([...path, 'socket'], `"${socket}" must be an absolute path on the host`);
   return {
     name,
     kind: 'ssh',
@@ -76,13 +96,22 @@ function normalizeHost(check: Check, name: string, value: unknown, path: KeyPath
 }
 
 /** `[user@]address[:port]`, with IPv6 addresses in brackets when a port follows. */
-export function parseSshTarget(text: string): { user: string | null; address: string; port: number | null } | undefined {
-  const match = /^(?:([^@\s]+)@)?(\[[0-9a-fA-F:.]+\]|[^@:\s[\]]+|[0-9a-fA-F:]+:[0-9a-fA-F:]*)(?::(\d{1,5}))?$/.exec(text.trim());
+export function parseSshTarget(
+  text: string,
+): { user: string | null; address: string; port: number | null } | undefined {
+  const match =
+    /^(?:([^@\s]+)@)?(\[[0-9a-fA-F:.]+\]|[^@:\s[\]]+|[0-9a-fA-F:]+:[0-9a-fA-F:]*)(?::(\d{1,5}))?$/.exec(
+      text.trim(),
+    );
   if (!match) return undefined;
   const bracketed = match[2]!.startsWith('[');
   // A bare IPv6 address has colons: the last group is part of it, not a port.
   if (!bracketed && match[2]!.includes(':')) {
-    return { user: match[1] ?? null, address: match[3] === undefined ? match[2]! : `${match[2]!}:${match[3]}`, port: null };
+    return {
+      user: match[1] ?? null,
+      address: match[3] === undefined ? match[2]! : `${match[2]!}:${match[3]}`,
+      port: null,
+    };
   }
   const port = match[3] === undefined ? null : Number(match[3]);
   if (port !== null && (port < 1 || port > 65535)) return undefined;
@@ -90,10 +119,17 @@ export function parseSshTarget(text: string): { user: string | null; address: st
 }
 
 function normalizeWatch(check: Check, value: unknown, path: KeyPath): WatchConfig {
-  const raw = value === undefined || value === null ? {} : (check.object(value, path, ['interval', 'host_down_after', 'rebalance']) ?? {});
+  const raw =
+    value === undefined || value === null
+      ? {}
+      : (check.object(value, path, ['interval', 'host_down_after', 'rebalance']) ?? {});
   return {
     interval: check.duration(raw.interval, [...path, 'interval'], WATCH_DEFAULTS.interval),
-    hostDownAfter: check.duration(raw.host_down_after, [...path, 'host_down_after'], WATCH_DEFAULTS.hostDownAfter),
+    hostDownAfter: check.duration(
+      raw.host_down_after,
+      [...path, 'host_down_after'],
+      WATCH_DEFAULTS.hostDownAfter,
+    ),
     rebalance: check.boolean(raw.rebalance, [...path, 'rebalance'], WATCH_DEFAULTS.rebalance),
   };
 }

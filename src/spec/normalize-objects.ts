@@ -6,7 +6,17 @@ import type { FileObject, Network, Volume } from './types.js';
 
 /** The top-level networks, volumes, secrets and configs of a stack. */
 
-const NETWORK_KEYS = ['driver', 'driver_opts', 'external', 'name', 'internal', 'attachable', 'enable_ipv6', 'ipam', 'labels'] as const;
+const NETWORK_KEYS = [
+  'driver',
+  'driver_opts',
+  'external',
+  'name',
+  'internal',
+  'attachable',
+  'enable_ipv6',
+  'ipam',
+  'labels',
+] as const;
 
 export function normalizeNetworks(check: Check, value: unknown, stack: string): Record<string, Network> {
   const out: Record<string, Network> = {};
@@ -14,7 +24,10 @@ export function normalizeNetworks(check: Check, value: unknown, stack: string): 
     const path = ['networks', name];
     const raw = options === null ? {} : (check.object(options, path, NETWORK_KEYS) ?? {});
     const external = readExternal(check, raw.external, [...path, 'external']);
-    const ipam = options === null ? {} : (check.object(raw.ipam ?? {}, [...path, 'ipam'], ['driver', 'config', 'options']) ?? {});
+    const ipam =
+      options === null
+        ? {}
+        : (check.object(raw.ipam ?? {}, [...path, 'ipam'], ['driver', 'config', 'options']) ?? {});
     const config = Array.isArray(ipam.config) ? ipam.config : [];
     out[name] = {
       name,
@@ -39,7 +52,10 @@ export function normalizeVolumes(check: Check, value: unknown, stack: string): R
   const out: Record<string, Volume> = {};
   for (const [name, options] of Object.entries(check.mapping(value, ['volumes']) ?? {})) {
     const path = ['volumes', name];
-    const raw = options === null ? {} : (check.object(options, path, ['driver', 'driver_opts', 'external', 'name', 'labels']) ?? {});
+    const raw =
+      options === null
+        ? {}
+        : (check.object(options, path, ['driver', 'driver_opts', 'external', 'name', 'labels']) ?? {});
     const external = readExternal(check, raw.external, [...path, 'external']);
     out[name] = {
       name,
@@ -67,15 +83,28 @@ export function normalizeFileObjects(
   const out: Record<string, FileObject> = {};
   for (const [name, options] of Object.entries(check.mapping(value, [kind]) ?? {})) {
     const path = [kind, name];
-    const raw = check.object(options, path, ['file', 'external', 'name', 'environment', 'content', 'labels', 'template_driver']);
+    const raw = check.object(options, path, [
+      'file',
+      'external',
+      'name',
+      'environment',
+      'content',
+      'labels',
+      'template_driver',
+    ]);
     if (!raw) continue;
     for (const key of ['external', 'environment', 'content'] as const) {
       if (raw[key] !== undefined && raw[key] !== false) {
-        check.fail([...path, key], `is not supported by heal: put the ${kind === 'secrets' ? 'secret' : 'config'} in a file beside the spec and use \`file:\``, 'key');
+        check.fail(
+          [...path, key],
+          `is not supported by heal: put the ${kind === 'secrets' ? 'secret' : 'config'} in a file beside the spec and use \`file:\``,
+          'key',
+        );
       }
     }
     if (raw.file === undefined) {
-      if (raw.external === undefined && raw.environment === undefined && raw.content === undefined) check.fail(path, 'needs `file:`', 'key');
+      if (raw.external === undefined && raw.environment === undefined && raw.content === undefined)
+        check.fail(path, 'needs `file:`', 'key');
       continue;
     }
     const location = check.string(raw.file, [...path, 'file']);
@@ -91,10 +120,22 @@ export function normalizeFileObjects(
 function readExternal(check: Check, value: unknown, path: KeyPath): boolean {
   if (value === undefined || value === null) return false;
   if (typeof value === 'boolean') return value;
-  return check.fail(path, 'must be true or false (the long form `external: { name: x }` is written `external: true` with `name: x`)') ?? false;
+  return (
+    check.fail(
+      path,
+      'must be true or false (the long form `external: { name: x }` is written `external: true` with `name: x`)',
+    ) ?? false
+  );
 }
 
-function engineName(check: Check, value: unknown, path: KeyPath, key: string, stack: string, external: boolean): string {
+function engineName(
+  check: Check,
+  value: unknown,
+  path: KeyPath,
+  key: string,
+  stack: string,
+  external: boolean,
+): string {
   const named = check.optionalString(value, [...path, 'name']);
   if (named !== null) return named;
   return external ? key : `${stack}_${key}`;

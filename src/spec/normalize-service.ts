@@ -33,28 +33,83 @@ export type NormalizedService = Omit<Service, 'configHash'>;
 
 /** Keys heal reads. */
 const SERVICE_KEYS = [
-  'image', 'command', 'entrypoint', 'environment', 'env_file', 'ports', 'expose', 'volumes', 'networks', 'labels',
-  'healthcheck', 'restart', 'stop_signal', 'stop_grace_period', 'user', 'working_dir', 'hostname', 'domainname',
-  'extra_hosts', 'dns', 'dns_search', 'cap_add', 'cap_drop', 'security_opt', 'devices', 'group_add', 'privileged',
-  'read_only', 'init', 'tty', 'stdin_open', 'shm_size', 'pid', 'ipc', 'network_mode', 'platform', 'runtime',
-  'ulimits', 'sysctls', 'tmpfs', 'logging', 'depends_on', 'secrets', 'configs', 'pull_policy', 'deploy',
-  'container_name', 'scale', 'cpus', 'mem_limit', 'mem_reservation', 'pids_limit',
+  'image',
+  'command',
+  'entrypoint',
+  'environment',
+  'env_file',
+  'ports',
+  'expose',
+  'volumes',
+  'networks',
+  'labels',
+  'healthcheck',
+  'restart',
+  'stop_signal',
+  'stop_grace_period',
+  'user',
+  'working_dir',
+  'hostname',
+  'domainname',
+  'extra_hosts',
+  'dns',
+  'dns_search',
+  'cap_add',
+  'cap_drop',
+  'security_opt',
+  'devices',
+  'group_add',
+  'privileged',
+  'read_only',
+  'init',
+  'tty',
+  'stdin_open',
+  'shm_size',
+  'pid',
+  'ipc',
+  'network_mode',
+  'platform',
+  'runtime',
+  'ulimits',
+  'sysctls',
+  'tmpfs',
+  'logging',
+  'depends_on',
+  'secrets',
+  'configs',
+  'pull_policy',
+  'deploy',
+  'container_name',
+  'scale',
+  'cpus',
+  'mem_limit',
+  'mem_reservation',
+  'pids_limit',
   // Read and ignored on purpose: see the README.
-  'build', 'profiles', 'develop', 'attach',
+  'build',
+  'profiles',
+  'develop',
+  'attach',
 ] as const;
 
 /** Keys heal knows and cannot honour, with what to do instead. */
 const REJECTED: Readonly<Record<string, string>> = {
-  links: 'is not supported by heal: services reach each other by name on the stack\'s networks; use networks with aliases',
+  links:
+    "is not supported by heal: services reach each other by name on the stack's networks; use networks with aliases",
   external_links: 'is not supported by heal: attach the service to the external network instead',
   volumes_from: 'is not supported by heal: declare a named volume and mount it in both services',
   extends: 'is not supported by heal: write the service out in full (YAML anchors and merge keys work)',
 };
 
-export function normalizeService(context: ServiceContext, name: string, value: unknown): NormalizedService | undefined {
+export function normalizeService(
+  context: ServiceContext,
+  name: string,
+  value: unknown,
+): NormalizedService | undefined {
   const { check } = context;
   const path = ['services', name];
-  if (value === null || value === undefined) return void check.fail(path, 'must be a mapping with at least `image:`');
+  if (value === null || value === undefined)
+    return void check.fail(path, 'must be a mapping with at least `image:`');
   for (const [key, advice] of Object.entries(REJECTED)) {
     if (isPlainObject(value) && key in value) check.fail([...path, key], advice, 'key');
   }
@@ -68,10 +123,15 @@ export function normalizeService(context: ServiceContext, name: string, value: u
   const replicas = readScale(check, raw, deploy.replicas, path);
   const containerName = check.optionalString(raw.container_name, at('container_name'));
   if (containerName !== null && (replicas > 1 || deploy.mode === 'global')) {
-    check.fail(at('container_name'), 'cannot name the containers of a service with more than one replica: remove it (heal names them <stack>-<service>-<slot>)', 'key');
+    check.fail(
+      at('container_name'),
+      'cannot name the containers of a service with more than one replica: remove it (heal names them <stack>-<service>-<slot>)',
+      'key',
+    );
   }
   const ports = readPorts(check, raw.ports, at('ports'));
-  if (networkMode === 'host' && ports.length > 0) check.fail(at('ports'), 'cannot publish ports with network_mode: host');
+  if (networkMode === 'host' && ports.length > 0)
+    check.fail(at('ports'), 'cannot publish ports with network_mode: host');
 
   return {
     name,
@@ -93,9 +153,13 @@ export function normalizeService(context: ServiceContext, name: string, value: u
     workingDir: check.optionalString(raw.working_dir, at('working_dir')),
     hostname: check.optionalString(raw.hostname, at('hostname')),
     domainname: check.optionalString(raw.domainname, at('domainname')),
-    extraHosts: [...check.keyValues(raw.extra_hosts, at('extra_hosts'), isPlainObject(raw.extra_hosts) ? '=' : extraHostSeparator(raw.extra_hosts))].map(
-      ([host, address]) => `${host}:${address ?? ''}`,
-    ),
+    extraHosts: [
+      ...check.keyValues(
+        raw.extra_hosts,
+        at('extra_hosts'),
+        isPlainObject(raw.extra_hosts) ? '=' : extraHostSeparator(raw.extra_hosts),
+      ),
+    ].map(([host, address]) => `${host}:${address ?? ''}`),
     dns: check.strings(raw.dns, at('dns')),
     dnsSearch: check.strings(raw.dns_search, at('dns_search')),
     capAdd: check.strings(raw.cap_add, at('cap_add')),
@@ -129,12 +193,17 @@ export function normalizeService(context: ServiceContext, name: string, value: u
 function readImage(check: Check, raw: Record<string, unknown>, path: KeyPath): string | undefined {
   if (raw.image === undefined || raw.image === null) {
     if (raw.build !== undefined) {
-      return check.fail([...path, 'build'], 'heal deploys images; build it and push it to a registry first, then set `image:`', 'key');
+      return check.fail(
+        [...path, 'build'],
+        'heal deploys images; build it and push it to a registry first, then set `image:`',
+        'key',
+      );
     }
     return check.fail(path, 'has no `image:`: heal needs an image every host can pull', 'key');
   }
   const image = check.string(raw.image, [...path, 'image']);
-  if (image !== undefined && (image.trim() === '' || /\s/.test(image))) return check.fail([...path, 'image'], `"${image}" is not an image reference`);
+  if (image !== undefined && (image.trim() === '' || /\s/.test(image)))
+    return check.fail([...path, 'image'], `"${image}" is not an image reference`);
   return image;
 }
 
@@ -142,8 +211,19 @@ function readScale(check: Check, raw: Record<string, unknown>, replicas: number,
   if (raw.scale === undefined || raw.scale === null) return replicas;
   const scale = check.integer(raw.scale, [...path, 'scale'], { min: 0 });
   const deployReplicas = isPlainObject(raw.deploy) ? raw.deploy.replicas : undefined;
-  if (scale !== undefined && deployReplicas !== undefined && deployReplicas !== null && Number(deployReplicas) !== scale) {
-    return check.fail([...path, 'scale'], `is ${scale} but deploy.replicas is ${String(deployReplicas)}: keep one of them`, 'key') ?? replicas;
+  if (
+    scale !== undefined &&
+    deployReplicas !== undefined &&
+    deployReplicas !== null &&
+    Number(deployReplicas) !== scale
+  ) {
+    return (
+      check.fail(
+        [...path, 'scale'],
+        `is ${scale} but deploy.replicas is ${String(deployReplicas)}: keep one of them`,
+        'key',
+      ) ?? replicas
+    );
   }
   return scale ?? replicas;
 }
@@ -152,10 +232,14 @@ function readNetworkMode(check: Check, value: unknown, path: KeyPath): string | 
   const mode = check.optionalString(value, path);
   if (mode === null) return null;
   if (mode.startsWith('service:') || mode.startsWith('container:')) {
-    check.fail(path, `"${mode}" is not supported by heal: replicas of two services may land on different hosts; put both processes on a shared network instead`);
+    check.fail(
+      path,
+      `"${mode}" is not supported by heal: replicas of two services may land on different hosts; put both processes on a shared network instead`,
+    );
     return null;
   }
-  if (!['host', 'none', 'bridge'].includes(mode)) check.fail(path, `"${mode}" is not a network mode: use host, none or bridge (or networks:)`);
+  if (!['host', 'none', 'bridge'].includes(mode))
+    check.fail(path, `"${mode}" is not a network mode: use host, none or bridge (or networks:)`);
   return mode;
 }
 
@@ -165,17 +249,29 @@ function readCommand(check: Check, value: unknown, path: KeyPath): string[] | nu
     const words = splitCommand(value);
     return 'error' in words ? (check.fail(path, words.error) ?? null) : words.value;
   }
-  if (!Array.isArray(value)) return check.fail(path, `must be a string or a list of strings, not ${describe(value)}`) ?? null;
+  if (!Array.isArray(value))
+    return check.fail(path, `must be a string or a list of strings, not ${describe(value)}`) ?? null;
   return check.strings(value, path);
 }
 
-function readEnvironment(context: ServiceContext, raw: Record<string, unknown>, path: KeyPath): Pick<Service, 'environment' | 'secretEnvironment'> {
+function readEnvironment(
+  context: ServiceContext,
+  raw: Record<string, unknown>,
+  path: KeyPath,
+): Pick<Service, 'environment' | 'secretEnvironment'> {
   const { check } = context;
   const fromFiles = new Map<string, string>();
-  const files = raw.env_file === undefined || raw.env_file === null ? [] : Array.isArray(raw.env_file) ? raw.env_file : [raw.env_file];
+  const files =
+    raw.env_file === undefined || raw.env_file === null
+      ? []
+      : Array.isArray(raw.env_file)
+        ? raw.env_file
+        : [raw.env_file];
   files.forEach((entry, index) => {
     const at = Array.isArray(raw.env_file) ? [...path, 'env_file', index] : [...path, 'env_file'];
-    const file: Record<string, unknown> | undefined = isPlainObject(entry) ? check.object(entry, at, ['path', 'required', 'format']) : { path: entry };
+    const file: Record<string, unknown> | undefined = isPlainObject(entry)
+      ? check.object(entry, at, ['path', 'required', 'format'])
+      : { path: entry };
     const location = file ? check.string(file.path, isPlainObject(entry) ? [...at, 'path'] : at) : undefined;
     if (location === undefined || !file) return;
     const values = context.readEnvFile(location, at, check.boolean(file.required, [...at, 'required'], true));
@@ -201,10 +297,14 @@ function readExpose(check: Check, value: unknown, path: KeyPath): string[] {
   return entries.flatMap((entry, index) => {
     const text = check.string(entry, [...path, index]);
     const match = text === undefined ? null : /^(\d+)(?:-(\d+))?(?:\/(tcp|udp|sctp))?$/.exec(text);
-    if (!match) return text === undefined ? [] : (check.fail([...path, index], `"${text}" is not a port or port range`) ?? []);
+    if (!match)
+      return text === undefined
+        ? []
+        : (check.fail([...path, index], `"${text}" is not a port or port range`) ?? []);
     const first = Number(match[1]);
     const last = match[2] === undefined ? first : Number(match[2]);
-    if (last < first || last > 65535 || first < 1) return check.fail([...path, index], `"${text}" is not a port or port range`) ?? [];
+    if (last < first || last > 65535 || first < 1)
+      return check.fail([...path, index], `"${text}" is not a port or port range`) ?? [];
     return Array.from({ length: last - first + 1 }, (_, offset) => `${first + offset}/${match[3] ?? 'tcp'}`);
   });
 }
@@ -213,7 +313,9 @@ function readVolumes(context: ServiceContext, value: unknown, path: KeyPath): Mo
   const { check } = context;
   if (value === undefined || value === null) return [];
   if (!Array.isArray(value)) return check.fail(path, `must be a list, not ${describe(value)}`) ?? [];
-  return value.flatMap((entry, index) => check.parsed(parseServiceVolume(entry, context.dir), [...path, index]) ?? []);
+  return value.flatMap(
+    (entry, index) => check.parsed(parseServiceVolume(entry, context.dir), [...path, index]) ?? [],
+  );
 }
 
 function readNetworks(check: Check, value: unknown, path: KeyPath): ServiceNetwork[] {
@@ -224,16 +326,46 @@ function readNetworks(check: Check, value: unknown, path: KeyPath): ServiceNetwo
   const networks = check.mapping(value, path) ?? {};
   return Object.entries(networks).map(([name, options]) => {
     const at = [...path, name];
-    const raw = options === null ? {} : (check.object(options, at, ['aliases', 'ipv4_address', 'ipv6_address', 'priority', 'mac_address', 'link_local_ips', 'gw_priority', 'driver_opts']) ?? {});
-    return { name, aliases: check.strings(raw.aliases, [...at, 'aliases']), ipv4Address: check.optionalString(raw.ipv4_address, [...at, 'ipv4_address']) };
+    const raw =
+      options === null
+        ? {}
+        : (check.object(options, at, [
+            'aliases',
+            'ipv4_address',
+            'ipv6_address',
+            'priority',
+            'mac_address',
+            'link_local_ips',
+            'gw_priority',
+            'driver_opts',
+          ]) ?? {});
+    return {
+      name,
+      aliases: check.strings(raw.aliases, [...at, 'aliases']),
+      ipv4Address: check.optionalString(raw.ipv4_address, [...at, 'ipv4_address']),
+    };
   });
 }
 
-const HEALTHCHECK_DEFAULTS = { interval: 30_000, timeout: 30_000, retries: 3, startPeriod: 0, startInterval: 5_000 };
+const HEALTHCHECK_DEFAULTS = {
+  interval: 30_000,
+  timeout: 30_000,
+  retries: 3,
+  startPeriod: 0,
+  startInterval: 5_000,
+};
 
 function readHealthcheck(check: Check, value: unknown, path: KeyPath): Healthcheck | null {
   if (value === undefined || value === null) return null;
-  const raw = check.object(value, path, ['test', 'interval', 'timeout', 'retries', 'start_period', 'start_interval', 'disable']);
+  const raw = check.object(value, path, [
+    'test',
+    'interval',
+    'timeout',
+    'retries',
+    'start_period',
+    'start_interval',
+    'disable',
+  ]);
   if (!raw) return null;
   const disabled = check.boolean(raw.disable, [...path, 'disable'], false);
   const test = disabled ? ['NONE'] : readHealthTest(check, raw.test, [...path, 'test']);
@@ -241,9 +373,20 @@ function readHealthcheck(check: Check, value: unknown, path: KeyPath): Healthche
     test,
     interval: check.duration(raw.interval, [...path, 'interval'], HEALTHCHECK_DEFAULTS.interval),
     timeout: check.duration(raw.timeout, [...path, 'timeout'], HEALTHCHECK_DEFAULTS.timeout),
-    retries: raw.retries === undefined || raw.retries === null ? HEALTHCHECK_DEFAULTS.retries : (check.integer(raw.retries, [...path, 'retries'], { min: 0 }) ?? 3),
-    startPeriod: check.duration(raw.start_period, [...path, 'start_period'], HEALTHCHECK_DEFAULTS.startPeriod),
-    startInterval: check.duration(raw.start_interval, [...path, 'start_interval'], HEALTHCHECK_DEFAULTS.startInterval),
+    retries:
+      raw.retries === undefined || raw.retries === null
+        ? HEALTHCHECK_DEFAULTS.retries
+        : (check.integer(raw.retries, [...path, 'retries'], { min: 0 }) ?? 3),
+    startPeriod: check.duration(
+      raw.start_period,
+      [...path, 'start_period'],
+      HEALTHCHECK_DEFAULTS.startPeriod,
+    ),
+    startInterval: check.duration(
+      raw.start_interval,
+      [...path, 'start_interval'],
+      HEALTHCHECK_DEFAULTS.startInterval,
+    ),
   };
 }
 
@@ -251,7 +394,9 @@ function readHealthcheck(check: Check, value: unknown, path: KeyPath): Healthche
 function readHealthTest(check: Check, value: unknown, path: KeyPath): string[] {
   if (value === undefined || value === null) return [];
   if (typeof value === 'string') return value.trim() === '' ? [] : ['CMD-SHELL', value];
-  const test = Array.isArray(value) ? check.strings(value, path) : (check.fail(path, `must be a string or a list, not ${describe(value)}`) ?? []);
+  const test = Array.isArray(value)
+    ? check.strings(value, path)
+    : (check.fail(path, `must be a string or a list, not ${describe(value)}`) ?? []);
   const [kind] = test;
   if (kind !== undefined && !['CMD', 'CMD-SHELL', 'NONE'].includes(kind)) {
     return check.fail([...path, 0], `must be CMD, CMD-SHELL or NONE, not ${JSON.stringify(kind)}`) ?? [];
@@ -262,7 +407,12 @@ function readHealthTest(check: Check, value: unknown, path: KeyPath): string[] {
 function readRestart(check: Check, value: unknown, path: KeyPath): string | null {
   const restart = check.optionalString(value, path);
   if (restart === null || /^(no|always|unless-stopped|on-failure(:\d+)?)$/.test(restart)) return restart;
-  return check.fail(path, `"${restart}" is not a restart policy: use no, always, on-failure[:N] or unless-stopped`) ?? null;
+  return (
+    check.fail(
+      path,
+      `"${restart}" is not a restart policy: use no, always, on-failure[:N] or unless-stopped`,
+    ) ?? null
+  );
 }
 
 function readUlimits(check: Check, value: unknown, path: KeyPath): Record<string, Ulimit> {
@@ -286,7 +436,10 @@ function readUlimits(check: Check, value: unknown, path: KeyPath): Record<string
 function readLogging(check: Check, value: unknown, path: KeyPath): Logging | null {
   if (value === undefined || value === null) return null;
   const raw = check.object(value, path, ['driver', 'options']) ?? {};
-  return { driver: check.optionalString(raw.driver, [...path, 'driver']), options: check.labels(raw.options, [...path, 'options']) };
+  return {
+    driver: check.optionalString(raw.driver, [...path, 'driver']),
+    options: check.labels(raw.options, [...path, 'options']),
+  };
 }
 
 const CONDITIONS = ['service_started', 'service_healthy', 'service_completed_successfully'] as const;
@@ -294,14 +447,26 @@ const CONDITIONS = ['service_started', 'service_healthy', 'service_completed_suc
 function readDependsOn(check: Check, value: unknown, path: KeyPath): Record<string, Dependency> {
   if (value === undefined || value === null) return {};
   const started: Dependency = { condition: 'service_started', required: true, restart: false };
-  if (Array.isArray(value)) return Object.fromEntries(check.strings(value, path).map((name) => [name, started]));
+  if (Array.isArray(value))
+    return Object.fromEntries(check.strings(value, path).map((name) => [name, started]));
   const entries = check.mapping(value, path) ?? {};
   return Object.fromEntries(
     Object.entries(entries).map(([name, options]) => {
       const at = [...path, name];
-      const raw = options === null ? {} : (check.object(options, at, ['condition', 'required', 'restart']) ?? {});
-      const condition = raw.condition === undefined ? 'service_started' : (check.oneOf(raw.condition, [...at, 'condition'], CONDITIONS) ?? 'service_started');
-      return [name, { condition, required: check.boolean(raw.required, [...at, 'required'], true), restart: check.boolean(raw.restart, [...at, 'restart'], false) }];
+      const raw =
+        options === null ? {} : (check.object(options, at, ['condition', 'required', 'restart']) ?? {});
+      const condition =
+        raw.condition === undefined
+          ? 'service_started'
+          : (check.oneOf(raw.condition, [...at, 'condition'], CONDITIONS) ?? 'service_started');
+      return [
+        name,
+        {
+          condition,
+          required: check.boolean(raw.required, [...at, 'required'], true),
+          restart: check.boolean(raw.restart, [...at, 'restart'], false),
+        },
+      ];
     }),
   );
 }
@@ -311,7 +476,8 @@ function readFileMounts(check: Check, value: unknown, path: KeyPath, folder: str
   if (!Array.isArray(value)) return check.fail(path, `must be a list, not ${describe(value)}`) ?? [];
   return value.flatMap((entry, index): FileMount[] => {
     const at = [...path, index];
-    if (typeof entry === 'string') return [{ source: entry, target: folder + entry, uid: null, gid: null, mode: null }];
+    if (typeof entry === 'string')
+      return [{ source: entry, target: folder + entry, uid: null, gid: null, mode: null }];
     const raw = check.object(entry, at, ['source', 'target', 'uid', 'gid', 'mode']);
     const source = raw ? check.string(raw.source, [...at, 'source']) : undefined;
     if (!raw || source === undefined) return [];
@@ -322,7 +488,10 @@ function readFileMounts(check: Check, value: unknown, path: KeyPath, folder: str
         target: target.startsWith('/') ? target : folder + target,
         uid: check.optionalString(raw.uid, [...at, 'uid']),
         gid: check.optionalString(raw.gid, [...at, 'gid']),
-        mode: raw.mode === undefined || raw.mode === null ? null : (check.integer(raw.mode, [...at, 'mode'], { min: 0, max: 0o7777 }) ?? null),
+        mode:
+          raw.mode === undefined || raw.mode === null
+            ? null
+            : (check.integer(raw.mode, [...at, 'mode'], { min: 0, max: 0o7777 }) ?? null),
       },
     ];
   });
@@ -333,9 +502,13 @@ function readPullPolicy(check: Check, value: unknown, path: KeyPath): PullPolicy
   const policy = check.string(value, path);
   if (policy === 'if_not_present') return 'missing';
   if (policy === 'always' || policy === 'missing' || policy === 'never') return policy;
-  if (policy === 'build') return check.fail(path, 'heal deploys images; build it and push it to a registry first') ?? 'missing';
+  if (policy === 'build')
+    return check.fail(path, 'heal deploys images; build it and push it to a registry first') ?? 'missing';
   if (policy === undefined) return 'missing';
-  return check.fail(path, `"${policy}" is not a pull policy heal supports: use always, missing or never`) ?? 'missing';
+  return (
+    check.fail(path, `"${policy}" is not a pull policy heal supports: use always, missing or never`) ??
+    'missing'
+  );
 }
 
 /** `host:ip` is the usual spelling, but an IPv6 address has colons of its own: compose also takes `host=ip`. */

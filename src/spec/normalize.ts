@@ -3,9 +3,14 @@ import type { Check } from './check.js';
 import type { KeyPath } from './errors.js';
 import { configHash } from './hash.js';
 import { normalizeHeal } from './normalize-heal.js';
-import { normalizeFileObjects, normalizeNetworks, normalizeVolumes, type ReadBytes } from './normalize-objects.js';
+import {
+  normalizeFileObjects,
+  normalizeNetworks,
+  normalizeVolumes,
+  type ReadBytes,
+} from './normalize-objects.js';
 import { normalizeService, type NormalizedService } from './normalize-service.js';
-import type { SourceMap } from './parse.js';
+import { isPlainObject, type SourceMap } from './parse.js';
 import type { Network, Service, Stack } from './types.js';
 
 export type NormalizeInput = {
@@ -19,18 +24,29 @@ export type NormalizeInput = {
   readonly readEnvFile: (file: string, path: KeyPath, required: boolean) => Map<string, string> | undefined;
 };
 
-const TOP_LEVEL_KEYS = ['name', 'version', 'services', 'networks', 'volumes', 'secrets', 'configs', 'include'] as const;
+const TOP_LEVEL_KEYS = [
+  'name',
+  'version',
+  'services',
+  'networks',
+  'volumes',
+  'secrets',
+  'configs',
+  'include',
+] as const;
 const STACK_NAME = /^[a-z0-9][a-z0-9_-]*$/;
 
 /** Validates the interpolated tree and turns it into a Stack; problems are recorded on `check`. */
 export function normalizeStack(input: NormalizeInput, check: Check): Stack | undefined {
   const root = check.object(input.tree, [], TOP_LEVEL_KEYS);
   if (!root) return undefined;
-  if (root.include !== undefined) check.fail(['include'], 'is not supported by heal: keep the whole stack in one file', 'key');
+  if (root.include !== undefined)
+    check.fail(['include'], 'is not supported by heal: keep the whole stack in one file', 'key');
 
   const name = stackName(check, root.name, input.dir);
   const services = check.mapping(root.services, ['services']) ?? {};
-  if (Object.keys(services).length === 0 && root.services === undefined) check.fail([], 'has no `services:`', 'key');
+  if (Object.keys(services).length === 0 && root.services === undefined)
+    check.fail([], 'has no `services:`', 'key');
 
   const networks = normalizeNetworks(check, root.networks, name);
   const volumes = normalizeVolumes(check, root.volumes, name);
@@ -43,15 +59,18 @@ export function normalizeStack(input: NormalizeInput, check: Check): Stack | und
     const service = normalizeService(context, serviceName, value);
     return service ? [service] : [];
   });
-  const usesDefault = normalized.some((service) => service.networks.some((network) => network.name === 'default'));
-  const allNetworks = usesDefault && !networks.default ? { ...networks, default: defaultNetwork(name) } : networks;
+  const usesDefault = normalized.some((service) =>
+    service.networks.some((network) => network.name === 'default'),
+  );
+  const allNetworks =
+    usesDefault && !networks.default ? { ...networks, default: defaultNetwork(name) } : networks;
 
   // Names declared, even where the declaration itself has a problem: one mistake is reported once.
   const declared = {
     networks: allNetworks,
     volumes,
-    secrets: check.mapping(root.secrets, ['secrets']) ?? {},
-    configs: check.mapping(root.configs, ['configs']) ?? {},
+    secrets: isPlainObject(root.secrets) ? root.secrets : {},
+    configs: isPlainObject(root.configs) ? root.configs : {},
     services,
   };
   for (const service of normalized) checkReferences(check, service, declared);
@@ -59,7 +78,8 @@ export function normalizeStack(input: NormalizeInput, check: Check): Stack | und
 
   const objects = { networks: allNetworks, volumes, secrets, configs };
   const hashed: Record<string, Service> = {};
-  for (const service of normalized) hashed[service.name] = { ...service, configHash: configHash(service, objects) };
+  for (const service of normalized)
+    hashed[service.name] = { ...service, configHash: configHash(service, objects) };
   return { name, file: input.file, dir: input.dir, services: hashed, ...objects, heal };
 }
 
@@ -68,12 +88,18 @@ function stackName(check: Check, value: unknown, dir: string): string {
   const named = check.optionalString(value, ['name']);
   if (named !== null) {
     if (!STACK_NAME.test(named)) {
-      check.fail(['name'], `"${named}" is not a stack name: use lowercase letters, digits, "_" and "-", starting with a letter or digit`);
+      check.fail(
+        ['name'],
+        `"${named}" is not a stack name: use lowercase letters, digits, "_" and "-", starting with a letter or digit`,
+      );
     }
     return named;
   }
-  const fromFolder = basename(dir).toLowerCase().replace(/[^a-z0-9_-]/g, '');
-  if (!STACK_NAME.test(fromFolder)) check.fail([], `cannot take a stack name from the folder "${basename(dir)}": set \`name:\``, 'key');
+  const fromFolder = basename(dir)
+    .toLowerCase()
+    .replace(/[^a-z0-9_-]/g, '');
+  if (!STACK_NAME.test(fromFolder))
+    check.fail([], `cannot take a stack name from the folder "${basename(dir)}": set \`name:\``, 'key');
   return fromFolder;
 }
 
@@ -104,24 +130,34 @@ function checkReferences(check: Check, service: NormalizedService, declared: Dec
   const path = ['services', service.name];
   service.networks.forEach((network) => {
     if (!(network.name in declared.networks)) {
-      check.fail([...path, 'networks'], `network "${network.name}" is not declared under the top-level \`networks:\``);
+      check.fail(
+        [...path, 'networks'],
+        `network "${network.name}" is not declared under the top-level \`networks:\``,
+      );
     }
   });
   service.volumes.forEach((mount, index) => {
     if (mount.type === 'volume' && mount.source !== null && !(mount.source in declared.volumes)) {
-      check.fail([...path, 'volumes', index], `volume "${mount.source}" is not declared under the top-level \`volumes:\``);
+      check.fail(
+        [...path, 'volumes', index],
+        `volume "${mount.source}" is not declared under the top-level \`volumes:\``,
+      );
     }
   });
   for (const kind of ['secrets', 'configs'] as const) {
     service[kind].forEach((mount, index) => {
       if (!(mount.source in declared[kind])) {
-        check.fail([...path, kind, index], `${kind === 'secrets' ? 'secret' : 'config'} "${mount.source}" is not declared under the top-level \`${kind}:\``);
+        check.fail(
+          [...path, kind, index],
+          `${kind === 'secrets' ? 'secret' : 'config'} "${mount.source}" is not declared under the top-level \`${kind}:\``,
+        );
       }
     });
   }
   for (const dependency of Object.keys(service.dependsOn)) {
     if (dependency === service.name) check.fail([...path, 'depends_on'], 'a service cannot depend on itself');
-    else if (!(dependency in declared.services)) check.fail([...path, 'depends_on'], `service "${dependency}" does not exist`);
+    else if (!(dependency in declared.services))
+      check.fail([...path, 'depends_on'], `service "${dependency}" does not exist`);
   }
 }
 
@@ -135,7 +171,8 @@ function checkDependencyCycles(check: Check, services: readonly NormalizedServic
       return void check.fail(['services', name, 'depends_on'], `dependency cycle: ${cycle.join(' -> ')}`);
     }
     state.set(name, 'visiting');
-    for (const next of Object.keys(byName.get(name)?.dependsOn ?? {})) if (byName.has(next)) visit(next, [...trail, name]);
+    for (const next of Object.keys(byName.get(name)?.dependsOn ?? {}))
+      if (byName.has(next)) visit(next, [...trail, name]);
     state.set(name, 'done');
   };
   for (const service of services) visit(service.name, []);

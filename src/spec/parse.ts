@@ -12,7 +12,11 @@ export type SourceMap = {
 export type Parsed = {
   readonly tree: unknown;
   readonly source: SourceMap;
-  readonly problems: readonly { readonly position: Position; readonly path: KeyPath; readonly message: string }[];
+  readonly problems: readonly {
+    readonly position: Position;
+    readonly path: KeyPath;
+    readonly message: string;
+  }[];
 };
 
 /**
@@ -30,8 +34,13 @@ export function parseYaml(text: string): Parsed {
   const at = (offset: number | undefined): Position =>
     offset === undefined ? START : lineCounter.linePos(offset);
 
-  const syntax = doc.errors.map((error) => ({ position: at(error.pos[0]), path: [], message: error.message }));
-  if (syntax.length > 0) return { tree: undefined, source: sourceMap(new Map(), new Map()), problems: syntax };
+  const syntax = doc.errors.map((error) => ({
+    position: at(error.pos[0]),
+    path: [],
+    message: error.message,
+  }));
+  if (syntax.length > 0)
+    return { tree: undefined, source: sourceMap(new Map(), new Map()), problems: syntax };
 
   const values = new Map<string, Position>();
   const keys = new Map<string, Position>();
@@ -87,7 +96,11 @@ export function parseYaml(text: string): Parsed {
   const tree = walk(doc.contents, []);
   if (walker.tooBig) {
     const message = `the document expands to more than ${MAX_NODES} nodes (too many aliases?)`;
-    return { tree: undefined, source: sourceMap(values, keys), problems: [{ position: START, path: [], message }] };
+    return {
+      tree: undefined,
+      source: sourceMap(values, keys),
+      problems: [{ position: START, path: [], message }],
+    };
   }
   return { tree, source: sourceMap(values, keys), problems: [] };
 }

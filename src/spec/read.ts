@@ -31,7 +31,10 @@ export function readLimited(file: string, limit: number): ReadResult {
 }
 
 /** Reads a stream (stdin) up to `limit` bytes. */
-export async function readStreamLimited(stream: AsyncIterable<Buffer | string>, limit: number): Promise<ReadResult> {
+export async function readStreamLimited(
+  stream: AsyncIterable<Buffer | string>,
+  limit: number,
+): Promise<ReadResult> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of stream) {

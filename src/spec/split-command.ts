@@ -45,7 +45,8 @@ export function splitCommand(text: string): Parsed<string[]> {
     word += char;
     inWord = true;
   }
-  if (quote !== null) return { error: `"${text}" has an unterminated ${quote === '"' ? 'double' : 'single'} quote` };
+  if (quote !== null)
+    return { error: `"${text}" has an unterminated ${quote === '"' ? 'double' : 'single'} quote` };
   if (inWord) words.push(word);
   return { value: words };
 }

@@ -227,7 +227,10 @@ export type Network = {
   readonly internal: boolean;
   readonly attachable: boolean;
   readonly enableIpv6: boolean;
-  readonly ipam: { readonly driver: string | null; readonly config: readonly Readonly<Record<string, string>>[] };
+  readonly ipam: {
+    readonly driver: string | null;
+    readonly config: readonly Readonly<Record<string, string>>[];
+  };
   readonly labels: Readonly<Record<string, string>>;
 };
 

@@ -127,7 +127,7 @@ describe('parseDotenv', () => {
     });
   });
 
-  it('interpolates unquoted and double-quoted values, earlier variables of the file first', () => {
+  it('interpolates unquoted and double-quoted values, the environment before earlier lines, as compose-go', () => {
     const text = [
       'A=1',
       'B=${A}2',
@@ -144,8 +144,8 @@ describe('parseDotenv', () => {
     expect(parse(text, lookupFrom({ A: 'environment', HOME: '/root' }))).toEqual({
       values: [
         ['A', '1'],
-        ['B', '12'],
-        ['C', '1-12'],
+        ['B', 'environment2'],
+        ['C', 'environment-environment2'],
         ['D', '$A'],
         ['E', '/root/data'],
         ['F', 'fallback'],

@@ -36,8 +36,9 @@ export function parseConstraint(text: string): Parsed<Constraint> {
   if (key === 'node.role') {
     return { error: `${quote(trimmed)} uses node.role, but heal hosts have no roles: use ${SUPPORTED}` };
   }
-  if (key === null)
+  if (key === null) {
     return { error: `${quote(trimmed)} uses ${rawKey}, which heal does not support: use ${SUPPORTED}` };
+  }
   return { value: { key, op, value, text: trimmed } };
 }
 

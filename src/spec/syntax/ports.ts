@@ -16,10 +16,17 @@ const MODES: readonly string[] = ['ingress', 'host'] satisfies PortMapping['mode
  * any free port of the range, and heal needs to know the host port a replica will take.
  */
 export function parsePorts(entry: unknown): Parsed<PortMapping[]> {
-  if (typeof entry === 'number') return parseShort(String(entry));
+  if (typeof entry === 'number') return parseNumber(entry);
   if (typeof entry === 'string') return parseShort(entry);
   if (isMapping(entry)) return parseLong(entry);
   return { error: `${quote(entry)} is not a port mapping` };
+}
+
+/** A bare YAML integer is the container port alone. */
+function parseNumber(entry: number): Parsed<PortMapping[]> {
+  const target = parsePortValue(entry);
+  if (target === null) return { error: `${quote(entry)} is not a port number (1-65535)` };
+  return { value: expand({ start: target, end: target }, null, null, 'tcp', 'ingress') };
 }
 
 /** `[[IP:][HOST]:]CONTAINER[/PROTOCOL]`, split as docker's nat.ParsePortSpec does. */
@@ -54,7 +61,9 @@ function parseShort(spec: string): Parsed<PortMapping[]> {
     };
   }
   if (hostCount !== containerCount) {
-    return fail(`the host range has ${hostCount + 1} ports and the container range ${containerCount + 1}`);
+    return fail(
+      `it maps ${countPorts(hostCount + 1)} on the host to ${countPorts(containerCount + 1)} in the container`,
+    );
   }
   return { value: expand(container.value, host.value.start, hostIp.value, protocol, 'ingress') };
 }
@@ -75,8 +84,9 @@ function parseLong(entry: Readonly<Record<string, unknown>>): Parsed<PortMapping
   const protocol = typeof rawProtocol === 'string' ? rawProtocol.toLowerCase() : '';
   if (!isProtocol(protocol)) return { error: `protocol ${quote(rawProtocol)} is not tcp, udp or sctp` };
   const mode = entry.mode ?? 'ingress';
-  if (typeof mode !== 'string' || !isMode(mode))
+  if (typeof mode !== 'string' || !isMode(mode)) {
     return { error: `mode ${quote(mode)} is not ingress or host` };
+  }
   // name and app_protocol only describe the port to people and tools: nothing on the engine changes.
   for (const key of ['name', 'app_protocol']) {
     const value = entry[key];
@@ -149,6 +159,10 @@ function expand(
     mappings.push({ target: container.start + offset, published, hostIp, protocol, mode });
   }
   return mappings;
+}
+
+function countPorts(count: number): string {
+  return count === 1 ? '1 port' : `${count} ports`;
 }
 
 function isProtocol(value: string): value is Protocol {

@@ -66,8 +66,9 @@ function parseShort(spec: string, specDir: string): Parsed<Mount> {
     error: `${quote(spec)} is not a volume mapping: ${reason}`,
   });
   if (spec === '') return { error: `"" is not a volume mapping` };
-  if (WINDOWS_PATH.test(spec))
+  if (WINDOWS_PATH.test(spec)) {
     return { error: `${quote(spec)} is a Windows path, which heal does not support` };
+  }
   const parts = spec.split(':');
   if (parts.length > 3) return fail('it has too many colons');
   if (parts.includes('')) return fail('it has an empty part between colons');
@@ -106,11 +107,12 @@ function parseOptions(mode: string): Parsed<ShortOptions> {
   const options: ShortOptions = { readOnly: false, nocopy: false, propagation: null };
   if (mode === '') return { value: options };
   for (const option of mode.split(',')) {
+    if (option === 'z' || option === 'Z') {
+      return { error: `heal does not support SELinux relabeling (${option})` };
+    }
     if (option === 'ro' || option === 'rw') options.readOnly = option === 'ro';
     else if (option === 'nocopy') options.nocopy = true;
     else if (PROPAGATIONS.includes(option)) options.propagation = option;
-    else if (option === 'z' || option === 'Z')
-      return { error: `heal does not support SELinux relabeling (${option})` };
     else if (!CONSISTENCIES.includes(option)) {
       return { error: `${quote(option)} is not an option (ro, rw, nocopy or a propagation)` };
     }
@@ -120,8 +122,9 @@ function parseOptions(mode: string): Parsed<ShortOptions> {
 
 function parseLong(entry: Fields, specDir: string): Parsed<Mount> {
   const type = entry.type;
-  if (type === undefined || type === null)
+  if (type === undefined || type === null) {
     return { error: 'a volume mapping needs a type: volume, bind or tmpfs' };
+  }
   if (type === 'npipe' || type === 'cluster' || type === 'image') {
     return { error: `heal does not support ${quote(type)} mounts` };
   }
@@ -135,8 +138,9 @@ function parseLong(entry: Fields, specDir: string): Parsed<Mount> {
   );
   if (misplaced !== undefined) return { error: `${misplaced} options do not apply to a ${type} mount` };
 
-  if (entry.target === undefined || entry.target === null)
+  if (entry.target === undefined || entry.target === null) {
     return { error: 'a volume mapping needs a target' };
+  }
   if (typeof entry.target !== 'string') return { error: `target ${quote(entry.target)} is not a path` };
   if (WINDOWS_PATH.test(entry.target)) {
     return { error: `${quote(entry.target)} is a Windows path, which heal does not support` };
@@ -159,8 +163,9 @@ function parseLong(entry: Fields, specDir: string): Parsed<Mount> {
 }
 
 function longVolume(source: unknown, target: string, readOnly: boolean, options: Fields): Parsed<Mount> {
-  if (options.subpath !== undefined)
+  if (options.subpath !== undefined) {
     return { error: `heal does not support volume subpaths (${quote(options.subpath)})` };
+  }
   const nocopy = parseFlag(options, 'nocopy', false);
   if ('error' in nocopy) return nocopy;
   if (source === undefined || source === null || source === '') {
@@ -182,11 +187,13 @@ function longBind(
   if (options.selinux !== undefined) {
     return { error: `heal does not support SELinux relabeling (${quote(options.selinux)})` };
   }
-  if (source === undefined || source === null || source === '')
+  if (source === undefined || source === null || source === '') {
     return { error: 'a bind mount needs a source' };
+  }
   if (typeof source !== 'string') return { error: `source ${quote(source)} is not a path` };
-  if (WINDOWS_PATH.test(source))
+  if (WINDOWS_PATH.test(source)) {
     return { error: `${quote(source)} is a Windows path, which heal does not support` };
+  }
   const resolved = resolveHostPath(source, specDir);
   if ('error' in resolved) return resolved;
   const propagation = options.propagation ?? null;
@@ -222,8 +229,9 @@ function longTmpfs(source: unknown, target: string, options: Fields): Parsed<Mou
 }
 
 function parseSize(value: unknown): Parsed<number> {
-  if (typeof value !== 'string' && typeof value !== 'number')
+  if (typeof value !== 'string' && typeof value !== 'number') {
     return { error: `size ${quote(value)} is not a byte size` };
+  }
   return parseBytes(value);
 }
 
@@ -239,8 +247,9 @@ function parseFileMode(value: unknown): Parsed<number> {
     const mode = parseInt(digits, 8);
     return mode <= MAX_FILE_MODE ? { value: mode } : fail;
   }
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > MAX_FILE_MODE)
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > MAX_FILE_MODE) {
     return fail;
+  }
   return { value };
 }
 
@@ -259,8 +268,9 @@ function parseFlag(fields: Fields, key: string, fallback: boolean): Parsed<boole
   const value = fields[key];
   if (value === undefined || value === null) return { value: fallback };
   if (typeof value === 'boolean') return { value };
-  if (typeof value === 'string' && /^(true|false)$/i.test(value))
+  if (typeof value === 'string' && /^(true|false)$/i.test(value)) {
     return { value: value.toLowerCase() === 'true' };
+  }
   return { error: `${key} ${quote(value)} is not true or false` };
 }
 

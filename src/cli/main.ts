@@ -1,0 +1,28 @@
+import { Command, CommanderError } from 'commander';
+import { configCommand } from './commands/config.js';
+import { validateCommand } from './commands/validate.js';
+import { describeError, EXIT, exitCodeFor } from './errors.js';
+
+export function buildProgram(): Command {
+  const program = new Command('heal')
+    .description('Keep Docker hosts matching a compose file in git: plan, apply, and heal what breaks.')
+    .version(process.env.npm_package_version ?? '0.1.0')
+    .showHelpAfterError()
+    .exitOverride();
+  for (const command of [validateCommand(), configCommand()]) {
+    program.addCommand(command.exitOverride());
+  }
+  return program;
+}
+
+/** Runs the CLI and returns its exit code; every error is mapped to a code in errors.ts. */
+export async function main(argv: readonly string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync([...argv]);
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    process.stderr.write(`${describeError(error)}\n`);
+    return exitCodeFor(error);
+  }
+}

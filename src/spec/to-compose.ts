@@ -1,0 +1,205 @@
+import { formatDuration } from './format.js';
+import type { Deploy, Healthcheck, HealConfig, Host, Mount, Service, Stack, UpdateConfig } from './types.js';
+
+/** What `heal config` prints in place of a value that came from an env_file. */
+export const REDACTED = '**redacted**';
+
+/**
+ * The normalized stack in compose's own long form, as `docker compose config` prints it:
+ * every default filled in, every short syntax expanded, env_file values redacted.
+ * This shape is the `heal config --json` contract.
+ */
+export function toCompose(stack: Stack): Record<string, unknown> {
+  return {
+    name: stack.name,
+    services: mapValues(stack.services, serviceToCompose),
+    networks: mapValues(stack.networks, (network) => ({
+      name: network.engineName,
+      external: network.external,
+      driver: network.driver,
+      driver_opts: network.driverOpts,
+      internal: network.internal,
+      attachable: network.attachable,
+      enable_ipv6: network.enableIpv6,
+      ipam: network.ipam,
+      labels: network.labels,
+    })),
+    volumes: mapValues(stack.volumes, (volume) => ({
+      name: volume.engineName,
+      external: volume.external,
+      driver: volume.driver,
+      driver_opts: volume.driverOpts,
+      labels: volume.labels,
+    })),
+    secrets: mapValues(stack.secrets, ({ file, digest }) => ({ file, digest })),
+    configs: mapValues(stack.configs, ({ file, digest }) => ({ file, digest })),
+    'x-heal': healToCompose(stack.heal),
+  };
+}
+
+function serviceToCompose(service: Service): Record<string, unknown> {
+  const secret = new Set(service.secretEnvironment);
+  return {
+    image: service.image,
+    container_name: service.containerName,
+    command: service.command,
+    entrypoint: service.entrypoint,
+    environment: mapValues(service.environment, (value, key) => (secret.has(key) ? REDACTED : value)),
+    ports: service.ports.map((port) => ({
+      target: port.target,
+      published: port.published,
+      host_ip: port.hostIp,
+      protocol: port.protocol,
+      mode: port.mode,
+    })),
+    expose: service.expose,
+    volumes: service.volumes.map(mountToCompose),
+    networks: Object.fromEntries(
+      service.networks.map((network) => [
+        network.name,
+        { aliases: network.aliases, ipv4_address: network.ipv4Address },
+      ]),
+    ),
+    labels: service.labels,
+    healthcheck: service.healthcheck && healthcheckToCompose(service.healthcheck),
+    restart: service.restart,
+    stop_signal: service.stopSignal,
+    stop_grace_period: formatDuration(service.stopGracePeriod),
+    user: service.user,
+    working_dir: service.workingDir,
+    hostname: service.hostname,
+    domainname: service.domainname,
+    extra_hosts: service.extraHosts,
+    dns: service.dns,
+    dns_search: service.dnsSearch,
+    cap_add: service.capAdd,
+    cap_drop: service.capDrop,
+    security_opt: service.securityOpt,
+    devices: service.devices,
+    group_add: service.groupAdd,
+    privileged: service.privileged,
+    read_only: service.readOnly,
+    init: service.init,
+    tty: service.tty,
+    stdin_open: service.stdinOpen,
+    shm_size: service.shmSize,
+    pid: service.pid,
+    ipc: service.ipc,
+    network_mode: service.networkMode,
+    platform: service.platform,
+    runtime: service.runtime,
+    ulimits: service.ulimits,
+    sysctls: service.sysctls,
+    tmpfs: service.tmpfs,
+    logging: service.logging,
+    depends_on: service.dependsOn,
+    secrets: service.secrets,
+    configs: service.configs,
+    pull_policy: service.pullPolicy,
+    deploy: deployToCompose(service.deploy),
+    'x-heal-config-hash': service.configHash,
+  };
+}
+
+function mountToCompose(mount: Mount): Record<string, unknown> {
+  switch (mount.type) {
+    case 'volume':
+      return {
+        type: 'volume',
+        source: mount.source,
+        target: mount.target,
+        read_only: mount.readOnly,
+        volume: { nocopy: mount.nocopy },
+      };
+    case 'bind':
+      return {
+        type: 'bind',
+        source: mount.source,
+        target: mount.target,
+        read_only: mount.readOnly,
+        bind: { propagation: mount.propagation, create_host_path: mount.createHostPath },
+      };
+    case 'tmpfs':
+      return { type: 'tmpfs', target: mount.target, tmpfs: { size: mount.size, mode: mount.mode } };
+  }
+}
+
+function healthcheckToCompose(check: Healthcheck): Record<string, unknown> {
+  return {
+    test: check.test,
+    interval: formatDuration(check.interval),
+    timeout: formatDuration(check.timeout),
+    retries: check.retries,
+    start_period: formatDuration(check.startPeriod),
+    start_interval: formatDuration(check.startInterval),
+  };
+}
+
+function deployToCompose(deploy: Deploy): Record<string, unknown> {
+  return {
+    mode: deploy.mode,
+    replicas: deploy.mode === 'global' ? null : deploy.replicas,
+    placement: {
+      constraints: deploy.placement.constraints.map((constraint) => constraint.text),
+      preferences: deploy.placement.preferences,
+      max_replicas_per_node: deploy.placement.maxReplicasPerNode,
+    },
+    restart_policy: {
+      condition: deploy.restartPolicy.condition,
+      delay: formatDuration(deploy.restartPolicy.delay),
+      max_attempts: deploy.restartPolicy.maxAttempts,
+      window: formatDuration(deploy.restartPolicy.window),
+    },
+    update_config: updateToCompose(deploy.updateConfig),
+    rollback_config: updateToCompose(deploy.rollbackConfig),
+    resources: deploy.resources,
+    labels: deploy.labels,
+  };
+}
+
+function updateToCompose(update: UpdateConfig): Record<string, unknown> {
+  return {
+    parallelism: update.parallelism,
+    delay: formatDuration(update.delay),
+    failure_action: update.failureAction,
+    monitor: formatDuration(update.monitor),
+    max_failure_ratio: update.maxFailureRatio,
+    order: update.order,
+  };
+}
+
+function healToCompose(heal: HealConfig): Record<string, unknown> {
+  return {
+    ssh: {
+      user: heal.ssh.user,
+      port: heal.ssh.port,
+      identity_file: heal.ssh.identityFile,
+      known_hosts: heal.ssh.knownHosts,
+    },
+    hosts: mapValues(heal.hosts, hostToCompose),
+    watch: {
+      interval: formatDuration(heal.watch.interval),
+      host_down_after: formatDuration(heal.watch.hostDownAfter),
+      rebalance: heal.watch.rebalance,
+    },
+  };
+}
+
+function hostToCompose(host: Host): Record<string, unknown> {
+  if (host.kind === 'docker') return { docker: host.url, labels: host.labels };
+  const user = host.user === null ? '' : `${host.user}@`;
+  const address = host.address.includes(':') && host.port !== null ? `[${host.address}]` : host.address;
+  return {
+    ssh: `${user}${address}${host.port === null ? '' : `:${host.port}`}`,
+    identity_file: host.identityFile,
+    socket: host.socket,
+    labels: host.labels,
+  };
+}
+
+function mapValues<T, U>(
+  record: Readonly<Record<string, T>>,
+  map: (value: T, key: string) => U,
+): Record<string, U> {
+  return Object.fromEntries(Object.entries(record).map(([key, value]) => [key, map(value, key)]));
+}
