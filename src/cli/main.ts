@@ -1,7 +1,13 @@
 import { Command, CommanderError } from 'commander';
+import { DockerApiError, HostUnreachableError } from '../executor/errors.js';
 import { configCommand } from './commands/config.js';
+import { hostsCommand } from './commands/hosts.js';
+import { psCommand } from './commands/ps.js';
 import { validateCommand } from './commands/validate.js';
-import { describeError, EXIT, exitCodeFor } from './errors.js';
+import { describeError, EXIT, exitCodeFor, registerUserError } from './errors.js';
+
+registerUserError(HostUnreachableError);
+registerUserError(DockerApiError);
 
 export function buildProgram(): Command {
   const program = new Command('heal')
@@ -9,7 +15,7 @@ export function buildProgram(): Command {
     .version(process.env.npm_package_version ?? '0.1.0')
     .showHelpAfterError()
     .exitOverride();
-  for (const command of [validateCommand(), configCommand()]) {
+  for (const command of [validateCommand(), configCommand(), hostsCommand(), psCommand()]) {
     program.addCommand(command.exitOverride());
   }
   return program;

@@ -55,12 +55,38 @@ export class DockerApiError extends Error {
 
 /**
  * Turns whatever a dockerode call threw into one of the two transport errors: a HostUnreachableError
- * passes through; anything else becomes a DockerApiError carrying the HTTP status when there is one.
+ * passes through; a socket-level failure (connection reset, refused, timed out) is the host's, not
+ * the call's; anything else becomes a DockerApiError carrying the HTTP status when there is one.
  */
 export function toTransportError(host: string, operation: string, error: unknown): Error {
   if (error instanceof HostUnreachableError || error instanceof DockerApiError) return error;
   const status = statusOf(error);
+  if (status === null) {
+    const unreachable = socketFailure(host, operation, error);
+    if (unreachable !== null) return unreachable;
+  }
   return new DockerApiError(host, operation, status, error);
+}
+
+const SOCKET_FAILURES: Readonly<Record<string, UnreachableKind>> = {
+  ECONNRESET: 'closed',
+  EPIPE: 'closed',
+  ECONNREFUSED: 'refused',
+  ENOENT: 'refused',
+  ETIMEDOUT: 'timeout',
+  EHOSTUNREACH: 'unreachable',
+  ENETUNREACH: 'unreachable',
+  ENOTFOUND: 'unreachable',
+};
+
+function socketFailure(host: string, operation: string, error: unknown): HostUnreachableError | null {
+  if (typeof error !== 'object' || error === null || !('code' in error) || typeof error.code !== 'string') return null;
+  const kind = SOCKET_FAILURES[error.code];
+  if (kind === undefined) return null;
+  const message = error instanceof Error ? error.message : error.code;
+  return new HostUnreachableError(host, kind, `the connection to the engine failed during ${operation} (${message})`, {
+    cause: error,
+  });
 }
 
 function statusOf(error: unknown): number | null {

@@ -54,6 +54,8 @@ export async function loadStack(options: LoadOptions): Promise<Stack> {
 
   const interpolated = interpolateTree(parsed.tree, lookup);
   for (const problem of interpolated.problems) check.fail(problem.path, problem.message);
+  const uninterpolated = new Set(check.problems.map((problem) => problem.path));
+  const interpolationProblems = check.problems.length;
 
   const stack = normalizeStack(
     {
@@ -68,7 +70,11 @@ export async function loadStack(options: LoadOptions): Promise<Stack> {
     },
     check,
   );
-  if (check.problems.length > 0 || !stack) throw new SpecError(sortProblems(check.problems));
+  // A value left as its `${...}` template is reported once, not again as an invalid value.
+  const problems = check.problems.filter(
+    (problem, index) => index < interpolationProblems || !uninterpolated.has(problem.path),
+  );
+  if (problems.length > 0 || !stack) throw new SpecError(sortProblems(problems));
   return deepFreeze(stack);
 }
 

@@ -92,6 +92,8 @@ const SERVICE_KEYS = [
   'attach',
 ] as const;
 
+const SERVICE_NAME = /^[a-zA-Z0-9._-]+$/;
+
 /** Keys heal knows and cannot honour, with what to do instead. */
 const REJECTED: Readonly<Record<string, string>> = {
   links:
@@ -108,6 +110,10 @@ export function normalizeService(
 ): NormalizedService | undefined {
   const { check } = context;
   const path = ['services', name];
+  // Compose's own rule; the name goes into container names and network aliases.
+  if (!SERVICE_NAME.test(name)) {
+    check.fail(path, `"${name}" is not a service name: use letters, digits, "_", "." and "-"`, 'key');
+  }
   if (value === null || value === undefined)
     return void check.fail(path, 'must be a mapping with at least `image:`');
   for (const [key, advice] of Object.entries(REJECTED)) {
@@ -153,13 +159,9 @@ export function normalizeService(
     workingDir: check.optionalString(raw.working_dir, at('working_dir')),
     hostname: check.optionalString(raw.hostname, at('hostname')),
     domainname: check.optionalString(raw.domainname, at('domainname')),
-    extraHosts: [
-      ...check.keyValues(
-        raw.extra_hosts,
-        at('extra_hosts'),
-        isPlainObject(raw.extra_hosts) ? '=' : extraHostSeparator(raw.extra_hosts),
-      ),
-    ].map(([host, address]) => `${host}:${address ?? ''}`),
+    extraHosts: [...check.keyValues(extraHostEntries(raw.extra_hosts), at('extra_hosts'), ':')].map(
+      ([host, address]) => `${host}:${address ?? ''}`,
+    ),
     dns: check.strings(raw.dns, at('dns')),
     dnsSearch: check.strings(raw.dns_search, at('dns_search')),
     capAdd: check.strings(raw.cap_add, at('cap_add')),
@@ -511,8 +513,11 @@ function readPullPolicy(check: Check, value: unknown, path: KeyPath): PullPolicy
   );
 }
 
-/** `host:ip` is the usual spelling, but an IPv6 address has colons of its own: compose also takes `host=ip`. */
-function extraHostSeparator(value: unknown): string {
-  const first = Array.isArray(value) ? value.find((entry) => typeof entry === 'string') : undefined;
-  return typeof first === 'string' && first.includes('=') ? '=' : ':';
+/**
+ * `host:ip` is the usual spelling, and compose also takes `host=ip`, entry by entry: a list may mix
+ * them. A host name has no colon, so `host:ip` splits at its first one, IPv6 addresses included.
+ */
+function extraHostEntries(value: unknown): unknown {
+  if (!Array.isArray(value)) return value;
+  return value.map((entry) => (typeof entry === 'string' ? entry.replace('=', ':') : entry));
 }

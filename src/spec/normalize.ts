@@ -171,8 +171,9 @@ function checkDependencyCycles(check: Check, services: readonly NormalizedServic
       return void check.fail(['services', name, 'depends_on'], `dependency cycle: ${cycle.join(' -> ')}`);
     }
     state.set(name, 'visiting');
+    // A service naming itself is reported by checkReferences: not a second time as a cycle.
     for (const next of Object.keys(byName.get(name)?.dependsOn ?? {}))
-      if (byName.has(next)) visit(next, [...trail, name]);
+      if (byName.has(next) && next !== name) visit(next, [...trail, name]);
     state.set(name, 'done');
   };
   for (const service of services) visit(service.name, []);

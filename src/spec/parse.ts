@@ -1,4 +1,5 @@
 import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
+import type { Alias } from 'yaml';
 import { formatPath, type KeyPath } from './errors.js';
 
 export type Position = { readonly line: number; readonly col: number };
@@ -45,6 +46,12 @@ export function parseYaml(text: string): Parsed {
   const values = new Map<string, Position>();
   const keys = new Map<string, Position>();
   const walker = { visited: 0, tooBig: false };
+  // yaml's Alias.resolve walks the whole document on every call: resolve each alias once.
+  const targets = new Map<unknown, unknown>();
+  const target = (alias: Alias): unknown => {
+    if (!targets.has(alias)) targets.set(alias, alias.resolve(doc));
+    return targets.get(alias);
+  };
 
   const walk = (node: unknown, path: KeyPath): unknown => {
     walker.visited += 1;
@@ -52,7 +59,7 @@ export function parseYaml(text: string): Parsed {
       walker.tooBig = true;
       return null;
     }
-    if (isAlias(node)) return walk(node.resolve(doc), path);
+    if (isAlias(node)) return walk(target(node), path);
     const yamlNode = node as Node | null;
     if (yamlNode?.range) values.set(formatPath(path), at(yamlNode.range[0]));
     if (isScalar(node)) return node.value;

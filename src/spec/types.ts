@@ -8,7 +8,7 @@ export type Bytes = number;
 
 export type Stack = {
   readonly name: string;
-  /** The spec file as the user named it (`-` for stdin). */
+  /** The spec file as the user named it (`<stdin>` for `-`). */
   readonly file: string;
   /** The folder relative paths in the spec resolve against. */
   readonly dir: string;

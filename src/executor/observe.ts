@@ -1,0 +1,87 @@
+import type Dockerode from 'dockerode';
+import { LABEL } from '../planner/labels.js';
+import type { ContainerState, EngineFacts, Observed, ObservedContainer, ObservedHost } from '../planner/observed.js';
+import type { Host, Stack } from '../spec/types.js';
+import { parseStatus } from './container-status.js';
+import type { HostClient } from './host-client.js';
+
+/** A connected client, or why the host could not be reached. */
+export type Reach = { readonly client: HostClient } | { readonly error: Error };
+
+/**
+ * Reads every host of the stack: engine facts and this stack's containers in every state, with
+ * one list call per host (no per-container inspect). Hosts are read in parallel; one that fails
+ * is reported unreachable with its cause and never holds up the others.
+ */
+export async function observe(stack: Stack, reach: (host: Host) => Promise<Reach>, now: () => number): Promise<Observed> {
+  const hosts = await Promise.all(Object.values(stack.heal.hosts).map((host) => observeHost(stack.name, host, reach, now)));
+  return { hosts };
+}
+
+async function observeHost(stack: string, host: Host, reach: (host: Host) => Promise<Reach>, now: () => number): Promise<ObservedHost> {
+  const unreachable = (error: Error): ObservedHost => ({
+    name: host.name,
+    host,
+    reachable: false,
+    error: error.message,
+    engine: null,
+    containers: [],
+    totalContainers: null,
+  });
+  const reached = await reach(host);
+  if ('error' in reached) return unreachable(reached.error);
+  const { client } = reached;
+  try {
+    const [info, list] = await Promise.all([
+      client.call('info', (docker) => docker.info() as Promise<Record<string, unknown>>),
+      client.call('listContainers', (docker) =>
+        docker.listContainers({ all: true, filters: { label: [`${LABEL.stack}=${stack}`] } }),
+      ),
+    ]);
+    const at = now();
+    return {
+      name: host.name,
+      host,
+      reachable: true,
+      error: null,
+      engine: engineFacts(info),
+      containers: list.map((container) => toObserved(host.name, container, at)),
+      totalContainers: typeof info.Containers === 'number' ? info.Containers : null,
+    };
+  } catch (error) {
+    return unreachable(error instanceof Error ? error : new Error(String(error)));
+  }
+}
+
+function engineFacts(info: Record<string, unknown>): EngineFacts {
+  const text = (key: string): string => (typeof info[key] === 'string' ? (info[key] as string) : '');
+  return {
+    name: text('Name'),
+    version: text('ServerVersion'),
+    os: text('OSType'),
+    arch: text('Architecture'),
+    cpus: typeof info.NCPU === 'number' ? info.NCPU : 0,
+    memory: typeof info.MemTotal === 'number' ? info.MemTotal : 0,
+  };
+}
+
+const STATES: readonly ContainerState[] = ['created', 'running', 'paused', 'restarting', 'removing', 'exited', 'dead'];
+
+export function toObserved(host: string, container: Dockerode.ContainerInfo, now: number): ObservedContainer {
+  const labels = container.Labels ?? {};
+  const slot = Number(labels[LABEL.slot]);
+  const state = (STATES as readonly string[]).includes(container.State) ? (container.State as ContainerState) : 'dead';
+  return {
+    id: container.Id,
+    name: (container.Names[0] ?? '').replace(/^\//, ''),
+    host,
+    image: container.Image,
+    labels,
+    service: labels[LABEL.service] ?? null,
+    slot: Number.isInteger(slot) && slot > 0 ? slot : null,
+    configHash: labels[LABEL.configHash] ?? null,
+    state,
+    createdAt: container.Created * 1000,
+    ...parseStatus(container.Status, now),
+  };
+}

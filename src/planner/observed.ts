@@ -1,0 +1,52 @@
+import type { Host } from '../spec/types.js';
+
+/** What the hosts reported, as the planner reads it. Built by the executor's observe(). */
+export type Observed = {
+  readonly hosts: readonly ObservedHost[];
+};
+
+export type ObservedHost = {
+  readonly name: string;
+  readonly host: Host;
+  readonly reachable: boolean;
+  /** Why not, when unreachable: a sentence naming the cause. */
+  readonly error: string | null;
+  readonly engine: EngineFacts | null;
+  /** This stack's containers, in every state. Empty when unreachable (unknown, not absent). */
+  readonly containers: readonly ObservedContainer[];
+  /** Every container on the engine, heal's or not. */
+  readonly totalContainers: number | null;
+};
+
+export type EngineFacts = {
+  readonly name: string;
+  readonly version: string;
+  readonly os: string;
+  readonly arch: string;
+  readonly cpus: number;
+  readonly memory: number;
+};
+
+export type ContainerState = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
+export type Health = 'none' | 'starting' | 'healthy' | 'unhealthy';
+
+export type ObservedContainer = {
+  readonly id: string;
+  readonly name: string;
+  readonly host: string;
+  readonly image: string;
+  readonly labels: Readonly<Record<string, string>>;
+  /** From heal's labels; null when a label is missing or malformed. */
+  readonly service: string | null;
+  readonly slot: number | null;
+  readonly configHash: string | null;
+  readonly state: ContainerState;
+  readonly health: Health;
+  /** For an exited container. */
+  readonly exitCode: number | null;
+  /** Epoch ms. */
+  readonly createdAt: number;
+  /** Epoch ms, to the precision the engine's list reports (a second under a minute). */
+  readonly startedAt: number | null;
+  readonly finishedAt: number | null;
+};

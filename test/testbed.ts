@@ -1,0 +1,111 @@
+/**
+ * The test bed of real Docker hosts (scripts/testbed, see scripts/README.md) for tests: run its
+ * verbs, read its addresses, and drive a host's engine straight over its socket.
+ */
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+/** Absolute path of scripts/testbed. */
+export const TESTBED_SCRIPT = fileURLToPath(new URL('../scripts/testbed', import.meta.url));
+
+export interface TestbedHost {
+  /** h1, h2, ... (also the host's hostname and its engine's `docker info` Name). */
+  name: string;
+  /** Its address on the test bed's bridge, 10.231.0.(10+i). */
+  address: string;
+  /** `root@ADDRESS`, what an `x-heal.hosts.*.ssh` entry would say. */
+  ssh: string;
+  /** The engine's socket, reachable from the root namespace (this process). */
+  socket: string;
+}
+
+export interface TestbedEnv {
+  hosts: TestbedHost[];
+  /** The client's private key, accepted by every host's sshd for root. */
+  identityFile: string;
+  /** A known_hosts file with every host's key (`10.231.0.11 ssh-ed25519 AAAA...`). */
+  knownHosts: string;
+  /** The registry every host pulls from, `10.231.0.1:5000`. */
+  registry: string;
+  /** Test images in that registry: web v1/v2 (port 8080, `/` and `/health`), crash (exits 1), sick. */
+  images: { web1: string; web2: string; crash: string; sick: string };
+}
+
+interface RunOptions {
+  timeoutMs?: number;
+  env?: NodeJS.ProcessEnv;
+}
+
+function run(file: string, args: string[], options: RunOptions = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      file,
+      args,
+      { maxBuffer: 64 * 1024 * 1024, timeout: options.timeoutMs ?? 0, env: options.env ?? process.env },
+      (error, stdout, stderr) => {
+        if (error) {
+          const tail = String(stderr).trim().split('\n').slice(-20).join('\n');
+          reject(new Error(`${file} ${args.join(' ')} failed (${error.code ?? error.signal}):\n${tail}`));
+        } else {
+          resolve(String(stdout));
+        }
+      },
+    );
+  });
+}
+
+/** Runs `scripts/testbed VERB ARGS...` and returns its stdout (progress goes to stderr). */
+export function testbed(verb: string, ...args: string[]): Promise<string> {
+  return run(TESTBED_SCRIPT, [verb, ...args], { timeoutMs: 600_000 });
+}
+
+/** The test bed's hosts, keys, registry and images (`scripts/testbed env`). */
+export async function testbedEnv(): Promise<TestbedEnv> {
+  return JSON.parse(await testbed('env')) as TestbedEnv;
+}
+
+/** Stands up (or repairs: revives, thaws, mends) h1..hN and returns the env. Idempotent and fast when up. */
+export async function ensureTestbed(n = 3): Promise<TestbedEnv> {
+  await testbed('up', String(n));
+  return testbedEnv();
+}
+
+/** The host named `name` (h1, ...) in `env`; throws when the bed has no such host. */
+export function hostOf(env: TestbedEnv, name: string): TestbedHost {
+  const host = env.hosts.find((h) => h.name === name);
+  if (!host)
+    throw new Error(`test bed has no host ${name} (hosts: ${env.hosts.map((h) => h.name).join(', ')})`);
+  return host;
+}
+
+/** Runs the docker CLI against host `host`'s engine over its socket (`docker -H unix://SOCKET ARGS...`). */
+export async function dockerOn(host: string, ...args: string[]): Promise<string> {
+  const { socket } = hostOf(await testbedEnv(), host);
+  return run('docker', ['-H', `unix://${socket}`, ...args], { timeoutMs: 120_000 });
+}
+
+/** OpenSSH client options that reach the test bed's hosts with strict host key checking. */
+export function sshOptions(env: TestbedEnv, connectTimeoutSeconds = 5): string[] {
+  return [
+    '-i',
+    env.identityFile,
+    '-o',
+    `UserKnownHostsFile=${env.knownHosts}`,
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    `ConnectTimeout=${connectTimeoutSeconds}`,
+    '-F',
+    '/dev/null',
+  ];
+}
+
+/** Runs `command` on host `host` over real SSH (`ssh root@ADDRESS command`). */
+export async function sshOn(host: string, command: string, timeoutMs = 30_000): Promise<string> {
+  const env = await testbedEnv();
+  return run('ssh', [...sshOptions(env), hostOf(env, host).ssh, command], { timeoutMs });
+}

@@ -1,0 +1,177 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { canonicalJson, CONFIG_HASH_VERSION } from '../../src/spec/hash.js';
+import { loadStack } from '../../src/spec/load.js';
+
+const folder = mkdtempSync(join(tmpdir(), 'heal-hash-'));
+afterAll(() => rmSync(folder, { recursive: true, force: true }));
+
+const yaml = (...lines: string[]): string => `${lines.join('\n')}\n`;
+
+/** A two-service stack; `web` is the one whose hash the tests watch. */
+const BASE = yaml(
+  'name: shop',
+  'services:',
+  '  web:',
+  '    image: registry.example.com/shop:1.0',
+  '    command: ["puma", "-p", "3000"]',
+  '    environment: { RAILS_ENV: production, WORKERS: "4" }',
+  '    env_file: web.env',
+  '    labels: { team: shop, tier: web }',
+  '    ports: ["80:3000"]',
+  '    secrets: [api_key]',
+  '    configs: [site]',
+  '    depends_on: [db]',
+  '    pull_policy: missing',
+  '    deploy:',
+  '      replicas: 2',
+  '      placement: { constraints: ["node.labels.zone == a"] }',
+  '      restart_policy: { condition: any }',
+  '      update_config: { parallelism: 1 }',
+  '      rollback_config: { parallelism: 1 }',
+  '  db:',
+  '    image: postgres:16',
+  'secrets:',
+  '  api_key: { file: api_key.txt }',
+  'configs:',
+  '  site: { file: site.conf }',
+);
+
+type Files = { 'web.env'?: string; 'api_key.txt'?: string; 'site.conf'?: string };
+
+let loads = 0;
+
+/** The config hash of `web` in `spec`, with the side files given (or their defaults). */
+async function hashOf(
+  spec: string,
+  files: Files = {},
+  environment: Record<string, string> = {},
+): Promise<string> {
+  loads += 1;
+  const file = `stack-${loads}.yml`;
+  const side = { 'web.env': 'SECRET=one\n', 'api_key.txt': 'key-one', 'site.conf': 'conf-one', ...files };
+  // Side files are shared by name: write them before each load.
+  for (const [name, text] of Object.entries(side)) writeFileSync(join(folder, name), text);
+  writeFileSync(join(folder, file), spec);
+  const stack = await loadStack({ file, cwd: folder, environment });
+  const hash = stack.services.web?.configHash;
+  if (hash === undefined) throw new Error('no service web');
+  return hash;
+}
+
+/** BASE with one piece replaced; the piece must be there, or the test would compare BASE with itself. */
+function edit(from: string, to: string): string {
+  if (!BASE.includes(from)) throw new Error(`BASE has no ${JSON.stringify(from)}`);
+  return BASE.replace(from, to);
+}
+
+describe('configHash', () => {
+  it('is versioned sha256 hex', async () => {
+    expect(CONFIG_HASH_VERSION).toBe('v1');
+    expect(await hashOf(BASE)).toMatch(/^v1:[0-9a-f]{64}$/);
+  });
+
+  it('is the same for the same spec loaded twice', async () => {
+    expect(await hashOf(BASE)).toBe(await hashOf(BASE));
+  });
+
+  describe('stays the same', () => {
+    it.each([
+      [
+        'when keys are reordered',
+        edit(
+          '    command: ["puma", "-p", "3000"]\n    environment: { RAILS_ENV: production, WORKERS: "4" }\n',
+          '    environment: { WORKERS: "4", RAILS_ENV: production }\n    command: ["puma", "-p", "3000"]\n',
+        ),
+      ],
+      [
+        'with comments',
+        `# the shop\n${edit('    ports: ["80:3000"]\n', '    ports: ["80:3000"] # public\n')}`,
+      ],
+      [
+        'when environment is a list instead of a map',
+        edit(
+          'environment: { RAILS_ENV: production, WORKERS: "4" }',
+          'environment: [RAILS_ENV=production, WORKERS=4]',
+        ),
+      ],
+      [
+        'when labels are a list instead of a map',
+        edit('labels: { team: shop, tier: web }', 'labels: [tier=web, team=shop]'),
+      ],
+      [
+        'when another service changes',
+        edit('    image: postgres:16', '    image: postgres:17\n    scale: 3'),
+      ],
+      ['with more replicas', edit('      replicas: 2', '      replicas: 7')],
+      [
+        'with another update_config',
+        edit(
+          'update_config: { parallelism: 1 }',
+          'update_config: { parallelism: 3, delay: 10s, order: start-first }',
+        ),
+      ],
+      [
+        'with another rollback_config',
+        edit('rollback_config: { parallelism: 1 }', 'rollback_config: { parallelism: 0 }'),
+      ],
+      ['with another placement', edit('"node.labels.zone == a"', '"node.hostname != h1"')],
+      [
+        'with another restart_policy',
+        edit(
+          'restart_policy: { condition: any }',
+          'restart_policy: { condition: on-failure, delay: 5s, max_attempts: 3 }',
+        ),
+      ],
+      ['with other dependencies', edit('    depends_on: [db]\n', '')],
+      ['with another pull policy', edit('pull_policy: missing', 'pull_policy: always')],
+    ])('%s', async (_what, spec) => {
+      expect(await hashOf(spec)).toBe(await hashOf(BASE));
+    });
+  });
+
+  describe('changes', () => {
+    it.each([
+      ['with the image', edit('shop:1.0', 'shop:1.1')],
+      ['with an environment value', edit('WORKERS: "4"', 'WORKERS: "8"')],
+      ['with an added environment variable', edit('WORKERS: "4"', 'WORKERS: "4", DEBUG: "1"')],
+      ['with the command', edit('["puma", "-p", "3000"]', '["puma", "-p", "4000"]')],
+      ['with a label', edit('tier: web', 'tier: front')],
+      ['with a port', edit('"80:3000"', '"8080:3000"')],
+      [
+        'with a resource limit',
+        edit('      replicas: 2', '      replicas: 2\n      resources: { limits: { memory: 1g } }'),
+      ],
+    ])('%s', async (_what, spec) => {
+      expect(await hashOf(spec)).not.toBe(await hashOf(BASE));
+    });
+
+    it('with the content of a secret file', async () => {
+      expect(await hashOf(BASE, { 'api_key.txt': 'key-two' })).not.toBe(await hashOf(BASE));
+    });
+
+    it('with the content of a config file', async () => {
+      expect(await hashOf(BASE, { 'site.conf': 'conf-two' })).not.toBe(await hashOf(BASE));
+    });
+
+    it('with a value in an env_file', async () => {
+      expect(await hashOf(BASE, { 'web.env': 'SECRET=two\n' })).not.toBe(await hashOf(BASE));
+    });
+
+    it('with an interpolated variable', async () => {
+      const spec = edit('shop:1.0', 'shop:${TAG}');
+      expect(await hashOf(spec, {}, { TAG: '1' })).not.toBe(await hashOf(spec, {}, { TAG: '2' }));
+    });
+  });
+});
+
+describe('canonicalJson', () => {
+  it('sorts object keys at every depth and keeps list order', () => {
+    expect(canonicalJson({ b: 1, a: { d: [2, { z: 1, y: 2 }], c: null } })).toBe(
+      '{"a":{"c":null,"d":[2,{"y":2,"z":1}]},"b":1}',
+    );
+    expect(canonicalJson([2, 1])).not.toBe(canonicalJson([1, 2]));
+  });
+});
