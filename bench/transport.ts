@@ -1,5 +1,5 @@
 /**
- * GET /containers/json per second on one test bed host, one call at a time and 8 at once, through:
+ * GET /containers/json?all=1 per second on one test bed host, one call at a time and 8 at once, through:
  * (a) heal's persistent SSH transport, (b) docker-modem's own `ssh` protocol (a new SSH connection
  * and `docker system dial-stdio` per call), (c) the host's engine socket straight.
  *
@@ -49,7 +49,7 @@ export async function benchTransport(
   const modem = modemSsh(target.address, env.identityFile, env.knownHosts);
   const rows: BenchRow[] = [];
   try {
-    const listed = (await ssh.docker.listContainers()).length;
+    const listed = (await ssh.docker.listContainers({ all: true })).length;
     rows.push({ name: 'transport containers listed', value: listed, unit: 'containers' });
     const rates: Record<string, number> = {};
     for (const concurrency of [1, 8]) {
@@ -87,7 +87,7 @@ export async function benchTransport(
 }
 
 function list(client: HostClient): Promise<unknown> {
-  return client.docker.listContainers();
+  return client.docker.listContainers({ all: true });
 }
 
 /** docker-modem's built-in SSH, host key checked against the same known_hosts. */
@@ -124,7 +124,7 @@ async function modemRate(modem: Dockerode, concurrency: number): Promise<number>
         while (started < SLOW.calls && performance.now() < deadline) {
           started++;
           const abortSignal = AbortSignal.timeout(Math.max(1, Math.round(deadline - performance.now())));
-          const ok = await modem.listContainers({ abortSignal }).then(
+          const ok = await modem.listContainers({ all: true, abortSignal }).then(
             () => true,
             () => false,
           );

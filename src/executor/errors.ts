@@ -80,13 +80,19 @@ const SOCKET_FAILURES: Readonly<Record<string, UnreachableKind>> = {
 };
 
 function socketFailure(host: string, operation: string, error: unknown): HostUnreachableError | null {
-  if (typeof error !== 'object' || error === null || !('code' in error) || typeof error.code !== 'string') return null;
+  if (typeof error !== 'object' || error === null || !('code' in error) || typeof error.code !== 'string')
+    return null;
   const kind = SOCKET_FAILURES[error.code];
   if (kind === undefined) return null;
   const message = error instanceof Error ? error.message : error.code;
-  return new HostUnreachableError(host, kind, `the connection to the engine failed during ${operation} (${message})`, {
-    cause: error,
-  });
+  return new HostUnreachableError(
+    host,
+    kind,
+    `the connection to the engine failed during ${operation} (${message})`,
+    {
+      cause: error,
+    },
+  );
 }
 
 function statusOf(error: unknown): number | null {

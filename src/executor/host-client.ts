@@ -96,7 +96,8 @@ export async function connectHosts(
     hosts.map((host) =>
       connectHost(host, shared).then(
         (client) => void clients.set(host.name, client),
-        (error: unknown) => void failures.set(host.name, error instanceof Error ? error : new Error(String(error))),
+        (error: unknown) =>
+          void failures.set(host.name, error instanceof Error ? error : new Error(String(error))),
       ),
     ),
   );
@@ -192,7 +193,11 @@ function connectDocker(host: DockerHost, options: ConnectOptions): HostClient {
     transport = 'tcp';
     docker = newDockerode({ host: url.hostname, port, protocol: 'http', agent });
   } else {
-    throw new HostUnreachableError(host.name, 'unreachable', `${host.url} is neither unix:///path nor tcp://host:port`);
+    throw new HostUnreachableError(
+      host.name,
+      'unreachable',
+      `${host.url} is neither unix:///path nor tcp://host:port`,
+    );
   }
   let closed = false;
   return makeClient({
@@ -204,7 +209,8 @@ function connectDocker(host: DockerHost, options: ConnectOptions): HostClient {
     pingTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
     transport: () => transport,
     state: () => (closed ? 'closed' : 'up'),
-    downError: () => (closed ? new HostUnreachableError(host.name, 'closed', 'the client was closed') : undefined),
+    downError: () =>
+      closed ? new HostUnreachableError(host.name, 'closed', 'the client was closed') : undefined,
     close: async () => {
       closed = true;
     },
@@ -258,7 +264,10 @@ function makeClient(parts: ClientParts): HostClient {
       log.debug({ host: host.name, operation }, 'docker call');
       try {
         const result = await run(docker);
-        log.debug({ host: host.name, operation, ms: Math.round(performance.now() - started) }, 'docker call done');
+        log.debug(
+          { host: host.name, operation, ms: Math.round(performance.now() - started) },
+          'docker call done',
+        );
         return result;
       } catch (error) {
         const wrapped = failure(operation, error);
@@ -276,26 +285,43 @@ function makeClient(parts: ClientParts): HostClient {
 /** `GET /_ping` through the client's own agent, bounded in time. */
 function pingOnce(hostName: string, target: RequestOptions, timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    const req = request({ ...target, method: 'GET', path: '/_ping', signal: AbortSignal.timeout(timeoutMs) }, (res) => {
-      res.resume();
-      res.on('end', () => {
-        if (res.statusCode === 200) resolve();
-        else reject(new DockerApiError(hostName, 'ping', res.statusCode ?? null, `HTTP ${res.statusCode}`));
-      });
-      res.on('error', reject);
-    });
+    const req = request(
+      { ...target, method: 'GET', path: '/_ping', signal: AbortSignal.timeout(timeoutMs) },
+      (res) => {
+        res.resume();
+        res.on('end', () => {
+          if (res.statusCode === 200) resolve();
+          else reject(new DockerApiError(hostName, 'ping', res.statusCode ?? null, `HTTP ${res.statusCode}`));
+        });
+        res.on('error', reject);
+      },
+    );
     req.on('error', (error: Error) => {
       if (error.name === 'AbortError' || error.name === 'TimeoutError') {
-        reject(new HostUnreachableError(hostName, 'timeout', `the engine did not answer /_ping within ${timeoutMs} ms`));
+        reject(
+          new HostUnreachableError(
+            hostName,
+            'timeout',
+            `the engine did not answer /_ping within ${timeoutMs} ms`,
+          ),
+        );
         return;
       }
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'ECONNREFUSED' || code === 'ENOENT') {
-        reject(new HostUnreachableError(hostName, 'refused', `no engine listens at ${describeTarget(target)}`, { cause: error }));
+        reject(
+          new HostUnreachableError(hostName, 'refused', `no engine listens at ${describeTarget(target)}`, {
+            cause: error,
+          }),
+        );
         return;
       }
       if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'ENOTFOUND' || code === 'ETIMEDOUT') {
-        reject(new HostUnreachableError(hostName, 'unreachable', `${describeTarget(target)}: ${code}`, { cause: error }));
+        reject(
+          new HostUnreachableError(hostName, 'unreachable', `${describeTarget(target)}: ${code}`, {
+            cause: error,
+          }),
+        );
         return;
       }
       reject(error);
@@ -318,7 +344,8 @@ function statusOf(error: unknown): number | null {
  * unless each key is given, even as undefined. Nothing global leaks into a host's client.
  */
 function newDockerode(
-  where: { socketPath: string; agent: Agent } | { host: string; port: number; protocol: 'http'; agent: Agent },
+  where:
+    { socketPath: string; agent: Agent } | { host: string; port: number; protocol: 'http'; agent: Agent },
 ): Dockerode {
   const options: Dockerode.DockerOptions & { agent: Agent } = {
     socketPath: undefined,

@@ -1,6 +1,12 @@
 import type Dockerode from 'dockerode';
 import { LABEL } from '../planner/labels.js';
-import type { ContainerState, EngineFacts, Observed, ObservedContainer, ObservedHost } from '../planner/observed.js';
+import type {
+  ContainerState,
+  EngineFacts,
+  Observed,
+  ObservedContainer,
+  ObservedHost,
+} from '../planner/observed.js';
 import type { Host, Stack } from '../spec/types.js';
 import { parseStatus } from './container-status.js';
 import type { HostClient } from './host-client.js';
@@ -9,16 +15,28 @@ import type { HostClient } from './host-client.js';
 export type Reach = { readonly client: HostClient } | { readonly error: Error };
 
 /**
- * Reads every host of the stack: engine facts and this stack's containers in every state, with
- * one list call per host (no per-container inspect). Hosts are read in parallel; one that fails
+ * Reads every host of the stack: engine facts, and this stack's containers in every state,
+ * networks and volumes, and the images present: one list call of each per host, in parallel,
+ * and no per-container inspect. Hosts are read in parallel; one that fails
  * is reported unreachable with its cause and never holds up the others.
  */
-export async function observe(stack: Stack, reach: (host: Host) => Promise<Reach>, now: () => number): Promise<Observed> {
-  const hosts = await Promise.all(Object.values(stack.heal.hosts).map((host) => observeHost(stack.name, host, reach, now)));
+export async function observe(
+  stack: Stack,
+  reach: (host: Host) => Promise<Reach>,
+  now: () => number,
+): Promise<Observed> {
+  const hosts = await Promise.all(
+    Object.values(stack.heal.hosts).map((host) => observeHost(stack.name, host, reach, now)),
+  );
   return { hosts };
 }
 
-async function observeHost(stack: string, host: Host, reach: (host: Host) => Promise<Reach>, now: () => number): Promise<ObservedHost> {
+async function observeHost(
+  stack: string,
+  host: Host,
+  reach: (host: Host) => Promise<Reach>,
+  now: () => number,
+): Promise<ObservedHost> {
   const unreachable = (error: Error): ObservedHost => ({
     name: host.name,
     host,
@@ -27,16 +45,21 @@ async function observeHost(stack: string, host: Host, reach: (host: Host) => Pro
     engine: null,
     containers: [],
     totalContainers: null,
+    networks: [],
+    volumes: [],
+    images: [],
   });
   const reached = await reach(host);
   if ('error' in reached) return unreachable(reached.error);
   const { client } = reached;
   try {
-    const [info, list] = await Promise.all([
+    const owned = { label: [`${LABEL.stack}=${stack}`] };
+    const [info, list, networks, volumes, images] = await Promise.all([
       client.call('info', (docker) => docker.info() as Promise<Record<string, unknown>>),
-      client.call('listContainers', (docker) =>
-        docker.listContainers({ all: true, filters: { label: [`${LABEL.stack}=${stack}`] } }),
-      ),
+      client.call('listContainers', (docker) => docker.listContainers({ all: true, filters: owned })),
+      client.call('listNetworks', (docker) => docker.listNetworks({ filters: owned })),
+      client.call('listVolumes', (docker) => docker.listVolumes({ filters: owned })),
+      client.call('listImages', (docker) => docker.listImages()),
     ]);
     const at = now();
     return {
@@ -47,6 +70,9 @@ async function observeHost(stack: string, host: Host, reach: (host: Host) => Pro
       engine: engineFacts(info),
       containers: list.map((container) => toObserved(host.name, container, at)),
       totalContainers: typeof info.Containers === 'number' ? info.Containers : null,
+      networks: networks.map((network) => network.Name).sort(),
+      volumes: (volumes.Volumes ?? []).map((volume) => volume.Name).sort(),
+      images: images.flatMap((image) => [...(image.RepoTags ?? []), ...(image.RepoDigests ?? [])]).sort(),
     };
   } catch (error) {
     return unreachable(error instanceof Error ? error : new Error(String(error)));
@@ -65,12 +91,22 @@ function engineFacts(info: Record<string, unknown>): EngineFacts {
   };
 }
 
-const STATES: readonly ContainerState[] = ['created', 'running', 'paused', 'restarting', 'removing', 'exited', 'dead'];
+const STATES: readonly ContainerState[] = [
+  'created',
+  'running',
+  'paused',
+  'restarting',
+  'removing',
+  'exited',
+  'dead',
+];
 
 export function toObserved(host: string, container: Dockerode.ContainerInfo, now: number): ObservedContainer {
   const labels = container.Labels ?? {};
   const slot = Number(labels[LABEL.slot]);
-  const state = (STATES as readonly string[]).includes(container.State) ? (container.State as ContainerState) : 'dead';
+  const state = (STATES as readonly string[]).includes(container.State)
+    ? (container.State as ContainerState)
+    : 'dead';
   return {
     id: container.Id,
     name: (container.Names[0] ?? '').replace(/^\//, ''),

@@ -10,4 +10,6 @@ export const LABEL = {
   configHash: 'io.heal.config-hash',
   revision: 'io.heal.revision',
   generation: 'io.heal.generation',
+  /** The service as the spec said it (compose long form, secrets redacted): what `heal plan` diffs. */
+  spec: 'io.heal.spec',
 } as const;

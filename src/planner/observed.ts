@@ -16,6 +16,11 @@ export type ObservedHost = {
   readonly containers: readonly ObservedContainer[];
   /** Every container on the engine, heal's or not. */
   readonly totalContainers: number | null;
+  /** This stack's networks and volumes on the host (by their engine names). */
+  readonly networks: readonly string[];
+  readonly volumes: readonly string[];
+  /** Image references the engine has (`repo:tag`), to know what must be pulled. */
+  readonly images: readonly string[];
 };
 
 export type EngineFacts = {

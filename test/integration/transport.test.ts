@@ -58,7 +58,10 @@ function options(overrides: Partial<ConnectOptions> = {}): ConnectOptions {
   };
 }
 
-async function connect(host: SshHost | DockerHost, overrides: Partial<ConnectOptions> = {}): Promise<HostClient> {
+async function connect(
+  host: SshHost | DockerHost,
+  overrides: Partial<ConnectOptions> = {},
+): Promise<HostClient> {
   const client = await connectHost(host, options(overrides));
   clients.push(client);
   return client;
@@ -129,7 +132,9 @@ describe('SSH transport to the test bed', () => {
 
   it('turns an engine error into a DockerApiError with host, operation and status', async () => {
     const client = await connect(sshHost('h1'));
-    await expect(client.call('inspect nothing', (d) => d.getContainer('no-such-container').inspect())).rejects.toMatchObject({
+    await expect(
+      client.call('inspect nothing', (d) => d.getContainer('no-such-container').inspect()),
+    ).rejects.toMatchObject({
       name: 'DockerApiError',
       host: 'h1',
       operation: 'inspect nothing',
@@ -152,7 +157,9 @@ describe('SSH transport to the test bed', () => {
     );
     expect(error.kind).toBe('host-key-changed');
     expect(error.host).toBe('h1');
-    expect(error.sentence).toContain(`HOST KEY CHANGED: ${hostOf(env, 'h1').address} presented the ssh-ed25519 key SHA256:`);
+    expect(error.sentence).toContain(
+      `HOST KEY CHANGED: ${hostOf(env, 'h1').address} presented the ssh-ed25519 key SHA256:`,
+    );
     expect(error.sentence).toContain(`${knownHosts}:1`);
     expect(log.lines.map((l) => l.message)).not.toContain('ssh connected');
     expect(readFileSync(knownHosts, 'utf8')).toBe(`${hostOf(env, 'h1').address} ${type} ${base64}\n`);
@@ -164,12 +171,16 @@ describe('SSH transport to the test bed', () => {
     const address = hostOf(env, 'h2').address;
     const error = await refusal(connectHost(sshHost('h2'), options({ ssh })));
     expect(error.kind).toBe('host-key-unknown');
-    expect(error.sentence).toContain(`To trust it, check that fingerprint and run: ssh-keyscan -p 22 ${address} >> ${knownHosts}`);
+    expect(error.sentence).toContain(
+      `To trust it, check that fingerprint and run: ssh-keyscan -p 22 ${address} >> ${knownHosts}`,
+    );
 
     const log = recorder();
     const client = await connect(sshHost('h2'), { ssh, acceptNewHostKeys: true, log });
     expect(await client.ping()).toBeGreaterThan(0);
-    expect(log.lines.filter((l) => l.level === 'warn').map((l) => l.message)).toEqual(['new host key recorded']);
+    expect(log.lines.filter((l) => l.level === 'warn').map((l) => l.message)).toEqual([
+      'new host key recorded',
+    ]);
     const recorded = parseKnownHosts(readFileSync(knownHosts, 'utf8'));
     expect(recorded).toHaveLength(1);
     // The recorded key is the one the test bed's own known_hosts vouches for.
@@ -197,7 +208,9 @@ describe('SSH transport to the test bed', () => {
   });
 
   it('says so when the engine socket is not there', async () => {
-    const error = await refusal(connectHost(sshHost('h1', { socket: '/run/no-such-docker.sock' }), options()));
+    const error = await refusal(
+      connectHost(sshHost('h1', { socket: '/run/no-such-docker.sock' }), options()),
+    );
     expect(error.kind).toBe('refused');
     expect(error.sentence).toContain('nothing answers at /run/no-such-docker.sock on the host');
   });
@@ -214,7 +227,10 @@ describe('SSH transport to the test bed', () => {
         h1.ping(),
       ]);
       const elapsed = Date.now() - started;
-      expect(fresh).toMatchObject({ status: 'rejected', reason: { name: 'HostUnreachableError', kind: 'timeout', host: 'h3' } });
+      expect(fresh).toMatchObject({
+        status: 'rejected',
+        reason: { name: 'HostUnreachableError', kind: 'timeout', host: 'h3' },
+      });
       expect(ping).toMatchObject({ status: 'rejected', reason: { kind: 'timeout', host: 'h3' } });
       expect(other.status).toBe('fulfilled');
       expect(elapsed).toBeLessThan(2000 + 1500);
@@ -261,7 +277,9 @@ describe('SSH transport to the test bed', () => {
     // No call needed: the client comes back on its own.
     expect(await eventually(async () => client.state() === 'up', 30_000)).toBe(true);
     expect(await client.ping()).toBeGreaterThan(0);
-    expect((await client.docker.listContainers({ all: true })).map((c) => c.Id).sort()).toEqual(await idsOn('h2'));
+    expect((await client.docker.listContainers({ all: true })).map((c) => c.Id).sort()).toEqual(
+      await idsOn('h2'),
+    );
     const warnings = log.lines.filter((l) => l.level === 'warn').map((l) => l.message);
     expect(warnings[0]).toBe('ssh connection lost');
     expect(warnings).toContain('ssh connection restored');
@@ -274,21 +292,34 @@ describe('SSH transport to the test bed', () => {
     );
     clients.push(...up.values());
     expect([...up.keys()].sort()).toEqual(['h1', 'h2']);
-    expect(failures.get('h3')).toMatchObject({ kind: 'auth-failed', sentence: `identity file ${join(work, 'missing-key')} does not exist` });
+    expect(failures.get('h3')).toMatchObject({
+      kind: 'auth-failed',
+      sentence: `identity file ${join(work, 'missing-key')} does not exist`,
+    });
   });
 });
 
 describe('local engines', () => {
   it('reaches a unix:// engine through the same interface', async () => {
-    const client = await connect({ name: 'local', kind: 'docker', url: `unix://${hostOf(env, 'h1').socket}`, labels: {} });
+    const client = await connect({
+      name: 'local',
+      kind: 'docker',
+      url: `unix://${hostOf(env, 'h1').socket}`,
+      labels: {},
+    });
     expect(client.transport()).toBe('unix');
     expect(await client.ping()).toBeGreaterThan(0);
-    expect((await client.docker.listContainers({ all: true })).map((c) => c.Id).sort()).toEqual(await idsOn('h1'));
+    expect((await client.docker.listContainers({ all: true })).map((c) => c.Id).sort()).toEqual(
+      await idsOn('h1'),
+    );
   });
 
   it('reports a unix:// socket that is not there as refused', async () => {
     const error = await refusal(
-      connectHost({ name: 'gone', kind: 'docker', url: 'unix:///run/no-such-docker.sock', labels: {} }, options()),
+      connectHost(
+        { name: 'gone', kind: 'docker', url: 'unix:///run/no-such-docker.sock', labels: {} },
+        options(),
+      ),
     );
     expect(error).toMatchObject({ kind: 'refused', host: 'gone' });
   });
@@ -351,7 +382,10 @@ describe('dial-stdio fallback', () => {
     const log = recorder();
     const client = await connect(
       sshHost('h1', { address: '127.0.0.1', port, socket: hostOf(env, 'h1').socket }),
-      { ssh: { user: null, port: null, identityFile: env.identityFile, knownHosts: join(dir, 'known_hosts') }, log },
+      {
+        ssh: { user: null, port: null, identityFile: env.identityFile, knownHosts: join(dir, 'known_hosts') },
+        log,
+      },
     );
     expect(client.transport()).toBe('ssh-dial-stdio');
     const expected = await idsOn('h1');
@@ -368,7 +402,11 @@ function freePort(): Promise<number> {
     const server = createServer();
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address !== null
+          ? resolve(address.port)
+          : reject(new Error('no port')),
+      );
     });
   });
 }

@@ -90,7 +90,10 @@ describe('checkHostKey', () => {
 
   it('does not confuse ports: a key listed for port 22 says nothing about port 2222', () => {
     const entries = parseKnownHosts(`10.0.0.1 ${a.text}\n`);
-    expect(checkHostKey(entries, '10.0.0.1', 2222, a.blob)).toMatchObject({ status: 'unknown', knownTypes: [] });
+    expect(checkHostKey(entries, '10.0.0.1', 2222, a.blob)).toMatchObject({
+      status: 'unknown',
+      knownTypes: [],
+    });
   });
 
   it('reports a different key of the same type as changed, with the line that listed the old one', () => {
@@ -149,7 +152,9 @@ describe('checkHostKey', () => {
 describe('knownKeyTypes and hostKeyPreference', () => {
   it('asks first for the key types known_hosts holds for the host', () => {
     const rsa = newKey('rsa');
-    const entries = parseKnownHosts(`10.0.0.1 ${rsa.text}\n10.0.0.1 ${ecdsa.text}\n* ${a.text}\n@revoked 10.0.0.1 ${b.text}\n`);
+    const entries = parseKnownHosts(
+      `10.0.0.1 ${rsa.text}\n10.0.0.1 ${ecdsa.text}\n* ${a.text}\n@revoked 10.0.0.1 ${b.text}\n`,
+    );
     const types = knownKeyTypes(entries, '10.0.0.1', 22);
     expect(types).toEqual(['ssh-rsa', 'ecdsa-sha2-nistp256', 'ssh-ed25519']);
     expect(hostKeyPreference(types).slice(0, 5)).toEqual([

@@ -71,9 +71,17 @@ Host *
   });
 
   it('honours negated patterns and `?`', () => {
-    expect(resolveSshConfig(config, 'web9', context)).toMatchObject({ hostName: null, user: 'fallback', port: 22 });
+    expect(resolveSshConfig(config, 'web9', context)).toMatchObject({
+      hostName: null,
+      user: 'fallback',
+      port: 22,
+    });
     expect(resolveSshConfig(config, 'web10', context)).toMatchObject({ user: 'fallback' });
-    expect(resolveSshConfig(config, 'db', context)).toMatchObject({ hostName: null, user: 'other', port: 2200 });
+    expect(resolveSshConfig(config, 'db', context)).toMatchObject({
+      hostName: null,
+      user: 'other',
+      port: 2200,
+    });
   });
 
   it('matches host names case-insensitively', () => {
@@ -107,7 +115,9 @@ Match all
     expect(resolveSshConfig(text, 'other', { ...context, files: files(tree) })).toMatchObject({
       user: 'only-for-other',
     });
-    expect(resolveSshConfig(text, 'third', { ...context, files: files(tree) })).toMatchObject({ user: 'last' });
+    expect(resolveSshConfig(text, 'third', { ...context, files: files(tree) })).toMatchObject({
+      user: 'last',
+    });
   });
 
   it('ignores an invalid port', () => {
@@ -221,7 +231,10 @@ describe('identities and auth', () => {
 
   it('resolves a host: spec first, then ssh config, then defaults; auth problems are auth-failed', () => {
     const configFile = join(dir, 'config');
-    writeFileSync(configFile, `Host box\n  HostName 10.9.9.9\n  User cfg\n  Port 2022\n  IdentityFile ${plain}\n`);
+    writeFileSync(
+      configFile,
+      `Host box\n  HostName 10.9.9.9\n  User cfg\n  Port 2022\n  IdentityFile ${plain}\n`,
+    );
     const host: SshHost = {
       name: 'h1',
       kind: 'ssh',

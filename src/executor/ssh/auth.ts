@@ -127,7 +127,8 @@ function readKeyFile(path: string): Buffer | null {
   try {
     return readFileSync(path);
   } catch (error) {
-    if (typeof error === 'object' && error !== null && 'code' in error && error.code === 'ENOENT') return null;
+    if (typeof error === 'object' && error !== null && 'code' in error && error.code === 'ENOENT')
+      return null;
     throw new SshAuthSetupError(`identity file ${path} cannot be read: ${String(error)}`);
   }
 }

@@ -168,7 +168,8 @@ export class SshConnection {
         }
         this.#client = client;
         this.#state = 'up';
-        if (this.#failures > 0) this.#options.log.warn({ host: this.endpoint.host }, 'ssh connection restored');
+        if (this.#failures > 0)
+          this.#options.log.warn({ host: this.endpoint.host }, 'ssh connection restored');
         this.#failures = 0;
         this.#lastError = undefined;
         return client;
@@ -177,7 +178,12 @@ export class SshConnection {
         if (this.#state === 'closed') throw error;
         this.#state = 'down';
         this.#failures++;
-        const fields = { host: this.endpoint.host, kind: error.kind, reason: error.sentence, attempt: this.#failures };
+        const fields = {
+          host: this.endpoint.host,
+          kind: error.kind,
+          reason: error.sentence,
+          attempt: this.#failures,
+        };
         if (this.#lastError?.kind !== error.kind) this.#options.log.warn(fields, 'ssh connection failed');
         else this.#options.log.debug(fields, 'ssh connection failed');
         this.#lastError = error;
@@ -215,12 +221,21 @@ export class SshConnection {
     const { keepaliveIntervalMs, keepaliveCountMax } = this.#options;
     const error =
       cause?.level === 'client-timeout'
-        ? this.#error('timeout', `no answer to ${keepaliveCountMax} keepalives sent ${keepaliveIntervalMs} ms apart`)
-        : this.#error('closed', `the SSH connection dropped${cause === undefined ? '' : `: ${cause.message}`}`);
+        ? this.#error(
+            'timeout',
+            `no answer to ${keepaliveCountMax} keepalives sent ${keepaliveIntervalMs} ms apart`,
+          )
+        : this.#error(
+            'closed',
+            `the SSH connection dropped${cause === undefined ? '' : `: ${cause.message}`}`,
+          );
     this.#state = 'down';
     this.#lastError = error;
     this.#dropChannels(error);
-    this.#options.log.warn({ host: this.endpoint.host, kind: error.kind, reason: error.sentence }, 'ssh connection lost');
+    this.#options.log.warn(
+      { host: this.endpoint.host, kind: error.kind, reason: error.sentence },
+      'ssh connection lost',
+    );
     this.#scheduleRetry();
   }
 
@@ -238,7 +253,11 @@ export class SshConnection {
     try {
       return await readKnownHosts(this.endpoint.knownHostsFile);
     } catch (error) {
-      throw this.#error('host-key-unknown', `cannot read ${this.endpoint.knownHostsFile}: ${String(error)}`, error);
+      throw this.#error(
+        'host-key-unknown',
+        `cannot read ${this.endpoint.knownHostsFile}: ${String(error)}`,
+        error,
+      );
     }
   }
 
@@ -275,7 +294,10 @@ export class SshConnection {
       });
       client.on('error', (error: SshError) => {
         // ssh2 reports an unusable agent or key, then goes on with the next method: not fatal.
-        if (error.level === 'agent' || (error.level === 'client-authentication' && !isFinalAuthError(error))) {
+        if (
+          error.level === 'agent' ||
+          (error.level === 'client-authentication' && !isFinalAuthError(error))
+        ) {
           log.debug({ host: endpoint.host, reason: error.message }, 'ssh auth method skipped');
           return;
         }
@@ -299,7 +321,9 @@ export class SshConnection {
         keepaliveCountMax,
         // Stream-local forwarding is an OpenSSH extension; let a server that is not OpenSSH say no itself.
         strictVendor: false,
-        algorithms: { serverHostKey: hostKeyPreference(knownKeyTypes(entries, endpoint.address, endpoint.port)) },
+        algorithms: {
+          serverHostKey: hostKeyPreference(knownKeyTypes(entries, endpoint.address, endpoint.port)),
+        },
         hostVerifier: (key: Buffer, verify: (valid: boolean) => void) => {
           this.#verifyHostKey(entries, key).then(
             (problem) => {
@@ -307,7 +331,11 @@ export class SshConnection {
               verify(problem === null);
             },
             (error: unknown) => {
-              refusal = this.#error('host-key-unknown', `cannot record the host key: ${String(error)}`, error);
+              refusal = this.#error(
+                'host-key-unknown',
+                `cannot record the host key: ${String(error)}`,
+                error,
+              );
               verify(false);
             },
           );
@@ -322,7 +350,10 @@ export class SshConnection {
   }
 
   /** Null when known_hosts vouches for the key (or it was just recorded under accept-new), else the refusal. */
-  async #verifyHostKey(entries: readonly KnownHostsEntry[], key: Buffer): Promise<HostUnreachableError | null> {
+  async #verifyHostKey(
+    entries: readonly KnownHostsEntry[],
+    key: Buffer,
+  ): Promise<HostUnreachableError | null> {
     const { address, port, knownHostsFile, acceptNewHostKeys, host } = this.endpoint;
     const check = checkHostKey(entries, address, port, key);
     const type = keyTypeOf(key);
@@ -361,20 +392,31 @@ export class SshConnection {
       );
     }
     await appendKnownHost(knownHostsFile, address, port, key);
-    this.#options.log.warn({ host, name: check.name, keyType: type, fingerprint, file: knownHostsFile }, 'new host key recorded');
+    this.#options.log.warn(
+      { host, name: check.name, keyType: type, fingerprint, file: knownHostsFile },
+      'new host key recorded',
+    );
     return null;
   }
 
   #classify(error: SshError | undefined): HostUnreachableError {
     const { endpoint } = this;
     const at = where(endpoint);
-    if (error === undefined) return this.#error('closed', `${at} closed the connection before SSH was set up`);
+    if (error === undefined)
+      return this.#error('closed', `${at} closed the connection before SSH was set up`);
     const code = typeof error.code === 'string' ? error.code : '';
     if (error.level === 'client-timeout' || code === 'ETIMEDOUT') {
-      return this.#error('timeout', `no SSH handshake with ${at} within ${this.#options.connectTimeoutMs} ms`, error);
+      return this.#error(
+        'timeout',
+        `no SSH handshake with ${at} within ${this.#options.connectTimeoutMs} ms`,
+        error,
+      );
     }
-    if (code === 'ECONNREFUSED') return this.#error('refused', `${at} refused the connection: is sshd running?`, error);
-    if (['EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL'].includes(code)) {
+    if (code === 'ECONNREFUSED')
+      return this.#error('refused', `${at} refused the connection: is sshd running?`, error);
+    if (
+      ['EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL'].includes(code)
+    ) {
       return this.#error('unreachable', `${at} cannot be reached (${code})`, error);
     }
     if (error.level === 'client-authentication') {
@@ -384,7 +426,11 @@ export class SshConnection {
       return this.#error('auth-failed', `${at} refused user ${auth.username} with ${offered}${notes}`, error);
     }
     if (code === 'ECONNRESET' || /before handshake/i.test(error.message)) {
-      return this.#error('closed', `${at} closed the connection during the SSH handshake (${error.message})`, error);
+      return this.#error(
+        'closed',
+        `${at} closed the connection during the SSH handshake (${error.message})`,
+        error,
+      );
     }
     return this.#error('closed', `SSH to ${at} failed: ${error.message}`, error);
   }
@@ -444,7 +490,12 @@ export class SshConnection {
   }
 
   #error(kind: UnreachableKind, sentence: string, cause?: unknown): HostUnreachableError {
-    return new HostUnreachableError(this.endpoint.host, kind, sentence, cause === undefined ? undefined : { cause });
+    return new HostUnreachableError(
+      this.endpoint.host,
+      kind,
+      sentence,
+      cause === undefined ? undefined : { cause },
+    );
   }
 }
 
@@ -461,7 +512,9 @@ export function hostKeyPreference(knownTypes: readonly string[]): ServerHostKeyA
   const preferred: ServerHostKeyAlgorithm[] = [];
   for (const type of knownTypes) {
     const algorithms: readonly ServerHostKeyAlgorithm[] =
-      type === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : HOST_KEY_ALGORITHMS.filter((a) => a === type);
+      type === 'ssh-rsa'
+        ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa']
+        : HOST_KEY_ALGORITHMS.filter((a) => a === type);
     for (const algorithm of algorithms) if (!preferred.includes(algorithm)) preferred.push(algorithm);
   }
   return [...preferred, ...HOST_KEY_ALGORITHMS.filter((a) => !preferred.includes(a))];

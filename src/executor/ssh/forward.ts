@@ -61,7 +61,10 @@ export class DockerForward {
         await this.#probe;
         if (this.#mode === 'stream-local') {
           this.#mode = 'dial-stdio';
-          this.#log.warn({ host: this.#host, socket: this.#socketPath }, 'stream-local forward refused, using docker system dial-stdio');
+          this.#log.warn(
+            { host: this.#host, socket: this.#socketPath },
+            'stream-local forward refused, using docker system dial-stdio',
+          );
           this.onModeChange?.('dial-stdio');
         }
       }
@@ -98,7 +101,11 @@ export class DockerForward {
     });
     if (code === 0) return;
     const message = stderr().trim() || 'no message';
-    if (/cannot connect to the docker daemon|is the docker daemon running|connection refused|no such file/i.test(message)) {
+    if (
+      /cannot connect to the docker daemon|is the docker daemon running|connection refused|no such file/i.test(
+        message,
+      )
+    ) {
       throw new HostUnreachableError(
         this.#host,
         'refused',
@@ -134,7 +141,9 @@ export class DockerForward {
   #classify(error: unknown): HostUnreachableError {
     if (error instanceof HostUnreachableError) return error;
     const message = error instanceof Error ? error.message : String(error);
-    return new HostUnreachableError(this.#host, 'closed', `cannot open an SSH channel: ${message}`, { cause: error });
+    return new HostUnreachableError(this.#host, 'closed', `cannot open an SSH channel: ${message}`, {
+      cause: error,
+    });
   }
 }
 

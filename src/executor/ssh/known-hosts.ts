@@ -72,7 +72,13 @@ function parseLine(raw: string, line: number): KnownHostsEntry | null {
 
 function parseNames(field: string): KnownHostsNames | null {
   if (!field.startsWith('|')) {
-    return { kind: 'patterns', patterns: field.toLowerCase().split(',').filter((p) => p !== '') };
+    return {
+      kind: 'patterns',
+      patterns: field
+        .toLowerCase()
+        .split(',')
+        .filter((p) => p !== ''),
+    };
   }
   const parts = field.split('|');
   // `|1|salt|hash`: parts = ['', '1', salt, hash]
@@ -202,7 +208,12 @@ export function formatKnownHostsLine(address: string, port: number, key: Buffer)
 }
 
 /** Records a host key, creating the file (0600, in a 0700 folder) if needed. */
-export async function appendKnownHost(file: string, address: string, port: number, key: Buffer): Promise<void> {
+export async function appendKnownHost(
+  file: string,
+  address: string,
+  port: number,
+  key: Buffer,
+): Promise<void> {
   await mkdir(dirname(file), { recursive: true, mode: 0o700 });
   const size = await stat(file).then(
     (s) => s.size,

@@ -1,0 +1,107 @@
+import type { Service, Stack } from '../spec/types.js';
+import { toCompose } from '../spec/to-compose.js';
+import {
+  containerConfig,
+  createQuery,
+  extraNetworks,
+  fileMounts,
+  type SlotIdentity,
+} from './container-config.js';
+import { LABEL } from './labels.js';
+import type { CreateSpec } from './plan-types.js';
+
+/** What stands in for an env_file value in a plan: the executor fills the real one from the spec. */
+export const SECRET_PLACEHOLDER = '**secret**';
+
+export type CreateContext = {
+  readonly stack: Stack;
+  readonly generation: string;
+  readonly revision: string | null;
+  /** Container names in use per host, including the ones this plan gives out. */
+  readonly names: Map<string, Set<string>>;
+};
+
+/**
+ * The create spec for one slot on one host. The name is `<stack>-<service>-<slot>` (the host for a
+ * global service) unless a container that still exists holds it; then a suffix from the
+ * generation lets the new one stand beside the old. `freed`: a name the old container gives up
+ * before this one is created (stop-first).
+ */
+export function buildCreate(
+  context: CreateContext,
+  service: Service,
+  slot: number,
+  host: string,
+  freed: string | null = null,
+): CreateSpec {
+  const { stack } = context;
+  const base = service.containerName ?? `${stack.name}-${service.name}-${slot === 0 ? host : slot}`;
+  const taken = context.names.get(host) ?? new Set<string>();
+  context.names.set(host, taken);
+  const name =
+    taken.has(base) && base !== freed ? `${base}-${Number(context.generation).toString(36)}` : base;
+  taken.add(name);
+  const id: SlotIdentity = {
+    stack,
+    service,
+    slot,
+    host,
+    name,
+    generation: context.generation,
+    revision: context.revision,
+  };
+  const body = containerConfig(id);
+  const secret = new Set(service.secretEnvironment);
+  return {
+    host,
+    query: createQuery(id),
+    body: {
+      ...body,
+      ...(body.Env ? { Env: body.Env.map((entry) => redact(entry, secret)) } : {}),
+      Labels: { ...body.Labels, [LABEL.spec]: serviceSpecLabel(service) },
+    },
+    secretEnv: [...secret].sort(),
+    extraNetworks: extraNetworks(id),
+    files: fileMounts(id),
+    waitHealthy: true,
+    healthTimeout: healthTimeout(service),
+  };
+}
+
+function redact(entry: string, secret: ReadonlySet<string>): string {
+  const key = entry.slice(0, entry.indexOf('='));
+  return secret.has(key) ? `${key}=${SECRET_PLACEHOLDER}` : entry;
+}
+
+/**
+ * How long a new container may take to turn healthy: its start period plus as many checks as
+ * it takes to fail, and a margin. Without a healthcheck it only has to be running.
+ */
+function healthTimeout(service: Service): number {
+  const check = service.healthcheck;
+  if (!check || check.test[0] === 'NONE') return 30_000;
+  return check.startPeriod + (check.interval + check.timeout) * (check.retries + 1) + 30_000;
+}
+
+/** The service in compose's long form with secrets redacted: what a container records it was made from. */
+export function serviceSpecLabel(service: Service): string {
+  const single: Stack = {
+    name: '',
+    file: '',
+    dir: '',
+    services: { [service.name]: service },
+    networks: {},
+    volumes: {},
+    secrets: {},
+    configs: {},
+    heal: {
+      ssh: { user: null, port: null, identityFile: null, knownHosts: null },
+      hosts: {},
+      watch: { interval: 0, hostDownAfter: 0, rebalance: false },
+    },
+  };
+  const compose = (toCompose(single).services as Record<string, Record<string, unknown>>)[service.name]!;
+  const { deploy, 'x-heal-config-hash': hash, ...container } = compose;
+  void hash;
+  return JSON.stringify({ ...container, resources: (deploy as Record<string, unknown>).resources });
+}

@@ -1,0 +1,151 @@
+import type { Constraint, Service } from '../spec/types.js';
+import type { ObservedHost } from './observed.js';
+
+/** What placement knows of one host while a plan is being made: it fills as slots are placed. */
+export type HostLoad = {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly os: string;
+  readonly arch: string;
+  /** Replicas per service planned on this host. */
+  readonly perService: Map<string, number>;
+  /** Containers planned on this host, heal's and others'. */
+  containers: number;
+  /** `ip:port/proto` bindings planned on this host. */
+  readonly ports: Set<string>;
+};
+
+export function hostLoad(host: ObservedHost): HostLoad {
+  const owned = host.containers.length;
+  return {
+    name: host.name,
+    labels: host.host.labels,
+    os: host.engine?.os ?? '',
+    arch: host.engine?.arch ?? '',
+    perService: new Map(),
+    containers: (host.totalContainers ?? owned) - owned,
+    ports: new Set(),
+  };
+}
+
+/** Records a replica of `service` on `load`. */
+export function occupy(load: HostLoad, service: Service): void {
+  load.perService.set(service.name, (load.perService.get(service.name) ?? 0) + 1);
+  load.containers += 1;
+  for (const binding of bindings(service)) load.ports.add(binding);
+}
+
+/** Undoes occupy, for a replica that moves away. */
+export function vacate(load: HostLoad, service: Service): void {
+  load.perService.set(service.name, Math.max(0, (load.perService.get(service.name) ?? 0) - 1));
+  load.containers = Math.max(0, load.containers - 1);
+  for (const binding of bindings(service)) load.ports.delete(binding);
+}
+
+/** The host ports a replica of the service holds: a host can give each to one container only. */
+export function bindings(service: Service): string[] {
+  return service.ports
+    .filter((port) => port.published !== null)
+    .map((port) => `${port.hostIp ?? '0.0.0.0'}:${port.published}/${port.protocol}`);
+}
+
+export function matchesConstraints(load: HostLoad, constraints: readonly Constraint[]): boolean {
+  return constraints.every((constraint) => {
+    const actual = constraintValue(load, constraint.key);
+    // Swarm compares constraint values case-insensitively.
+    const equal = actual !== null && actual.toLowerCase() === constraint.value.toLowerCase();
+    return constraint.op === '==' ? equal : !equal;
+  });
+}
+
+function constraintValue(load: HostLoad, key: string): string | null {
+  if (key === 'node.hostname') return load.name;
+  if (key === 'node.platform.os') return load.os;
+  if (key === 'node.platform.arch') return load.arch;
+  const label = /^(?:node|engine)\.labels\.(.+)$/.exec(key);
+  return label ? (load.labels[label[1]!] ?? null) : null;
+}
+
+/** Why a host cannot take one more replica of the service, or null when it can. */
+export function refusal(load: HostLoad, service: Service): Refusal | null {
+  if (!matchesConstraints(load, service.deploy.placement.constraints)) return 'constraints';
+  const max = service.deploy.placement.maxReplicasPerNode;
+  if (max !== null && (load.perService.get(service.name) ?? 0) >= max) return 'max-per-node';
+  if (bindings(service).some((binding) => portTaken(load.ports, binding))) return 'port';
+  return null;
+}
+
+export type Refusal = 'constraints' | 'max-per-node' | 'port';
+
+/** A binding on 0.0.0.0 collides with the same port on any address, and the other way round. */
+function portTaken(taken: ReadonlySet<string>, binding: string): boolean {
+  if (taken.has(binding)) return true;
+  const [address, rest] = splitBinding(binding);
+  if (address === '0.0.0.0') {
+    for (const other of taken) if (splitBinding(other)[1] === rest) return true;
+    return false;
+  }
+  return taken.has(`0.0.0.0:${rest}`);
+}
+
+function splitBinding(binding: string): [string, string] {
+  const at = binding.lastIndexOf(':', binding.indexOf('/'));
+  return [binding.slice(0, at), binding.slice(at + 1)];
+}
+
+/**
+ * The host for a new replica: among those that can take it, the one with the fewest replicas of
+ * this service, then the fewest containers, then by name. Or why none can.
+ */
+export function choose(
+  loads: readonly HostLoad[],
+  service: Service,
+): { host: HostLoad } | { reason: string } {
+  const refused = new Map<Refusal, number>();
+  let best: HostLoad | null = null;
+  for (const load of loads) {
+    const why = refusal(load, service);
+    if (why) {
+      refused.set(why, (refused.get(why) ?? 0) + 1);
+      continue;
+    }
+    if (best === null || better(load, best, service.name)) best = load;
+  }
+  if (best) return { host: best };
+  return { reason: noHostReason(loads.length, refused, service) };
+}
+
+function better(a: HostLoad, b: HostLoad, service: string): boolean {
+  const replicas = (a.perService.get(service) ?? 0) - (b.perService.get(service) ?? 0);
+  if (replicas !== 0) return replicas < 0;
+  if (a.containers !== b.containers) return a.containers < b.containers;
+  return a.name < b.name;
+}
+
+function noHostReason(usable: number, refused: ReadonlyMap<Refusal, number>, service: Service): string {
+  if (usable === 0) return 'no eligible host: no host is reachable';
+  const parts: string[] = [];
+  const constraints = refused.get('constraints');
+  if (constraints) {
+    const text = service.deploy.placement.constraints.map((constraint) => constraint.text).join(' && ');
+    parts.push(`${hosts(constraints)} not match ${text}`);
+  }
+  const max = refused.get('max-per-node');
+  if (max)
+    parts.push(
+      `${hosts(max, 'already run')} max_replicas_per_node (${service.deploy.placement.maxReplicasPerNode})`,
+    );
+  const port = refused.get('port');
+  if (port) {
+    const published = [
+      ...new Set(service.ports.filter((item) => item.published !== null).map((item) => item.published)),
+    ];
+    parts.push(`${hosts(port, 'already publish')} port ${published.join(', ')}`);
+  }
+  return `no eligible host: ${parts.join('; ')}`;
+}
+
+function hosts(count: number, verb = 'do'): string {
+  if (verb === 'do') return count === 1 ? '1 host does' : `${count} hosts do`;
+  return `${count} ${count === 1 ? 'host' : 'hosts'} ${verb}`;
+}

@@ -1,0 +1,123 @@
+import type {
+  ContainerCreateBody,
+  ContainerCreateQuery,
+  ExtraNetwork,
+  FileMountSpec,
+} from './container-config.js';
+
+/**
+ * A plan: every change heal will make, in order, as values. What `heal plan --json` prints is
+ * what `heal apply` executes. Actions run phase by phase; within a phase, in parallel across
+ * hosts (bounded per host).
+ */
+export type Plan = {
+  readonly stack: string;
+  readonly actions: readonly Action[];
+  readonly phases: readonly Phase[];
+  readonly summary: Readonly<Record<string, ServiceSummary>>;
+  /** Slots that could not be placed, with why. Never silently dropped. */
+  readonly unplaced: readonly Unplaced[];
+  /** Things a person should know that are not actions (an unreachable host, a stray container). */
+  readonly warnings: readonly string[];
+  /** Set when the planner refuses to plan (the empty-stack guard): nothing may run. */
+  readonly refused: string | null;
+};
+
+export type Phase = {
+  readonly index: number;
+  /** `prepare`, `create`, `update web batch 2/4`, `remove`, `clean up` */
+  readonly label: string;
+  /** Wait this long before the phase starts (update_config.delay between batches). */
+  readonly delayBefore: number;
+};
+
+export type ServiceSummary = {
+  readonly desired: number;
+  readonly create: number;
+  readonly replace: number;
+  readonly remove: number;
+  readonly start: number;
+  readonly unchanged: number;
+};
+
+export type Unplaced = { readonly service: string; readonly slot: number; readonly reason: string };
+
+/** A container that exists, as an action names it. */
+export type ContainerRef = { readonly id: string; readonly name: string; readonly host: string };
+
+/** Everything the executor needs to create one container. */
+export type CreateSpec = {
+  readonly host: string;
+  readonly query: ContainerCreateQuery;
+  /** Env values that came from env_file are `KEY=**secret**` here; the executor fills them from the spec. */
+  readonly body: ContainerCreateBody;
+  readonly secretEnv: readonly string[];
+  readonly extraNetworks: readonly ExtraNetwork[];
+  readonly files: readonly FileMountSpec[];
+  /** Wait for the healthcheck to pass (or, without one, for the container to be running). */
+  readonly waitHealthy: boolean;
+  /** How long a new container may take to prove healthy before the action fails. */
+  readonly healthTimeout: number;
+};
+
+type Base = {
+  readonly phase: number;
+  readonly host: string;
+  readonly service: string | null;
+  readonly slot: number | null;
+  readonly reason: string;
+};
+
+export type Action =
+  | (Base & { readonly kind: 'create-network'; readonly network: string; readonly config: NetworkCreate })
+  | (Base & { readonly kind: 'create-volume'; readonly volume: string; readonly config: VolumeCreate })
+  | (Base & { readonly kind: 'pull'; readonly image: string })
+  | (Base & {
+      readonly kind: 'create';
+      readonly service: string;
+      readonly slot: number;
+      readonly create: CreateSpec;
+    })
+  | (Base & {
+      readonly kind: 'start';
+      readonly service: string;
+      readonly slot: number;
+      readonly container: ContainerRef;
+    })
+  | (Base & {
+      readonly kind: 'replace';
+      readonly service: string;
+      readonly slot: number;
+      readonly old: ContainerRef & { readonly stopTimeout: number; readonly stopSignal: string | null };
+      readonly create: CreateSpec;
+      readonly order: 'stop-first' | 'start-first';
+      /** Old and new container config, for the diff `heal plan` shows. */
+      readonly change: { readonly from: string | null; readonly to: string };
+    })
+  | (Base & {
+      readonly kind: 'remove';
+      readonly container: ContainerRef & { readonly stopTimeout: number; readonly stopSignal: string | null };
+    })
+  | (Base & { readonly kind: 'remove-network'; readonly network: string })
+  | (Base & { readonly kind: 'remove-volume'; readonly volume: string });
+
+export type ActionKind = Action['kind'];
+
+export type NetworkCreate = {
+  readonly Name: string;
+  readonly Driver?: string;
+  readonly Internal?: boolean;
+  readonly Attachable?: boolean;
+  readonly EnableIPv6?: boolean;
+  readonly Options?: Readonly<Record<string, string>>;
+  readonly IPAM?: { readonly Driver?: string; readonly Config?: readonly Readonly<Record<string, string>>[] };
+  readonly Labels: Readonly<Record<string, string>>;
+  readonly CheckDuplicate: true;
+};
+
+export type VolumeCreate = {
+  readonly Name: string;
+  readonly Driver?: string;
+  readonly DriverOpts?: Readonly<Record<string, string>>;
+  readonly Labels: Readonly<Record<string, string>>;
+};

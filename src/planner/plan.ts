@@ -1,0 +1,375 @@
+import type { Service, Stack } from '../spec/types.js';
+import { LABEL } from './labels.js';
+import type { Observed, ObservedContainer, ObservedHost } from './observed.js';
+import { choose, hostLoad, matchesConstraints, occupy, type HostLoad } from './placement.js';
+import type { Plan, Unplaced } from './plan-types.js';
+import { buildCreate, serviceSpecLabel, type CreateContext } from './create.js';
+import { schedule, type Intent } from './schedule.js';
+
+export type PlanOptions = {
+  /** Epoch ms: the generation of every container this plan creates. */
+  readonly now: number;
+  /** The spec's git revision, recorded on created containers. */
+  readonly revision?: string | null;
+  /** Allow a plan that removes every container of the stack. */
+  readonly allowEmpty?: boolean;
+  /** Remove the stack's named volumes no service uses any more (their data is lost). */
+  readonly pruneVolumes?: boolean;
+  /**
+   * Hosts that stopped answering but are not yet declared down. A slot not seen elsewhere may
+   * still run there, so it is not placed again until the host is down or answers.
+   */
+  readonly suspect?: readonly string[];
+};
+
+/**
+ * desired + observed → the changes that make the hosts match the spec. Pure: no I/O, no clock,
+ * no randomness; the same input gives the same plan. Acts only on containers that carry this
+ * stack's labels (observe lists nothing else).
+ */
+export function plan(desired: Stack, observed: Observed, options: PlanOptions): Plan {
+  const suspect = new Set(options.suspect ?? []);
+  const usable = observed.hosts.filter((host) => host.reachable && !suspect.has(host.name)).sort(byName);
+  const loads = new Map(usable.map((host) => [host.name, hostLoad(host)]));
+  const context: CreateContext = {
+    stack: desired,
+    generation: String(options.now),
+    revision: options.revision ?? null,
+    names: new Map(
+      usable.map((host) => [host.name, new Set(host.containers.map((container) => container.name))]),
+    ),
+  };
+  const intents: Intent[] = [];
+  const unplaced: Unplaced[] = [];
+  const warnings = observedWarnings(desired, observed, suspect);
+
+  const byService = groupContainers(usable, desired.name, warnings);
+  const services = Object.values(desired.services).sort((a, b) => (a.name < b.name ? -1 : 1));
+
+  // Pass 1: every replica that already runs keeps its place, so spreading counts it.
+  const missing: { service: Service; slot: number }[] = [];
+  for (const service of services) {
+    const slots = byService.get(service.name) ?? new Map<number, ObservedContainer[]>();
+    byService.delete(service.name);
+    if (service.deploy.mode === 'global') {
+      keepGlobal(service, slots, loads, intents, context);
+      continue;
+    }
+    for (const [slot, containers] of [...slots].sort(([a], [b]) => a - b)) {
+      if (slot > service.deploy.replicas) {
+        for (const container of containers)
+          intents.push(removal(service, container, `scaled down to ${service.deploy.replicas}`));
+        continue;
+      }
+      const kept = keepSlot(service, slot, containers, loads, intents, context);
+      if (!kept) missing.push({ service, slot });
+    }
+    for (let slot = 1; slot <= service.deploy.replicas; slot += 1) {
+      if (!slots.has(slot)) missing.push({ service, slot });
+    }
+  }
+
+  // Pass 2: place what is missing, fewest replicas of the service first.
+  if (suspect.size > 0 && missing.length > 0) {
+    warnings.push(
+      `${missing.length} slot(s) not seen: waiting for ${[...suspect].sort().join(', ')} to answer or be declared down`,
+    );
+  } else {
+    for (const { service, slot } of missing.sort((a, b) =>
+      a.service.name === b.service.name ? a.slot - b.slot : a.service.name < b.service.name ? -1 : 1,
+    )) {
+      const choice = choose([...loads.values()], service);
+      if ('reason' in choice) {
+        unplaced.push({ service: service.name, slot, reason: choice.reason });
+        continue;
+      }
+      occupy(choice.host, service);
+      intents.push({
+        kind: 'create',
+        service,
+        slot,
+        create: buildCreate(context, service, slot, choice.host.name),
+        reason: `slot ${slot} of ${service.deploy.replicas} is missing`,
+      });
+    }
+  }
+
+  // Services no longer in the spec.
+  for (const [name, slots] of [...byService].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    for (const containers of slots.values()) {
+      for (const container of containers)
+        intents.push(removal(null, container, `service ${name} is not in the spec`));
+    }
+  }
+
+  const existing = usable.reduce((count, host) => count + host.containers.length, 0);
+  const remains = intents.some((intent) => intent.kind !== 'remove');
+  if (!options.allowEmpty && existing > 0 && !remains) {
+    return refusedPlan(
+      desired,
+      `this plan would remove all ${existing} containers of stack ${desired.name}; is the spec the right one? Pass --allow-empty to do it anyway`,
+    );
+  }
+
+  return schedule({
+    stack: desired,
+    usable,
+    loads,
+    intents,
+    unplaced,
+    warnings,
+    pruneVolumes: options.pruneVolumes === true,
+  });
+}
+
+type Slots = Map<number, ObservedContainer[]>;
+
+function groupContainers(
+  hosts: readonly ObservedHost[],
+  stack: string,
+  warnings: string[],
+): Map<string, Slots> {
+  const byService = new Map<string, Slots>();
+  for (const host of hosts) {
+    for (const container of host.containers) {
+      if (container.labels[LABEL.stack] !== stack) continue;
+      if (container.service === null || container.slot === null) {
+        warnings.push(
+          `${host.name}: container ${container.name} has the stack's label but no service or slot: left alone`,
+        );
+        continue;
+      }
+      const slots = byService.get(container.service) ?? new Map<number, ObservedContainer[]>();
+      byService.set(container.service, slots);
+      slots.set(container.slot, [...(slots.get(container.slot) ?? []), container]);
+    }
+  }
+  return byService;
+}
+
+/**
+ * The replica that keeps a slot, among every container found for it: on a host that still fits
+ * the constraints, of the current config, running, newest generation. The others are removed.
+ * Returns false when the slot needs a new placement.
+ */
+function keepSlot(
+  service: Service,
+  slot: number,
+  containers: ObservedContainer[],
+  loads: Map<string, HostLoad>,
+  intents: Intent[],
+  context: CreateContext,
+): boolean {
+  const ranked = [...containers].sort((a, b) => rank(a, b, service, loads));
+  const [keeper, ...rest] = ranked;
+  for (const duplicate of rest)
+    intents.push(removal(service, duplicate, `slot ${slot} also runs as ${keeper!.name} on ${keeper!.host}`));
+  if (!keeper) return false;
+  const load = loads.get(keeper.host)!;
+  const max = service.deploy.placement.maxReplicasPerNode;
+  const fits =
+    matchesConstraints(load, service.deploy.placement.constraints) &&
+    (max === null || (load.perService.get(service.name) ?? 0) < max);
+  if (!fits) {
+    // Move: a new replica elsewhere first, then the old one goes.
+    const choice = choose(
+      [...loads.values()].filter((other) => other !== load),
+      service,
+    );
+    if ('reason' in choice) {
+      occupy(load, service);
+      intents.push({
+        kind: 'unchanged',
+        service,
+        container: keeper,
+        note: `should move off ${keeper.host} but ${choice.reason}`,
+      });
+      return true;
+    }
+    occupy(choice.host, service);
+    intents.push({
+      kind: 'create',
+      service,
+      slot,
+      create: buildCreate(context, service, slot, choice.host.name),
+      reason: `slot ${slot} moves off ${keeper.host}: it no longer fits the placement`,
+    });
+    intents.push(removal(service, keeper, `slot ${slot} moved to ${choice.host.name}`));
+    return true;
+  }
+  occupy(load, service);
+  intents.push(maintain(service, slot, keeper, context));
+  return true;
+}
+
+function keepGlobal(
+  service: Service,
+  slots: Slots,
+  loads: Map<string, HostLoad>,
+  intents: Intent[],
+  context: CreateContext,
+): void {
+  const byHost = new Map<string, ObservedContainer[]>();
+  for (const container of [...slots.values()].flat())
+    byHost.set(container.host, [...(byHost.get(container.host) ?? []), container]);
+  for (const load of loads.values()) {
+    const here = (byHost.get(load.name) ?? []).sort((a, b) => rank(a, b, service, loads));
+    byHost.delete(load.name);
+    const eligible = matchesConstraints(load, service.deploy.placement.constraints);
+    const [keeper, ...rest] = eligible ? here : [];
+    for (const container of eligible ? rest : here) {
+      intents.push(
+        removal(
+          service,
+          container,
+          eligible
+            ? `${load.name} runs ${service.name} twice`
+            : `${load.name} does not match the placement of ${service.name}`,
+        ),
+      );
+    }
+    if (!eligible) continue;
+    occupy(load, service);
+    intents.push(
+      keeper
+        ? maintain(service, 0, keeper, context)
+        : {
+            kind: 'create',
+            service,
+            slot: 0,
+            create: buildCreate(context, service, 0, load.name),
+            reason: `global service: ${load.name} has no replica`,
+          },
+    );
+  }
+}
+
+/** What a kept container needs: nothing, a start, or a replacement. */
+function maintain(
+  service: Service,
+  slot: number,
+  container: ObservedContainer,
+  context: CreateContext,
+): Intent {
+  if (container.configHash !== service.configHash) {
+    return replacement(
+      service,
+      slot,
+      container,
+      context,
+      `config changed: ${changedKeys(container, service)}`,
+    );
+  }
+  if (container.state === 'dead')
+    return replacement(service, slot, container, context, 'the container is dead');
+  if (container.state === 'running' && container.health === 'unhealthy')
+    return replacement(service, slot, container, context, 'the container is unhealthy');
+  if (container.state === 'created')
+    return { kind: 'start', service, slot, container, reason: 'created but never started' };
+  if (container.state === 'exited') {
+    const { condition } = service.deploy.restartPolicy;
+    const failed = container.exitCode !== 0;
+    if (condition === 'any' || (condition === 'on-failure' && failed)) {
+      return {
+        kind: 'start',
+        service,
+        slot,
+        container,
+        reason: `exited with code ${container.exitCode ?? '?'}; restart_policy ${condition}`,
+      };
+    }
+  }
+  return { kind: 'unchanged', service, container, note: null };
+}
+
+function replacement(
+  service: Service,
+  slot: number,
+  container: ObservedContainer,
+  context: CreateContext,
+  reason: string,
+): Intent {
+  const publishes = service.ports.some((port) => port.published !== null);
+  const wanted = service.deploy.updateConfig.order;
+  // Two containers cannot bind one host port: start-first becomes stop-first for such a slot.
+  const order = wanted === 'start-first' && publishes ? 'stop-first' : wanted;
+  const note = order !== wanted ? ' (stop-first: start-first would bind its host port twice)' : '';
+  const freed = order === 'stop-first' ? container.name : null;
+  return {
+    kind: 'replace',
+    service,
+    slot,
+    container,
+    order,
+    create: buildCreate(context, service, slot, container.host, freed),
+    reason: reason + note,
+  };
+}
+
+function removal(service: Service | null, container: ObservedContainer, reason: string): Intent {
+  return { kind: 'remove', service, container, reason };
+}
+
+/** Which top-level keys of the service differ from what the container was made from. */
+function changedKeys(container: ObservedContainer, service: Service): string {
+  const before = container.labels[LABEL.spec];
+  if (!before) return 'made by another heal version';
+  try {
+    const old = JSON.parse(before) as Record<string, unknown>;
+    const now = JSON.parse(serviceSpecLabel(service)) as Record<string, unknown>;
+    const keys = [...new Set([...Object.keys(old), ...Object.keys(now)])].filter(
+      (key) => JSON.stringify(old[key]) !== JSON.stringify(now[key]),
+    );
+    return keys.length > 0 ? keys.sort().join(', ') : 'secret or config content';
+  } catch {
+    return 'unreadable label';
+  }
+}
+
+/** Best keeper first. */
+function rank(
+  a: ObservedContainer,
+  b: ObservedContainer,
+  service: Service,
+  loads: Map<string, HostLoad>,
+): number {
+  const fits = (container: ObservedContainer): number => {
+    const load = loads.get(container.host);
+    return load && matchesConstraints(load, service.deploy.placement.constraints) ? 0 : 1;
+  };
+  return (
+    fits(a) - fits(b) ||
+    Number(a.configHash !== service.configHash) - Number(b.configHash !== service.configHash) ||
+    Number(a.state !== 'running') - Number(b.state !== 'running') ||
+    generation(b) - generation(a) ||
+    b.createdAt - a.createdAt ||
+    (a.id < b.id ? -1 : 1)
+  );
+}
+
+function generation(container: ObservedContainer): number {
+  const value = Number(container.labels[LABEL.generation]);
+  return Number.isFinite(value) ? value : 0;
+}
+
+function observedWarnings(desired: Stack, observed: Observed, suspect: ReadonlySet<string>): string[] {
+  return observed.hosts
+    .filter((host) => !host.reachable)
+    .sort(byName)
+    .map((host) =>
+      suspect.has(host.name)
+        ? `${host.name} is not answering (${host.error ?? 'unknown'}): its replicas stay until it is declared down`
+        : `${host.name} is unreachable (${host.error ?? 'unknown'}): its replicas are placed elsewhere, and any that still run there are removed once it answers`,
+    )
+    .concat(
+      Object.keys(desired.heal.hosts).length === 0 ? ['x-heal.hosts is empty: there is nowhere to run'] : [],
+    );
+}
+
+function refusedPlan(desired: Stack, refused: string): Plan {
+  return { stack: desired.name, actions: [], phases: [], summary: {}, unplaced: [], warnings: [], refused };
+}
+
+function byName(a: { name: string }, b: { name: string }): number {
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}

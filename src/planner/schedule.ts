@@ -1,0 +1,490 @@
+import type { Service, Stack } from '../spec/types.js';
+import { LABEL } from './labels.js';
+import type { ObservedContainer, ObservedHost } from './observed.js';
+import type { HostLoad } from './placement.js';
+import type {
+  Action,
+  CreateSpec,
+  NetworkCreate,
+  Phase,
+  Plan,
+  ServiceSummary,
+  Unplaced,
+  VolumeCreate,
+} from './plan-types.js';
+
+/** What the planner decided for one slot, before it is ordered into phases. */
+export type Intent =
+  | {
+      readonly kind: 'create';
+      readonly service: Service;
+      readonly slot: number;
+      readonly create: CreateSpec;
+      readonly reason: string;
+    }
+  | {
+      readonly kind: 'start';
+      readonly service: Service;
+      readonly slot: number;
+      readonly container: ObservedContainer;
+      readonly reason: string;
+    }
+  | {
+      readonly kind: 'replace';
+      readonly service: Service;
+      readonly slot: number;
+      readonly container: ObservedContainer;
+      readonly order: 'stop-first' | 'start-first';
+      readonly create: CreateSpec;
+      readonly reason: string;
+    }
+  | {
+      readonly kind: 'remove';
+      readonly service: Service | null;
+      readonly container: ObservedContainer;
+      readonly reason: string;
+    }
+  | {
+      readonly kind: 'unchanged';
+      readonly service: Service;
+      readonly container: ObservedContainer;
+      readonly note: string | null;
+    };
+
+export type ScheduleInput = {
+  readonly stack: Stack;
+  readonly usable: readonly ObservedHost[];
+  readonly loads: ReadonlyMap<string, HostLoad>;
+  readonly intents: readonly Intent[];
+  readonly unplaced: readonly Unplaced[];
+  readonly warnings: readonly string[];
+  readonly pruneVolumes: boolean;
+};
+
+type Draft = Action & { readonly stage: Stage };
+type Stage = { readonly order: number; readonly label: string; readonly delayBefore: number };
+
+const PREPARE: Stage = { order: 0, label: 'prepare', delayBefore: 0 };
+
+/**
+ * Orders the intents into phases: prepare (networks, volumes, pulls); create and start, one phase
+ * per depends_on level; replacements in batches of update_config.parallelism with its delay
+ * between batches; removals; clean-up of networks (and volumes, when asked).
+ */
+export function schedule(input: ScheduleInput): Plan {
+  const { stack, intents } = input;
+  const levels = dependencyLevels(stack);
+  const maxLevel = Math.max(0, ...levels.values());
+  const createStage = (service: Service): Stage => ({
+    order: 1 + (levels.get(service.name) ?? 0),
+    label: 'create',
+    delayBefore: 0,
+  });
+  const batchBase = maxLevel + 2;
+  const drafts: Draft[] = [];
+
+  const batches = replaceBatches(intents);
+  const lastBatch = Math.max(-1, ...[...batches.values()].map((batch) => batch.index));
+  const removeStage: Stage = { order: batchBase + lastBatch + 1, label: 'remove', delayBefore: 0 };
+  const cleanStage: Stage = { order: removeStage.order + 1, label: 'clean up', delayBefore: 0 };
+
+  for (const intent of intents) {
+    const slot = 'slot' in intent ? intent.slot : (intent.container.slot ?? null);
+    switch (intent.kind) {
+      case 'create':
+        drafts.push({
+          kind: 'create',
+          phase: 0,
+          stage: createStage(intent.service),
+          host: intent.create.host,
+          service: intent.service.name,
+          slot: intent.slot,
+          create: intent.create,
+          reason: intent.reason,
+        });
+        break;
+      case 'start':
+        drafts.push({
+          kind: 'start',
+          phase: 0,
+          stage: createStage(intent.service),
+          host: intent.container.host,
+          service: intent.service.name,
+          slot: intent.slot,
+          container: ref(intent.container),
+          reason: intent.reason,
+        });
+        break;
+      case 'replace': {
+        const batch = batches.get(intent)!;
+        drafts.push({
+          kind: 'replace',
+          phase: 0,
+          stage: {
+            order: batchBase + batch.index,
+            label: `update batch ${batch.index + 1}`,
+            delayBefore: batch.index > 0 ? intent.service.deploy.updateConfig.delay : 0,
+          },
+          host: intent.create.host,
+          service: intent.service.name,
+          slot: intent.slot,
+          old: stoppable(intent.container, intent.service),
+          create: intent.create,
+          order: intent.order,
+          change: {
+            from: intent.container.labels[LABEL.spec] ?? null,
+            to: intent.create.body.Labels[LABEL.spec] ?? '',
+          },
+          reason: intent.reason,
+        });
+        break;
+      }
+      case 'remove':
+        drafts.push({
+          kind: 'remove',
+          phase: 0,
+          stage: removeStage,
+          host: intent.container.host,
+          service: intent.container.service,
+          slot,
+          container: stoppable(intent.container, intent.service),
+          reason: intent.reason,
+        });
+        break;
+      case 'unchanged':
+        break;
+    }
+  }
+
+  drafts.push(...prepare(input, drafts), ...cleanUp(input, cleanStage));
+  return finish(input, drafts);
+}
+
+/** Each service's replacements, by slot, cut into batches of its parallelism (0: one batch). */
+function replaceBatches(intents: readonly Intent[]): Map<Intent, { index: number }> {
+  const byService = new Map<string, Intent[]>();
+  for (const intent of intents) {
+    if (intent.kind !== 'replace') continue;
+    byService.set(intent.service.name, [...(byService.get(intent.service.name) ?? []), intent]);
+  }
+  const out = new Map<Intent, { index: number }>();
+  for (const list of byService.values()) {
+    const sorted = [...list].sort((a, b) => ('slot' in a && 'slot' in b ? a.slot - b.slot : 0));
+    const size =
+      sorted[0]!.kind === 'replace'
+        ? sorted[0]!.service.deploy.updateConfig.parallelism || sorted.length
+        : sorted.length;
+    sorted.forEach((intent, index) => out.set(intent, { index: Math.floor(index / size) }));
+  }
+  return out;
+}
+
+/** Where each service's replicas will run once the plan is applied. */
+function placements(intents: readonly Intent[]): Map<string, Set<Service>> {
+  const out = new Map<string, Set<Service>>();
+  const add = (host: string, service: Service): void =>
+    void out.set(host, (out.get(host) ?? new Set()).add(service));
+  for (const intent of intents) {
+    if (intent.kind === 'create' || intent.kind === 'replace') add(intent.create.host, intent.service);
+    if (intent.kind === 'start' || intent.kind === 'unchanged') add(intent.container.host, intent.service);
+  }
+  return out;
+}
+
+function prepare(input: ScheduleInput, drafts: readonly Draft[]): Draft[] {
+  const { stack } = input;
+  const out: Draft[] = [];
+  const placed = placements(input.intents);
+  for (const host of input.usable) {
+    const services = [...(placed.get(host.name) ?? [])];
+    for (const name of neededNetworks(stack, services)) {
+      const network = stack.networks[name]!;
+      if (host.networks.includes(network.engineName)) continue;
+      out.push({
+        kind: 'create-network',
+        phase: 0,
+        stage: PREPARE,
+        host: host.name,
+        service: null,
+        slot: null,
+        network: network.engineName,
+        config: networkCreate(stack, name),
+        reason: `needed by ${servicesUsing(services, (service) => service.networks.some((item) => item.name === name))}`,
+      });
+    }
+    for (const name of neededVolumes(stack, services)) {
+      const volume = stack.volumes[name]!;
+      if (host.volumes.includes(volume.engineName)) continue;
+      out.push({
+        kind: 'create-volume',
+        phase: 0,
+        stage: PREPARE,
+        host: host.name,
+        service: null,
+        slot: null,
+        volume: volume.engineName,
+        config: volumeCreate(stack, name),
+        reason: `mounted by ${servicesUsing(services, (service) => service.volumes.some((mount) => mount.type === 'volume' && mount.source === name))}`,
+      });
+    }
+  }
+  const pulled = new Set<string>();
+  for (const draft of drafts) {
+    if (draft.kind !== 'create' && draft.kind !== 'replace') continue;
+    const service = stack.services[draft.service]!;
+    const key = `${draft.host}\n${service.image}`;
+    if (pulled.has(key) || service.pullPolicy === 'never') continue;
+    const host = input.usable.find((item) => item.name === draft.host)!;
+    if (service.pullPolicy === 'missing' && hasImage(host, service.image)) continue;
+    pulled.add(key);
+    out.push({
+      kind: 'pull',
+      phase: 0,
+      stage: PREPARE,
+      host: draft.host,
+      service: null,
+      slot: null,
+      image: service.image,
+      reason:
+        service.pullPolicy === 'always' ? 'pull_policy: always' : `${service.image} is not on ${draft.host}`,
+    });
+  }
+  return out;
+}
+
+function cleanUp(input: ScheduleInput, stage: Stage): Draft[] {
+  const { stack } = input;
+  const out: Draft[] = [];
+  const placed = placements(input.intents);
+  for (const host of input.usable) {
+    const services = [...(placed.get(host.name) ?? [])];
+    const networks = new Set(
+      [...neededNetworks(stack, services)].map((name) => stack.networks[name]!.engineName),
+    );
+    for (const network of host.networks) {
+      if (!networks.has(network))
+        out.push({
+          kind: 'remove-network',
+          phase: 0,
+          stage,
+          host: host.name,
+          service: null,
+          slot: null,
+          network,
+          reason: 'no container of the stack uses it here',
+        });
+    }
+    if (!input.pruneVolumes) continue;
+    const volumes = new Set(
+      [...neededVolumes(stack, services)].map((name) => stack.volumes[name]!.engineName),
+    );
+    for (const volume of host.volumes) {
+      if (!volumes.has(volume))
+        out.push({
+          kind: 'remove-volume',
+          phase: 0,
+          stage,
+          host: host.name,
+          service: null,
+          slot: null,
+          volume,
+          reason: 'unused, and --prune-volumes',
+        });
+    }
+  }
+  return out;
+}
+
+function neededNetworks(stack: Stack, services: readonly Service[]): Set<string> {
+  const names = services
+    .filter((service) => service.networkMode === null)
+    .flatMap((service) => service.networks.map((network) => network.name));
+  return new Set(names.filter((name) => stack.networks[name] && !stack.networks[name].external).sort());
+}
+
+function neededVolumes(stack: Stack, services: readonly Service[]): Set<string> {
+  const names = services.flatMap((service) =>
+    service.volumes.flatMap((mount) =>
+      mount.type === 'volume' && mount.source !== null ? [mount.source] : [],
+    ),
+  );
+  return new Set(names.filter((name) => stack.volumes[name] && !stack.volumes[name].external).sort());
+}
+
+function servicesUsing(services: readonly Service[], uses: (service: Service) => boolean): string {
+  return services
+    .filter(uses)
+    .map((service) => service.name)
+    .sort()
+    .join(', ');
+}
+
+function hasImage(host: ObservedHost, image: string): boolean {
+  const reference = /[@]|:[^/]*$/.test(image) ? image : `${image}:latest`;
+  return host.images.includes(reference) || host.images.includes(image);
+}
+
+function networkCreate(stack: Stack, name: string): NetworkCreate {
+  const network = stack.networks[name]!;
+  return {
+    Name: network.engineName,
+    ...(network.driver === null ? {} : { Driver: network.driver }),
+    ...(network.internal ? { Internal: true } : {}),
+    ...(network.attachable ? { Attachable: true } : {}),
+    ...(network.enableIpv6 ? { EnableIPv6: true } : {}),
+    ...(Object.keys(network.driverOpts).length > 0 ? { Options: network.driverOpts } : {}),
+    ...(network.ipam.driver !== null || network.ipam.config.length > 0
+      ? {
+          IPAM: {
+            ...(network.ipam.driver === null ? {} : { Driver: network.ipam.driver }),
+            Config: network.ipam.config.map(ipamEntry),
+          },
+        }
+      : {}),
+    Labels: {
+      ...network.labels,
+      [LABEL.stack]: stack.name,
+      'com.docker.compose.project': stack.name,
+      'com.docker.compose.network': name,
+    },
+    CheckDuplicate: true,
+  };
+}
+
+/** compose writes `ip_range` and `aux_addresses`; the engine wants `IPRange` and `AuxiliaryAddresses`. */
+function ipamEntry(entry: Readonly<Record<string, string>>): Record<string, string> {
+  const names: Record<string, string> = { subnet: 'Subnet', gateway: 'Gateway', ip_range: 'IPRange' };
+  return Object.fromEntries(Object.entries(entry).map(([key, value]) => [names[key] ?? key, value]));
+}
+
+function volumeCreate(stack: Stack, name: string): VolumeCreate {
+  const volume = stack.volumes[name]!;
+  return {
+    Name: volume.engineName,
+    ...(volume.driver === null ? {} : { Driver: volume.driver }),
+    ...(Object.keys(volume.driverOpts).length > 0 ? { DriverOpts: volume.driverOpts } : {}),
+    Labels: {
+      ...volume.labels,
+      [LABEL.stack]: stack.name,
+      'com.docker.compose.project': stack.name,
+      'com.docker.compose.volume': name,
+    },
+  };
+}
+
+function ref(container: ObservedContainer): { id: string; name: string; host: string } {
+  return { id: container.id, name: container.name, host: container.host };
+}
+
+function stoppable(
+  container: ObservedContainer,
+  service: Service | null,
+): { id: string; name: string; host: string; stopTimeout: number; stopSignal: string | null } {
+  return {
+    ...ref(container),
+    stopTimeout: Math.ceil((service?.stopGracePeriod ?? 10_000) / 1000),
+    stopSignal: service?.stopSignal ?? null,
+  };
+}
+
+/** depends_on depth of each service: 0 for one that depends on nothing in the spec. */
+function dependencyLevels(stack: Stack): Map<string, number> {
+  const levels = new Map<string, number>();
+  const level = (name: string, trail: ReadonlySet<string>): number => {
+    const known = levels.get(name);
+    if (known !== undefined) return known;
+    const deps = Object.keys(stack.services[name]?.dependsOn ?? {}).filter(
+      (dep) => stack.services[dep] && !trail.has(dep),
+    );
+    const value =
+      deps.length === 0 ? 0 : 1 + Math.max(...deps.map((dep) => level(dep, new Set([...trail, name]))));
+    levels.set(name, value);
+    return value;
+  };
+  for (const name of Object.keys(stack.services)) level(name, new Set());
+  return levels;
+}
+
+/** Numbers the phases that have actions, orders the actions, and counts per service. */
+function finish(input: ScheduleInput, drafts: readonly Draft[]): Plan {
+  const stages = [...new Map(drafts.map((draft) => [draft.stage.order, draft.stage])).values()].sort(
+    (a, b) => a.order - b.order,
+  );
+  const phaseOf = new Map(stages.map((stage, index) => [stage.order, index]));
+  const phases: Phase[] = stages.map((stage, index) => ({
+    index,
+    label: stage.label,
+    delayBefore: stage.delayBefore,
+  }));
+  const actions = drafts
+    .map(({ stage, ...action }) => ({ ...action, phase: phaseOf.get(stage.order)! }) as Action)
+    .sort(actionOrder);
+  return {
+    stack: input.stack.name,
+    actions,
+    phases,
+    summary: summarize(input),
+    unplaced: input.unplaced,
+    warnings: input.warnings,
+    refused: null,
+  };
+}
+
+const KIND_ORDER: readonly Action['kind'][] = [
+  'create-network',
+  'create-volume',
+  'pull',
+  'start',
+  'create',
+  'replace',
+  'remove',
+  'remove-network',
+  'remove-volume',
+];
+
+function actionOrder(a: Action, b: Action): number {
+  return (
+    a.phase - b.phase ||
+    compare(a.service ?? '', b.service ?? '') ||
+    (a.slot ?? 0) - (b.slot ?? 0) ||
+    KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind) ||
+    compare(a.host, b.host) ||
+    compare(JSON.stringify(a), JSON.stringify(b))
+  );
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function summarize(input: ScheduleInput): Record<string, ServiceSummary> {
+  const summary: Record<
+    string,
+    { desired: number; create: number; replace: number; remove: number; start: number; unchanged: number }
+  > = {};
+  const entry = (name: string) =>
+    (summary[name] ??= {
+      desired: input.stack.services[name]?.deploy.replicas ?? 0,
+      create: 0,
+      replace: 0,
+      remove: 0,
+      start: 0,
+      unchanged: 0,
+    });
+  for (const name of Object.keys(input.stack.services).sort()) entry(name);
+  for (const intent of input.intents) {
+    const name = intent.service?.name ?? (intent.kind === 'remove' ? intent.container.service : null) ?? '?';
+    const counts = entry(name);
+    if (intent.kind === 'create') counts.create += 1;
+    if (intent.kind === 'replace') counts.replace += 1;
+    if (intent.kind === 'remove') counts.remove += 1;
+    if (intent.kind === 'start') counts.start += 1;
+    if (intent.kind === 'unchanged') counts.unchanged += 1;
+  }
+  for (const [name, counts] of Object.entries(summary)) {
+    const service = input.stack.services[name];
+    if (service?.deploy.mode === 'global')
+      counts.desired = counts.create + counts.replace + counts.start + counts.unchanged;
+  }
+  return summary;
+}
