@@ -1,13 +1,20 @@
 import { Command, CommanderError } from 'commander';
 import { DockerApiError, HostUnreachableError } from '../executor/errors.js';
+import { LockHeldError } from '../executor/lock.js';
+import { applyCommand, ApplyRefused } from './commands/apply.js';
 import { configCommand } from './commands/config.js';
 import { hostsCommand } from './commands/hosts.js';
+import { planCommand } from './commands/plan.js';
 import { psCommand } from './commands/ps.js';
+import { scaleCommand } from './commands/scale.js';
+import { statusCommand } from './commands/status.js';
 import { validateCommand } from './commands/validate.js';
 import { describeError, EXIT, exitCodeFor, registerUserError } from './errors.js';
 
 registerUserError(HostUnreachableError);
 registerUserError(DockerApiError);
+registerUserError(ApplyRefused);
+registerUserError(LockHeldError);
 
 export function buildProgram(): Command {
   const program = new Command('heal')
@@ -15,7 +22,16 @@ export function buildProgram(): Command {
     .version(process.env.npm_package_version ?? '0.1.0')
     .showHelpAfterError()
     .exitOverride();
-  for (const command of [validateCommand(), configCommand(), hostsCommand(), psCommand()]) {
+  for (const command of [
+    validateCommand(),
+    configCommand(),
+    hostsCommand(),
+    psCommand(),
+    planCommand(),
+    applyCommand(),
+    statusCommand(),
+    scaleCommand((args) => main(['node', 'heal', ...args])),
+  ]) {
     program.addCommand(command.exitOverride());
   }
   return program;

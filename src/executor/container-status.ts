@@ -33,7 +33,13 @@ export function parseStatus(status: string, now: number): StatusFacts {
   const up = /^Up (.+?)(?: \(|$)/.exec(status);
   if (up) return { health, exitCode: null, startedAt: now - humanDuration(up[1]!), finishedAt: null };
   const ended = /^(?:Exited|Restarting) \((-?\d+)\) (.+) ago/.exec(status);
-  if (ended) return { health, exitCode: Number(ended[1]), startedAt: null, finishedAt: now - humanDuration(ended[2]!) };
+  if (ended)
+    return {
+      health,
+      exitCode: Number(ended[1]),
+      startedAt: null,
+      finishedAt: now - humanDuration(ended[2]!),
+    };
   return { health, exitCode: null, startedAt: null, finishedAt: null };
 }
 

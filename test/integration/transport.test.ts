@@ -5,7 +5,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -198,6 +198,32 @@ describe('SSH transport to the test bed', () => {
     const error = await refusal(connectHost(sshHost('h1', { identityFile: stranger }), options({ ssh })));
     expect(error.kind).toBe('auth-failed');
     expect(error.sentence).toBe(`root@${hostOf(env, 'h1').address}:22 refused user root with ${stranger}`);
+  });
+
+  it('authenticates with an encrypted key and HEAL_SSH_PASSPHRASE', async () => {
+    const locked = join(work, 'locked_key');
+    writeFileSync(locked, readFileSync(env.identityFile), { mode: 0o600 });
+    execFileSync('ssh-keygen', ['-q', '-p', '-P', '', '-N', 'open sesame', '-f', locked]);
+    const ssh = { user: null, port: null, identityFile: locked, knownHosts: env.knownHosts };
+    const error = await refusal(connectHost(sshHost('h1'), options({ ssh })));
+    expect(error).toMatchObject({ kind: 'auth-failed' });
+    expect(error.sentence).toContain(`identity file ${locked} is encrypted: set HEAL_SSH_PASSPHRASE`);
+    const client = await connect(sshHost('h1'), { ssh, env: { HEAL_SSH_PASSPHRASE: 'open sesame' } });
+    expect(await client.ping()).toBeGreaterThan(0);
+  });
+
+  it('authenticates through ssh-agent (SSH_AUTH_SOCK) with no identity file', async () => {
+    const socket = join(work, 'agent.sock');
+    const agent = spawn('ssh-agent', ['-D', '-a', socket], { stdio: 'ignore' });
+    try {
+      expect(await eventually(async () => existsSync(socket), 5000)).toBe(true);
+      execFileSync('ssh-add', ['-q', env.identityFile], { env: { SSH_AUTH_SOCK: socket }, stdio: 'ignore' });
+      const ssh = { user: null, port: null, identityFile: null, knownHosts: env.knownHosts };
+      const client = await connect(sshHost('h1'), { ssh, env: { SSH_AUTH_SOCK: socket } });
+      expect(await client.ping()).toBeGreaterThan(0);
+    } finally {
+      if (agent.pid !== undefined) process.kill(agent.pid, 'SIGTERM');
+    }
   });
 
   it('classifies a port nothing listens on as refused', async () => {

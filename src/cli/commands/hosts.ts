@@ -28,13 +28,17 @@ export function hostsCommand(): Command {
         const rows = await Promise.all(
           observed.hosts.map(async (host): Promise<HostRow> => {
             const reached = await fleet.reach(host.host);
-            const latencyMs = host.reachable && 'client' in reached ? await reached.client.ping().catch(() => null) : null;
+            const latencyMs =
+              host.reachable && 'client' in reached ? await reached.client.ping().catch(() => null) : null;
             return {
               name: host.name,
               address: addressOf(host.host),
               reachable: host.reachable,
               engineVersion: host.engine?.version ?? null,
-              containers: host.totalContainers === null ? null : { owned: host.containers.length, total: host.totalContainers },
+              containers:
+                host.totalContainers === null
+                  ? null
+                  : { owned: host.containers.length, total: host.totalContainers },
               latencyMs: latencyMs === null ? null : Math.round(latencyMs * 10) / 10,
               error: host.error,
             };

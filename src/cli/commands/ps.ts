@@ -32,7 +32,9 @@ export function psCommand(): Command {
         const rows = observed.hosts.flatMap((host) => host.containers.map(toRow)).sort(byServiceSlot);
         process.stdout.write(options.json ? `${JSON.stringify(rows, null, 2)}\n` : render(rows));
         for (const host of observed.hosts.filter((item) => !item.reachable)) {
-          process.stderr.write(`warning: ${host.name} did not answer; its containers are not listed: ${host.error ?? ''}\n`);
+          process.stderr.write(
+            `warning: ${host.name} did not answer; its containers are not listed: ${host.error ?? ''}\n`,
+          );
           process.exitCode = 1;
         }
       } finally {
@@ -58,12 +60,24 @@ function toRow(container: ObservedContainer): PsRow {
 }
 
 function byServiceSlot(a: PsRow, b: PsRow): number {
-  return (a.service ?? '').localeCompare(b.service ?? '') || (a.slot ?? 0) - (b.slot ?? 0) || a.host.localeCompare(b.host);
+  return (
+    (a.service ?? '').localeCompare(b.service ?? '') ||
+    (a.slot ?? 0) - (b.slot ?? 0) ||
+    a.host.localeCompare(b.host)
+  );
 }
 
 function render(rows: readonly PsRow[]): string {
   return table(
     ['SERVICE', 'SLOT', 'HOST', 'ID', 'IMAGE', 'STATE', 'HEALTH'],
-    rows.map((row) => [row.service ?? '?', String(row.slot ?? '?'), row.host, row.id, row.image, row.state, row.health]),
+    rows.map((row) => [
+      row.service ?? '?',
+      String(row.slot ?? '?'),
+      row.host,
+      row.id,
+      row.image,
+      row.state,
+      row.health,
+    ]),
   );
 }

@@ -1,0 +1,66 @@
+/**
+ * `npm run bench`: heal beside Docker Swarm and the floor (the engines straight) on one test bed.
+ * Prints a table and writes bench/results/latest.json. Not part of `npm test`: timings on a
+ * shared 2-core machine are figures to read, not assertions.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import type { TestbedEnv } from '../test/testbed.js';
+import type { ResultRow } from './results-row.js';
+import { transportRows } from './transport-rows.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const TESTBED = `${ROOT}scripts/testbed`;
+
+function testbed(...args: string[]): string {
+  return execFileSync(TESTBED, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+}
+
+function render(rows: readonly ResultRow[]): string {
+  const cell = (value: number | null): string => (value === null ? '-' : String(value));
+  const header = ['benchmark', 'heal', 'swarm', 'floor', 'unit', 'target'];
+  const lines = rows.map((row) => [
+    row.name,
+    cell(row.heal),
+    cell(row.swarm),
+    cell(row.floor),
+    row.unit,
+    row.target ? `${row.target.met ? 'met' : 'MISSED'}: ${row.target.text}` : '',
+  ]);
+  const widths = header.map((title, column) =>
+    Math.max(title.length, ...lines.map((line) => line[column]!.length)),
+  );
+  return [header, ...lines]
+    .map((line) =>
+      line
+        .map((value, column) => value.padEnd(widths[column]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+const keep = process.argv.includes('--keep');
+testbed('up', '3');
+const env = JSON.parse(testbed('env')) as TestbedEnv;
+const rows: ResultRow[] = [];
+try {
+  rows.push(...(await transportRows(env)));
+} finally {
+  if (!keep) testbed('down');
+}
+console.log(render(rows));
+const machine = {
+  cpus: cpus().length,
+  cpuModel: cpus()[0]?.model ?? 'unknown',
+  memoryGiB: Math.round(totalmem() / 2 ** 30),
+  node: process.version,
+};
+mkdirSync(`${ROOT}bench/results`, { recursive: true });
+writeFileSync(
+  `${ROOT}bench/results/latest.json`,
+  `${JSON.stringify({ rows, machine, date: new Date().toISOString() }, null, 2)}\n`,
+);
+console.log(`\nwritten: bench/results/latest.json`);

@@ -1,0 +1,111 @@
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline/promises';
+import { Command } from 'commander';
+import { apply, type ApplyReport } from '../../executor/apply.js';
+import { acquireLock } from '../../executor/lock.js';
+import { parseDuration } from '../../spec/syntax/duration.js';
+import { EXIT, UsageError } from '../errors.js';
+import { fleetFromOptions, withFleetOptions, type FleetCliOptions } from '../fleet-options.js';
+import { observeAndPlan, withPlanOptions, type PlanCliOptions, type SavedPlan } from '../planning.js';
+import { progress } from '../progress.js';
+import { describe, hasChanges, paintFor, renderPlan, type Paint } from '../render-plan.js';
+import { loadFromOptions, withSpecOptions, type SpecOptions } from '../spec-options.js';
+
+type Options = SpecOptions & FleetCliOptions & PlanCliOptions & { yes?: boolean; lockWait?: string };
+
+/** Thrown when the user answers no, or a saved plan no longer matches the world. */
+export class ApplyRefused extends Error {
+  override readonly name = 'ApplyRefused';
+}
+
+export function applyCommand(): Command {
+  return withPlanOptions(withFleetOptions(withSpecOptions(new Command('apply'))))
+    .description('make the hosts match the spec: show the plan, ask, then do it')
+    .argument('[plan]', 'a plan saved by `heal plan -o FILE`: applied only if nothing changed since')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .option('--lock-wait <duration>', 'wait this long for another heal working on the stack (e.g. 2m)', '0s')
+    .action(async (savedFile: string | undefined, options: Options) => {
+      const lockWait = parseDuration(options.lockWait ?? '0s');
+      if ('error' in lockWait) throw new UsageError(`--lock-wait: ${lockWait.error}`);
+      const saved = savedFile === undefined ? undefined : readSaved(savedFile);
+      if (!options.yes && !process.stdin.isTTY) {
+        throw new UsageError('refusing to apply without a terminal to confirm on: pass --yes');
+      }
+      const stack = await loadFromOptions(options);
+      const fleet = fleetFromOptions(stack, options);
+      const paint = paintFor(process.stdout);
+      try {
+        const lock = await acquireLock(stack, {
+          reach: fleet.reach,
+          command: 'heal apply',
+          waitMs: lockWait.value,
+        });
+        try {
+          const { plan, fingerprint } = await observeAndPlan(stack, fleet, options);
+          if (saved && saved.fingerprint !== fingerprint) {
+            throw new ApplyRefused(
+              `${savedFile}: the plan is stale: the spec or the hosts changed since it was made; run heal plan again`,
+            );
+          }
+          process.stdout.write(renderPlan(plan, paint));
+          if (plan.refused) return void (process.exitCode = EXIT.failed);
+          if (!hasChanges(plan))
+            return void (process.exitCode = plan.unplaced.length > 0 ? EXIT.failed : EXIT.ok);
+          if (!options.yes && !(await confirm()))
+            throw new ApplyRefused('apply cancelled: nothing was changed');
+          const report = await apply(saved ? saved.plan : plan, stack, {
+            reach: fleet.reach,
+            onEvent: progress(process.stdout, paint),
+          });
+          process.stdout.write(summary(report, plan.unplaced.length, paint));
+          if (!report.ok || plan.unplaced.length > 0) process.exitCode = EXIT.failed;
+        } finally {
+          await lock.release();
+        }
+      } finally {
+        await fleet.close();
+      }
+    });
+}
+
+function readSaved(file: string): SavedPlan {
+  let saved: SavedPlan;
+  try {
+    saved = JSON.parse(readFileSync(file, 'utf8')) as SavedPlan;
+  } catch (error) {
+    throw new UsageError(`${file}: not a saved plan (${(error as Error).message})`);
+  }
+  if (saved.version !== 1 || typeof saved.fingerprint !== 'string' || !saved.plan) {
+    throw new UsageError(`${file}: not a plan saved by heal plan -o`);
+  }
+  return saved;
+}
+
+async function confirm(): Promise<boolean> {
+  const prompt = createInterface({ input: process.stdin, output: process.stdout });
+  try {
+    const answer = await prompt.question('\nApply these changes? Only "yes" is accepted: ');
+    return answer.trim() === 'yes';
+  } finally {
+    prompt.close();
+  }
+}
+
+function summary(report: ApplyReport, unplaced: number, paint: Paint): string {
+  const done = report.outcomes.filter((outcome) => outcome.result === 'done').length;
+  const failed = report.outcomes.filter((outcome) => outcome.result === 'failed');
+  const skipped = report.outcomes.filter((outcome) => outcome.result === 'skipped');
+  const lines = [''];
+  const head = `Apply ${failed.length + skipped.length === 0 && unplaced === 0 ? 'complete' : 'incomplete'}: ${done} done, ${failed.length} failed, ${skipped.length} skipped in ${(report.ms / 1000).toFixed(1)}s.`;
+  lines.push(failed.length + skipped.length + unplaced === 0 ? paint.add(head) : paint.remove(head));
+  for (const outcome of failed)
+    if (outcome.result === 'failed')
+      lines.push(`  failed: ${outcome.action.host} ${describe(outcome.action)}: ${outcome.error}`);
+  for (const outcome of skipped)
+    if (outcome.result === 'skipped')
+      lines.push(`  skipped: ${outcome.action.host} ${describe(outcome.action)}: ${outcome.why}`);
+  if (unplaced > 0) lines.push(`  ${unplaced} slot(s) could not be placed (see the plan above).`);
+  if (failed.length + skipped.length > 0)
+    lines.push('Run heal apply again to finish once the cause is fixed.');
+  return `${lines.join('\n')}\n`;
+}

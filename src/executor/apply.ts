@@ -1,0 +1,206 @@
+import type { Action, Plan } from '../planner/plan-types.js';
+import type { Host, Stack } from '../spec/types.js';
+import {
+  ActionError,
+  createAndStart,
+  pullImage,
+  startContainer,
+  stopAndRemove,
+  waitHealthy,
+} from './containers.js';
+import type { HostClient } from './host-client.js';
+import type { Reach } from './observe.js';
+
+export type ApplyEvent =
+  | {
+      readonly type: 'phase';
+      readonly index: number;
+      readonly label: string;
+      readonly count: number;
+      readonly delayBefore: number;
+    }
+  | { readonly type: 'start'; readonly action: Action }
+  | { readonly type: 'done'; readonly action: Action; readonly ms: number }
+  | { readonly type: 'failed'; readonly action: Action; readonly ms: number; readonly error: string }
+  | { readonly type: 'skipped'; readonly action: Action; readonly why: string };
+
+export type ActionOutcome =
+  | { readonly action: Action; readonly result: 'done'; readonly ms: number }
+  | { readonly action: Action; readonly result: 'failed'; readonly ms: number; readonly error: string }
+  | { readonly action: Action; readonly result: 'skipped'; readonly why: string };
+
+export type ApplyReport = {
+  readonly outcomes: readonly ActionOutcome[];
+  readonly ok: boolean;
+  readonly ms: number;
+};
+
+export type ApplyOptions = {
+  readonly reach: (host: Host) => Promise<Reach>;
+  /** Actions at once on one host: dockerd is CPU-bound, more only queue. Default 2. */
+  readonly perHost?: number;
+  readonly onEvent?: (event: ApplyEvent) => void;
+  /** Checked between phases: a daemon shutting down stops after the phase in flight. */
+  readonly stopping?: () => boolean;
+};
+
+/**
+ * Runs a plan phase by phase. Within a phase, hosts work in parallel, each on at most `perHost`
+ * actions at once. A failing host or action does not stop the others: what depends on it is
+ * skipped (later actions on a host that proved unreachable, later update batches of a service
+ * whose batch failed), everything else runs, and the report lists every outcome.
+ */
+export async function apply(plan: Plan, stack: Stack, options: ApplyOptions): Promise<ApplyReport> {
+  const started = Date.now();
+  const emit = options.onEvent ?? (() => undefined);
+  const outcomes: ActionOutcome[] = [];
+  const deadHosts = new Map<string, string>();
+  const failedServices = new Set<string>();
+  if (plan.refused) return { outcomes, ok: false, ms: 0 };
+
+  for (const phase of plan.phases) {
+    const actions = plan.actions.filter((action) => action.phase === phase.index);
+    if (options.stopping?.()) {
+      for (const action of actions) outcomes.push(skip(action, 'heal is stopping', emit));
+      continue;
+    }
+    emit({
+      type: 'phase',
+      index: phase.index,
+      label: phase.label,
+      count: actions.length,
+      delayBefore: phase.delayBefore,
+    });
+    if (phase.delayBefore > 0) await new Promise((resolve) => setTimeout(resolve, phase.delayBefore));
+    const byHost = new Map<string, Action[]>();
+    for (const action of actions) byHost.set(action.host, [...(byHost.get(action.host) ?? []), action]);
+    await Promise.all(
+      [...byHost].map(([hostName, hostActions]) =>
+        runBounded(hostActions, options.perHost ?? 2, async (action) => {
+          const why = skipReason(action, deadHosts, failedServices);
+          if (why) return void outcomes.push(skip(action, why, emit));
+          const outcome = await runOne(action, stack, options, emit);
+          outcomes.push(outcome);
+          if (outcome.result !== 'failed') return;
+          if (/unreachable/.test(outcome.error)) deadHosts.set(hostName, outcome.error);
+          if (action.kind === 'replace') failedServices.add(action.service);
+        }),
+      ),
+    );
+  }
+  const ok = outcomes.every((outcome) => outcome.result === 'done');
+  return { outcomes, ok, ms: Date.now() - started };
+}
+
+function skipReason(
+  action: Action,
+  deadHosts: ReadonlyMap<string, string>,
+  failedServices: ReadonlySet<string>,
+): string | null {
+  if (deadHosts.has(action.host)) return `${action.host} is unreachable`;
+  if (action.kind === 'replace' && failedServices.has(action.service))
+    return `an earlier update batch of ${action.service} failed (failure_action pause)`;
+  return null;
+}
+
+function skip(action: Action, why: string, emit: (event: ApplyEvent) => void): ActionOutcome {
+  emit({ type: 'skipped', action, why });
+  return { action, result: 'skipped', why };
+}
+
+async function runOne(
+  action: Action,
+  stack: Stack,
+  options: ApplyOptions,
+  emit: (event: ApplyEvent) => void,
+): Promise<ActionOutcome> {
+  const started = Date.now();
+  emit({ type: 'start', action });
+  try {
+    const host = stack.heal.hosts[action.host];
+    if (!host) throw new ActionError(`${action.host} is not a host of the spec`);
+    const reached = await options.reach(host);
+    if ('error' in reached) throw reached.error;
+    await perform(reached.client, action, stack);
+    const ms = Date.now() - started;
+    emit({ type: 'done', action, ms });
+    return { action, result: 'done', ms };
+  } catch (error) {
+    const ms = Date.now() - started;
+    const message = error instanceof Error ? error.message : String(error);
+    emit({ type: 'failed', action, ms, error: message });
+    return { action, result: 'failed', ms, error: message };
+  }
+}
+
+/** One action against one engine. */
+async function perform(client: HostClient, action: Action, stack: Stack): Promise<void> {
+  switch (action.kind) {
+    case 'create-network':
+      return client.call(`create network ${action.network}`, (docker) =>
+        docker.createNetwork({ ...action.config } as never).then(
+          () => undefined,
+          (error: { statusCode?: number }) => {
+            // Another heal (or an earlier, interrupted run) made it first: that is what we wanted.
+            if (error.statusCode !== 409) throw error;
+          },
+        ),
+      );
+    case 'create-volume':
+      return client.call(
+        `create volume ${action.volume}`,
+        async (docker) => void (await docker.createVolume({ ...action.config } as never)),
+      );
+    case 'pull':
+      return pullImage(client, action.image);
+    case 'create':
+      return void (await createAndStart(client, action.create, stack, action.service));
+    case 'start':
+      await startContainer(client, action.container.id, action.container.name);
+      return waitHealthy(client, action.container.id, action.container.name, 60_000);
+    case 'replace':
+      if (action.order === 'start-first') {
+        await createAndStart(client, action.create, stack, action.service);
+        return stopAndRemove(client, action.old);
+      }
+      await stopAndRemove(client, action.old);
+      return void (await createAndStart(client, action.create, stack, action.service));
+    case 'remove':
+      return stopAndRemove(client, action.container);
+    case 'remove-network':
+      return client.call(`remove network ${action.network}`, (docker) =>
+        docker
+          .getNetwork(action.network)
+          .remove()
+          .catch((error: { statusCode?: number }) => {
+            if (error.statusCode !== 404) throw error;
+          }),
+      );
+    case 'remove-volume':
+      return client.call(`remove volume ${action.volume}`, (docker) =>
+        docker
+          .getVolume(action.volume)
+          .remove()
+          .catch((error: { statusCode?: number }) => {
+            if (error.statusCode !== 404) throw error;
+          }),
+      );
+  }
+}
+
+/** Runs `work` over `items`, at most `limit` at a time. */
+async function runBounded<T>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const item = items[next]!;
+      next += 1;
+      await work(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}

@@ -1,0 +1,191 @@
+import type Dockerode from 'dockerode';
+import { readFileSync } from 'node:fs';
+import { SECRET_PLACEHOLDER } from '../planner/create.js';
+import type { CreateSpec } from '../planner/plan-types.js';
+import type { Stack } from '../spec/types.js';
+import type { HostClient } from './host-client.js';
+import { registryAuth } from './registry-auth.js';
+import { tarOneFile } from './tar.js';
+
+/** An action that could not be done: the sentence says what, on which host. */
+export class ActionError extends Error {
+  override readonly name = 'ActionError';
+}
+
+const POLL_MS = 200;
+
+/** Pulls an image; fails with the registry's own words (`manifest unknown`, connection refused...). */
+export async function pullImage(client: HostClient, image: string): Promise<void> {
+  const auth = registryAuth(image);
+  await client.call(`pull ${image}`, async (docker) => {
+    const stream = (await docker.pull(image, auth ? { authconfig: auth } : {})) as NodeJS.ReadableStream;
+    await new Promise<void>((resolve, reject) => {
+      docker.modem.followProgress(
+        stream,
+        (error: Error | null, events: { error?: string; errorDetail?: { message?: string } }[]) => {
+          const failed = events?.find((event) => event.error);
+          if (error) reject(error);
+          else if (failed)
+            reject(
+              new ActionError(
+                `${client.host.name}: pull ${image}: ${failed.errorDetail?.message ?? failed.error}`,
+              ),
+            );
+          else resolve();
+        },
+      );
+    });
+  });
+}
+
+/**
+ * Creates a container exactly as the plan says, puts in its secret and config files, connects
+ * its other networks, starts it and waits until it is healthy (or running, without a
+ * healthcheck). Returns its id. A container that fails to start is left for the next plan to see.
+ */
+export async function createAndStart(
+  client: HostClient,
+  spec: CreateSpec,
+  stack: Stack,
+  service: string,
+): Promise<string> {
+  const body = withSecrets(spec, stack, service);
+  const { Id: id } = await client.call(`create ${spec.query.name}`, (docker) =>
+    dial<{ Id: string }>(docker, '/containers/create?', 'POST', spec.query, body, 201),
+  );
+  for (const file of spec.files) {
+    const content = readFileSync(file.file);
+    const archive = tarOneFile(file.target, content, {
+      mode: file.mode ?? 0o444,
+      uid: Number(file.uid ?? 0),
+      gid: Number(file.gid ?? 0),
+    });
+    await client.call(`copy ${file.kind} ${file.source} into ${spec.query.name}`, (docker) =>
+      docker.getContainer(id).putArchive(archive, { path: '/' }),
+    );
+  }
+  for (const network of spec.extraNetworks) {
+    await client.call(`connect ${spec.query.name} to ${network.name}`, (docker) =>
+      docker.getNetwork(network.name).connect({
+        Container: id,
+        EndpointConfig: {
+          Aliases: [...network.aliases],
+          ...(network.ipv4Address ? { IPAMConfig: { IPv4Address: network.ipv4Address } } : {}),
+        },
+      }),
+    );
+  }
+  await startContainer(client, id, spec.query.name);
+  if (spec.waitHealthy) await waitHealthy(client, id, spec.query.name, spec.healthTimeout);
+  return id;
+}
+
+export async function startContainer(client: HostClient, id: string, name: string): Promise<void> {
+  await client.call(`start ${name}`, (docker) =>
+    docker
+      .getContainer(id)
+      .start()
+      .catch((error: { statusCode?: number }) => {
+        // 304: already running.
+        if (error.statusCode !== 304) throw error;
+      }),
+  );
+}
+
+/** Stops with the container's own stop signal and grace period, then removes it with its anonymous volumes. */
+export async function stopAndRemove(
+  client: HostClient,
+  container: { id: string; name: string; stopTimeout: number },
+): Promise<void> {
+  const handle = (docker: Dockerode) => docker.getContainer(container.id);
+  await client.call(`stop ${container.name}`, (docker) =>
+    handle(docker).stop({ t: container.stopTimeout }).catch(ignoreStatus(304, 404)),
+  );
+  await client.call(`remove ${container.name}`, (docker) =>
+    handle(docker).remove({ v: true, force: true }).catch(ignoreStatus(404)),
+  );
+}
+
+/** Waits until the container is healthy (with a healthcheck) or running (without one). */
+export async function waitHealthy(
+  client: HostClient,
+  id: string,
+  name: string,
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const info = await client.call(`inspect ${name}`, (docker) => docker.getContainer(id).inspect());
+    const state = info.State;
+    const health = state.Health?.Status;
+    if (state.Status === 'exited' || state.Status === 'dead') {
+      throw new ActionError(
+        `${client.host.name}: ${name} exited with code ${state.ExitCode} right after it started`,
+      );
+    }
+    if (state.Running && (health === undefined || health === 'healthy' || health === '')) return;
+    if (health === 'unhealthy')
+      throw new ActionError(`${client.host.name}: ${name} is unhealthy: ${lastProbe(state.Health)}`);
+    if (Date.now() > deadline) {
+      throw new ActionError(
+        `${client.host.name}: ${name} did not become healthy within ${Math.round(timeoutMs / 1000)} s (${health ?? state.Status})`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+}
+
+function lastProbe(health: { Log?: { Output?: string; ExitCode?: number }[] } | undefined): string {
+  const last = health?.Log?.at(-1);
+  if (!last) return 'its healthcheck failed';
+  return `healthcheck exit ${last.ExitCode ?? '?'}${last.Output ? `: ${last.Output.trim().slice(0, 200)}` : ''}`;
+}
+
+/** The plan stands in for env_file values; the real ones come from the spec loaded now. */
+function withSecrets(spec: CreateSpec, stack: Stack, service: string): CreateSpec['body'] {
+  if (spec.secretEnv.length === 0 || !spec.body.Env) return spec.body;
+  const environment = stack.services[service]?.environment ?? {};
+  const env = spec.body.Env.map((entry) => {
+    const key = entry.slice(0, entry.indexOf('='));
+    if (entry !== `${key}=${SECRET_PLACEHOLDER}`) return entry;
+    const value = environment[key];
+    if (value === undefined || value === null)
+      throw new ActionError(`${service}: the secret ${key} is no longer in the spec; plan again`);
+    return `${key}=${value}`;
+  });
+  return { ...spec.body, Env: env };
+}
+
+function ignoreStatus(...codes: number[]) {
+  return (error: { statusCode?: number }): void => {
+    if (error.statusCode === undefined || !codes.includes(error.statusCode)) throw error;
+  };
+}
+
+/** A raw Engine API call with an exact body and query (dockerode's helpers reshape both). */
+function dial<T>(
+  docker: Dockerode,
+  path: string,
+  method: string,
+  query: object,
+  body: object,
+  ok: number,
+): Promise<T> {
+  return new Promise((resolve, reject) => {
+    docker.modem.dial(
+      {
+        path,
+        method,
+        options: { _query: query, _body: body },
+        statusCodes: {
+          [ok]: true,
+          400: 'bad parameter',
+          404: 'no such image',
+          409: 'conflict',
+          500: 'server error',
+        },
+      },
+      (error: unknown, data: unknown) => (error ? reject(error) : resolve(data as T)),
+    );
+  });
+}
