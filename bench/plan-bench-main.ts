@@ -1,6 +1,6 @@
 /**
- * Prints plan()'s figures on the synthetic fleet of bench/plan-bench.ts.
- * Run: npx tsc -p tsconfig.json --noEmit false --outDir dist/all; node --expose-gc dist/all/bench/plan-bench-main.js
+ * Prints plan()'s figures on the synthetic fleet of plan-bench.ts: 10,000 containers on 200 hosts.
+ * Run alone: npx tsc -p tsconfig.bench.json; node --expose-gc dist-bench/bench/plan-bench-main.js
  */
 import { benchPlan } from './plan-bench.js';
 

@@ -40,7 +40,8 @@ export async function planBenchInput(size: PlanBenchSize): Promise<{ stack: Stac
 
 function specText(size: PlanBenchSize): string {
   const hosts = range(size.hosts).map(
-    (index) => `    ${hostName(index)}: { ssh: 10.${index >> 8}.${index & 255}.1, labels: { zone: z${index % 4} } }`,
+    (index) =>
+      `    ${hostName(index)}: { ssh: 10.${index >> 8}.${index & 255}.1, labels: { zone: z${index % 4} } }`,
   );
   const services = range(size.services).flatMap((index) => [
     `  ${serviceName(index)}:`,
@@ -55,7 +56,9 @@ function specText(size: PlanBenchSize): string {
 }
 
 function observedFleet(stack: Stack, size: PlanBenchSize): Observed {
-  const containers = new Map<string, ObservedContainer[]>(range(size.hosts).map((index) => [hostName(index), []]));
+  const containers = new Map<string, ObservedContainer[]>(
+    range(size.hosts).map((index) => [hostName(index), []]),
+  );
   let count = 0;
   for (const [serviceIndex, service] of Object.values(stack.services).entries()) {
     for (let slot = 1; slot <= size.replicas; slot += 1) {
@@ -130,7 +133,11 @@ export async function benchPlan(size: PlanBenchSize = FULL_SIZE): Promise<{ rows
   return {
     plan: last!,
     rows: [
-      { name: `plan ${containers} containers on ${size.hosts} hosts`, value: round(median(times)), unit: 'ms' },
+      {
+        name: `plan ${containers} containers on ${size.hosts} hosts`,
+        value: round(median(times)),
+        unit: 'ms',
+      },
       { name: 'plan heap used delta', value: round(heap / 2 ** 20), unit: 'MB' },
     ],
   };

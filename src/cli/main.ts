@@ -9,12 +9,17 @@ import { psCommand } from './commands/ps.js';
 import { scaleCommand } from './commands/scale.js';
 import { statusCommand } from './commands/status.js';
 import { validateCommand } from './commands/validate.js';
+import { watchCommand } from './commands/watch.js';
+import { HttpListenError } from '../watch/http.js';
+import { SpecSourceError } from '../watch/source.js';
 import { describeError, EXIT, exitCodeFor, registerUserError } from './errors.js';
 
 registerUserError(HostUnreachableError);
 registerUserError(DockerApiError);
 registerUserError(ApplyRefused);
 registerUserError(LockHeldError);
+registerUserError(HttpListenError);
+registerUserError(SpecSourceError);
 
 export function buildProgram(): Command {
   const program = new Command('heal')
@@ -31,6 +36,7 @@ export function buildProgram(): Command {
     applyCommand(),
     statusCommand(),
     scaleCommand((args) => main(['node', 'heal', ...args])),
+    watchCommand(),
   ]) {
     program.addCommand(command.exitOverride());
   }

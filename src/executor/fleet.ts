@@ -6,6 +6,11 @@ export type FleetOptions = {
   readonly acceptNewHostKeys?: boolean;
   readonly connectTimeoutMs?: number;
   readonly log?: Logger;
+  /**
+   * After a failed connect, wait this long before trying that host again (doubling, up to 5x).
+   * Undefined: never retry (a one-shot command reports the failure once).
+   */
+  readonly retryAfterMs?: number;
 };
 
 /** The stack's hosts, each connected once on first use and shared by every call after. */
@@ -14,23 +19,43 @@ export type Fleet = {
   readonly close: () => Promise<void>;
 };
 
+type Entry = { readonly reach: Promise<Reach>; failedAt: number | null; failures: number };
+
 export function openFleet(stack: Stack, options: FleetOptions = {}): Fleet {
-  const connections = new Map<string, Promise<Reach>>();
+  const entries = new Map<string, Entry>();
   // One gate for the whole fleet bounds simultaneous SSH handshakes, as sshd's MaxStartups would.
   const startGate = createStartGate();
-  const reach = (host: Host): Promise<Reach> => {
-    let connection = connections.get(host.name);
-    if (!connection) {
-      connection = connectHost(host, { ssh: stack.heal.ssh, startGate, ...options }).then(
+  const { retryAfterMs, ...connectOptions } = options;
+
+  const connect = (host: Host, failures: number): Entry => {
+    const entry: Entry = {
+      reach: connectHost(host, { ssh: stack.heal.ssh, startGate, ...connectOptions }).then(
         (client) => ({ client }),
-        (error: unknown) => ({ error: error instanceof Error ? error : new Error(String(error)) }),
-      );
-      connections.set(host.name, connection);
-    }
-    return connection;
+        (error: unknown) => {
+          entry.failedAt = Date.now();
+          entry.failures = failures + 1;
+          return { error: error instanceof Error ? error : new Error(String(error)) };
+        },
+      ),
+      failedAt: null,
+      failures,
+    };
+    entries.set(host.name, entry);
+    return entry;
   };
+
+  const reach = (host: Host): Promise<Reach> => {
+    const entry = entries.get(host.name);
+    if (!entry) return connect(host, 0).reach;
+    if (entry.failedAt !== null && retryAfterMs !== undefined) {
+      const wait = Math.min(retryAfterMs * 2 ** (entry.failures - 1), retryAfterMs * 5);
+      if (Date.now() - entry.failedAt >= wait) return connect(host, entry.failures).reach;
+    }
+    return entry.reach;
+  };
+
   const close = async (): Promise<void> => {
-    const reached = await Promise.all(connections.values());
+    const reached = await Promise.all([...entries.values()].map((entry) => entry.reach));
     await Promise.all(reached.map((item) => ('client' in item ? item.client.close() : undefined)));
   };
   return { reach, close };

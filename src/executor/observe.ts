@@ -114,7 +114,7 @@ export function toObserved(host: string, container: Dockerode.ContainerInfo, now
     image: container.Image,
     labels,
     service: labels[LABEL.service] ?? null,
-    slot: Number.isInteger(slot) && slot > 0 ? slot : null,
+    slot: Number.isInteger(slot) && slot >= 0 && labels[LABEL.slot] !== undefined ? slot : null,
     configHash: labels[LABEL.configHash] ?? null,
     state,
     createdAt: container.Created * 1000,

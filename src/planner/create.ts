@@ -85,6 +85,17 @@ function healthTimeout(service: Service): number {
 
 /** The service in compose's long form with secrets redacted: what a container records it was made from. */
 export function serviceSpecLabel(service: Service): string {
+  // The same for every slot of the (frozen) service: made once, not per container.
+  const known = SPEC_LABELS.get(service);
+  if (known !== undefined) return known;
+  const label = specLabel(service);
+  SPEC_LABELS.set(service, label);
+  return label;
+}
+
+const SPEC_LABELS = new WeakMap<Service, string>();
+
+function specLabel(service: Service): string {
   const single: Stack = {
     name: '',
     file: '',

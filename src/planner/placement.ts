@@ -43,11 +43,18 @@ export function vacate(load: HostLoad, service: Service): void {
 }
 
 /** The host ports a replica of the service holds: a host can give each to one container only. */
-export function bindings(service: Service): string[] {
-  return service.ports
+export function bindings(service: Service): readonly string[] {
+  // choose() asks for every host of every slot: computed once per (frozen) service.
+  const known = BINDINGS.get(service);
+  if (known) return known;
+  const computed = service.ports
     .filter((port) => port.published !== null)
     .map((port) => `${port.hostIp ?? '0.0.0.0'}:${port.published}/${port.protocol}`);
+  BINDINGS.set(service, computed);
+  return computed;
 }
+
+const BINDINGS = new WeakMap<Service, readonly string[]>();
 
 export function matchesConstraints(load: HostLoad, constraints: readonly Constraint[]): boolean {
   return constraints.every((constraint) => {
@@ -82,7 +89,8 @@ function portTaken(taken: ReadonlySet<string>, binding: string): boolean {
   if (taken.has(binding)) return true;
   const [address, rest] = splitBinding(binding);
   if (address === '0.0.0.0') {
-    for (const other of taken) if (splitBinding(other)[1] === rest) return true;
+    const suffix = `:${rest}`;
+    for (const other of taken) if (other.endsWith(suffix)) return true;
     return false;
   }
   return taken.has(`0.0.0.0:${rest}`);
@@ -136,16 +144,18 @@ function noHostReason(usable: number, refused: ReadonlyMap<Refusal, number>, ser
       `${hosts(max, 'already run')} max_replicas_per_node (${service.deploy.placement.maxReplicasPerNode})`,
     );
   const port = refused.get('port');
-  if (port) {
-    const published = [
-      ...new Set(service.ports.filter((item) => item.published !== null).map((item) => item.published)),
-    ];
-    parts.push(`${hosts(port, 'already publish')} port ${published.join(', ')}`);
-  }
+  if (port) parts.push(`${hosts(port, 'already publish')} port ${publishedPorts(service).join(', ')}`);
   return `no eligible host: ${parts.join('; ')}`;
 }
 
+/** The host ports the service publishes, each once. */
+export function publishedPorts(service: Service): number[] {
+  return [...new Set(service.ports.flatMap((item) => (item.published === null ? [] : [item.published])))];
+}
+
+/** `3 hosts do`, `1 host does`, `1 host already publishes`: the verb agrees with the count. */
 function hosts(count: number, verb = 'do'): string {
-  if (verb === 'do') return count === 1 ? '1 host does' : `${count} hosts do`;
-  return `${count} ${count === 1 ? 'host' : 'hosts'} ${verb}`;
+  if (count !== 1) return `${count} hosts ${verb}`;
+  if (verb === 'do') return '1 host does';
+  return `1 host ${verb.replace(/(sh|ch|s|x)$/, '$1e')}s`;
 }

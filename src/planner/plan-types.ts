@@ -21,6 +21,8 @@ export type Plan = {
   readonly warnings: readonly string[];
   /** Set when the planner refuses to plan (the empty-stack guard): nothing may run. */
   readonly refused: string | null;
+  /** When a restart held back (crash backoff, restart_policy.delay) falls due: plan again then. */
+  readonly waitUntil: number | null;
 };
 
 export type Phase = {

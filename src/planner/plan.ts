@@ -1,7 +1,15 @@
 import type { Service, Stack } from '../spec/types.js';
 import { LABEL } from './labels.js';
 import type { Observed, ObservedContainer, ObservedHost } from './observed.js';
-import { choose, hostLoad, matchesConstraints, occupy, type HostLoad } from './placement.js';
+import {
+  choose,
+  hostLoad,
+  matchesConstraints,
+  occupy,
+  publishedPorts,
+  refusal,
+  type HostLoad,
+} from './placement.js';
 import type { Plan, Unplaced } from './plan-types.js';
 import { buildCreate, serviceSpecLabel, type CreateContext } from './create.js';
 import { schedule, type Intent } from './schedule.js';
@@ -20,6 +28,21 @@ export type PlanOptions = {
    * still run there, so it is not placed again until the host is down or answers.
    */
   readonly suspect?: readonly string[];
+  /**
+   * Per slot (`service.slot`), the earliest time heal may restart or replace a failed replica:
+   * the daemon's crash backoff. Infinity: max_attempts reached, never again until the spec changes.
+   */
+  readonly notBefore?: Readonly<Record<string, number>>;
+};
+
+type PlanContext = CreateContext & { readonly gate: RestartGate };
+
+/** Restarts held back by backoff or restart_policy.delay, and when the first of them is due. */
+type RestartGate = {
+  readonly now: number;
+  readonly notBefore: Readonly<Record<string, number>>;
+  readonly waits: number[];
+  readonly warnings: string[];
 };
 
 /**
@@ -31,7 +54,12 @@ export function plan(desired: Stack, observed: Observed, options: PlanOptions): 
   const suspect = new Set(options.suspect ?? []);
   const usable = observed.hosts.filter((host) => host.reachable && !suspect.has(host.name)).sort(byName);
   const loads = new Map(usable.map((host) => [host.name, hostLoad(host)]));
-  const context: CreateContext = {
+  const intents: Intent[] = [];
+  const unplaced: Unplaced[] = [];
+  const warnings = observedWarnings(desired, observed, suspect);
+  const gate: RestartGate = { now: options.now, notBefore: options.notBefore ?? {}, waits: [], warnings };
+  const context: PlanContext = {
+    gate,
     stack: desired,
     generation: String(options.now),
     revision: options.revision ?? null,
@@ -39,34 +67,53 @@ export function plan(desired: Stack, observed: Observed, options: PlanOptions): 
       usable.map((host) => [host.name, new Set(host.containers.map((container) => container.name))]),
     ),
   };
-  const intents: Intent[] = [];
-  const unplaced: Unplaced[] = [];
-  const warnings = observedWarnings(desired, observed, suspect);
 
   const byService = groupContainers(usable, desired.name, warnings);
   const services = Object.values(desired.services).sort((a, b) => (a.name < b.name ? -1 : 1));
 
   // Pass 1: every replica that already runs keeps its place, so spreading counts it.
   const missing: { service: Service; slot: number }[] = [];
+  const keeps: Keep[] = [];
   for (const service of services) {
     const slots = byService.get(service.name) ?? new Map<number, ObservedContainer[]>();
     byService.delete(service.name);
     if (service.deploy.mode === 'global') {
-      keepGlobal(service, slots, loads, intents, context);
+      const all = [...slots.values()].flat();
+      for (const load of loads.values())
+        keeps.push({ service, slot: 0, load, containers: all.filter((item) => item.host === load.name) });
       continue;
     }
     for (const [slot, containers] of [...slots].sort(([a], [b]) => a - b)) {
-      if (slot > service.deploy.replicas) {
-        for (const container of containers)
-          intents.push(removal(service, container, `scaled down to ${service.deploy.replicas}`));
+      // Slot 0 is a global service's: one left from before the service became replicated.
+      if (slot < 1 || slot > service.deploy.replicas) {
+        const why =
+          slot < 1
+            ? `${service.name} is replicated now: slot 0 was its global replica here`
+            : `scaled down to ${service.deploy.replicas}`;
+        for (const container of containers) intents.push(removal(service, container, why));
         continue;
       }
-      const kept = keepSlot(service, slot, containers, loads, intents, context);
-      if (!kept) missing.push({ service, slot });
+      keeps.push({ service, slot, load: null, containers });
     }
     for (let slot = 1; slot <= service.deploy.replicas; slot += 1) {
       if (!slots.has(slot)) missing.push({ service, slot });
     }
+  }
+  // A replica that runs as the spec says holds its host ports: those claim their hosts first, and
+  // a stopped or outdated replica that finds its port taken moves instead. In each group, the
+  // replicas that fit where they are count before any that no longer fit picks a new host.
+  const holding = new Set(keeps.filter((keep) => holds(keep, loads)));
+  for (const group of [[...holding], keeps.filter((keep) => !holding.has(keep))]) {
+    const moves: Move[] = [];
+    for (const keep of group) {
+      if (keep.load !== null) {
+        keepGlobal(keep.service, keep.load, keep.containers, loads, intents, unplaced, context);
+        continue;
+      }
+      const kept = keepSlot(keep.service, keep.slot, keep.containers, loads, intents, context, moves);
+      if (!kept) missing.push({ service: keep.service, slot: keep.slot });
+    }
+    for (const move of moves) moveSlot(move, loads, intents, unplaced, context);
   }
 
   // Pass 2: place what is missing, fewest replicas of the service first.
@@ -102,7 +149,11 @@ export function plan(desired: Stack, observed: Observed, options: PlanOptions): 
     }
   }
 
-  const existing = usable.reduce((count, host) => count + host.containers.length, 0);
+  const existing = usable.reduce(
+    (count, host) =>
+      count + host.containers.filter((container) => container.labels[LABEL.stack] === desired.name).length,
+    0,
+  );
   const remains = intents.some((intent) => intent.kind !== 'remove');
   if (!options.allowEmpty && existing > 0 && !remains) {
     return refusedPlan(
@@ -119,6 +170,7 @@ export function plan(desired: Stack, observed: Observed, options: PlanOptions): 
     unplaced,
     warnings,
     pruneVolumes: options.pruneVolumes === true,
+    waitUntil: gate.waits.length > 0 ? Math.min(...gate.waits) : null,
   });
 }
 
@@ -150,15 +202,17 @@ function groupContainers(
 /**
  * The replica that keeps a slot, among every container found for it: on a host that still fits
  * the constraints, of the current config, running, newest generation. The others are removed.
- * Returns false when the slot needs a new placement.
+ * One whose host no longer takes it goes to `moves`. Returns false when the slot needs a new
+ * placement.
  */
 function keepSlot(
   service: Service,
   slot: number,
-  containers: ObservedContainer[],
+  containers: readonly ObservedContainer[],
   loads: Map<string, HostLoad>,
   intents: Intent[],
-  context: CreateContext,
+  context: PlanContext,
+  moves: Move[],
 ): boolean {
   const ranked = [...containers].sort((a, b) => rank(a, b, service, loads));
   const [keeper, ...rest] = ranked;
@@ -166,82 +220,122 @@ function keepSlot(
     intents.push(removal(service, duplicate, `slot ${slot} also runs as ${keeper!.name} on ${keeper!.host}`));
   if (!keeper) return false;
   const load = loads.get(keeper.host)!;
-  const max = service.deploy.placement.maxReplicasPerNode;
-  const fits =
-    matchesConstraints(load, service.deploy.placement.constraints) &&
-    (max === null || (load.perService.get(service.name) ?? 0) < max);
-  if (!fits) {
-    // Move: a new replica elsewhere first, then the old one goes.
-    const choice = choose(
-      [...loads.values()].filter((other) => other !== load),
-      service,
-    );
-    if ('reason' in choice) {
-      occupy(load, service);
-      intents.push({
-        kind: 'unchanged',
-        service,
-        container: keeper,
-        note: `should move off ${keeper.host} but ${choice.reason}`,
-      });
-      return true;
-    }
-    occupy(choice.host, service);
-    intents.push({
-      kind: 'create',
-      service,
-      slot,
-      create: buildCreate(context, service, slot, choice.host.name),
-      reason: `slot ${slot} moves off ${keeper.host}: it no longer fits the placement`,
-    });
-    intents.push(removal(service, keeper, `slot ${slot} moved to ${choice.host.name}`));
+  // Constraints, max_replicas_per_node and host ports, as for a new replica: a kept replica that
+  // would bind a port another one holds here cannot run here either.
+  if (refusal(load, service) !== null) {
+    moves.push({ service, slot, keeper, load });
     return true;
   }
   occupy(load, service);
-  intents.push(maintain(service, slot, keeper, context));
+  intents.push(maintain(service, slot, keeper, context, context.gate));
   return true;
 }
 
-function keepGlobal(
-  service: Service,
-  slots: Slots,
+type Move = {
+  readonly service: Service;
+  readonly slot: number;
+  readonly keeper: ObservedContainer;
+  readonly load: HostLoad;
+};
+
+/**
+ * A new replica elsewhere first, then the old one goes. When no host can take it, one that runs
+ * as the spec says stays where it is; any other (stopped, outdated) would never run there: it is
+ * removed and the slot reported unplaced.
+ */
+function moveSlot(
+  { service, slot, keeper, load }: Move,
   loads: Map<string, HostLoad>,
   intents: Intent[],
+  unplaced: Unplaced[],
   context: CreateContext,
 ): void {
-  const byHost = new Map<string, ObservedContainer[]>();
-  for (const container of [...slots.values()].flat())
-    byHost.set(container.host, [...(byHost.get(container.host) ?? []), container]);
-  for (const load of loads.values()) {
-    const here = (byHost.get(load.name) ?? []).sort((a, b) => rank(a, b, service, loads));
-    byHost.delete(load.name);
-    const eligible = matchesConstraints(load, service.deploy.placement.constraints);
-    const [keeper, ...rest] = eligible ? here : [];
-    for (const container of eligible ? rest : here) {
-      intents.push(
-        removal(
-          service,
-          container,
-          eligible
-            ? `${load.name} runs ${service.name} twice`
-            : `${load.name} does not match the placement of ${service.name}`,
-        ),
-      );
-    }
-    if (!eligible) continue;
+  const choice = choose(
+    [...loads.values()].filter((other) => other !== load),
+    service,
+  );
+  if ('reason' in choice && !(keeper.state === 'running' && keeper.configHash === service.configHash)) {
+    intents.push(removal(service, keeper, `slot ${slot} cannot run on ${keeper.host}: ${choice.reason}`));
+    unplaced.push({ service: service.name, slot, reason: choice.reason });
+    return;
+  }
+  if ('reason' in choice) {
     occupy(load, service);
+    intents.push({
+      kind: 'unchanged',
+      service,
+      container: keeper,
+      note: `slot ${slot} of ${service.name} should move off ${keeper.host} but ${choice.reason}`,
+    });
+    return;
+  }
+  occupy(choice.host, service);
+  intents.push({
+    kind: 'create',
+    service,
+    slot,
+    create: buildCreate(context, service, slot, choice.host.name),
+    reason: `slot ${slot} moves off ${keeper.host}: it no longer fits the placement`,
+  });
+  intents.push(removal(service, keeper, `slot ${slot} moved to ${choice.host.name}`));
+}
+
+/** A slot's containers (for a global service: those on one host), before one is kept. */
+type Keep = {
+  readonly service: Service;
+  readonly slot: number;
+  /** The host, for a global service. */
+  readonly load: HostLoad | null;
+  readonly containers: readonly ObservedContainer[];
+};
+
+/** Whether the container that keeps the slot runs with the current config, holding its ports. */
+function holds(keep: Keep, loads: Map<string, HostLoad>): boolean {
+  const [keeper] = [...keep.containers].sort((a, b) => rank(a, b, keep.service, loads));
+  return keeper?.state === 'running' && keeper.configHash === keep.service.configHash;
+}
+
+/** A global service on one host: its one replica there, when the host can take it. */
+function keepGlobal(
+  service: Service,
+  load: HostLoad,
+  containers: readonly ObservedContainer[],
+  loads: Map<string, HostLoad>,
+  intents: Intent[],
+  unplaced: Unplaced[],
+  context: PlanContext,
+): void {
+  const here = [...containers].sort((a, b) => rank(a, b, service, loads));
+  const why = refusal(load, service);
+  const [keeper, ...rest] = why === null ? here : [];
+  const taken = `${load.name} already publishes port ${publishedPorts(service).join(', ')}`;
+  for (const container of why === null ? rest : here) {
     intents.push(
-      keeper
-        ? maintain(service, 0, keeper, context)
-        : {
-            kind: 'create',
-            service,
-            slot: 0,
-            create: buildCreate(context, service, 0, load.name),
-            reason: `global service: ${load.name} has no replica`,
-          },
+      removal(
+        service,
+        container,
+        why === null
+          ? `${load.name} runs ${service.name} twice`
+          : why === 'port'
+            ? taken
+            : `${load.name} does not match the placement of ${service.name}`,
+      ),
     );
   }
+  if (why === 'port') unplaced.push({ service: service.name, slot: 0, reason: taken });
+  if (why !== null) return;
+  occupy(load, service);
+  intents.push(
+    keeper
+      ? maintain(service, 0, keeper, context, context.gate)
+      : {
+          kind: 'create',
+          service,
+          slot: 0,
+          create: buildCreate(context, service, 0, load.name),
+          reason: `global service: ${load.name} has no replica`,
+        },
+  );
 }
 
 /** What a kept container needs: nothing, a start, or a replacement. */
@@ -250,6 +344,7 @@ function maintain(
   slot: number,
   container: ObservedContainer,
   context: CreateContext,
+  gate: RestartGate,
 ): Intent {
   if (container.configHash !== service.configHash) {
     return replacement(
@@ -260,26 +355,43 @@ function maintain(
       `config changed: ${changedKeys(container, service)}`,
     );
   }
-  if (container.state === 'dead')
-    return replacement(service, slot, container, context, 'the container is dead');
-  if (container.state === 'running' && container.health === 'unhealthy')
-    return replacement(service, slot, container, context, 'the container is unhealthy');
-  if (container.state === 'created')
-    return { kind: 'start', service, slot, container, reason: 'created but never started' };
-  if (container.state === 'exited') {
-    const { condition } = service.deploy.restartPolicy;
-    const failed = container.exitCode !== 0;
-    if (condition === 'any' || (condition === 'on-failure' && failed)) {
-      return {
-        kind: 'start',
-        service,
-        slot,
-        container,
-        reason: `exited with code ${container.exitCode ?? '?'}; restart_policy ${condition}`,
-      };
-    }
+  const unchanged: Intent = { kind: 'unchanged', service, container, note: null };
+  const failure = failed(service, container);
+  if (failure === null) return unchanged;
+  const due = Math.max(
+    gate.notBefore[`${service.name}.${slot}`] ?? 0,
+    container.state === 'exited' && container.finishedAt !== null
+      ? container.finishedAt + service.deploy.restartPolicy.delay
+      : 0,
+  );
+  if (due === Number.POSITIVE_INFINITY) {
+    gate.warnings.push(
+      `${service.name}.${slot}: restart_policy.max_attempts (${service.deploy.restartPolicy.maxAttempts}) reached: not restarted again until the spec changes`,
+    );
+    return unchanged;
   }
-  return { kind: 'unchanged', service, container, note: null };
+  if (due > gate.now) {
+    gate.waits.push(due);
+    return unchanged;
+  }
+  if (failure === 'start')
+    return { kind: 'start', service, slot, container, reason: startReason(service, container) };
+  return replacement(service, slot, container, context, failure);
+}
+
+/** Why a replica that still has its config needs a restart ('start') or a replacement (the reason), or null. */
+function failed(service: Service, container: ObservedContainer): 'start' | string | null {
+  if (container.state === 'dead') return 'the container is dead';
+  if (container.state === 'running' && container.health === 'unhealthy') return 'the container is unhealthy';
+  if (container.state === 'created') return 'start';
+  if (container.state !== 'exited') return null;
+  const { condition } = service.deploy.restartPolicy;
+  return condition === 'any' || (condition === 'on-failure' && container.exitCode !== 0) ? 'start' : null;
+}
+
+function startReason(service: Service, container: ObservedContainer): string {
+  if (container.state === 'created') return 'created but never started';
+  return `exited with code ${container.exitCode ?? '?'}; restart_policy ${service.deploy.restartPolicy.condition}`;
 }
 
 function replacement(
@@ -367,7 +479,16 @@ function observedWarnings(desired: Stack, observed: Observed, suspect: ReadonlyS
 }
 
 function refusedPlan(desired: Stack, refused: string): Plan {
-  return { stack: desired.name, actions: [], phases: [], summary: {}, unplaced: [], warnings: [], refused };
+  return {
+    stack: desired.name,
+    actions: [],
+    phases: [],
+    summary: {},
+    unplaced: [],
+    warnings: [],
+    refused,
+    waitUntil: null,
+  };
 }
 
 function byName(a: { name: string }, b: { name: string }): number {

@@ -59,6 +59,7 @@ export type ScheduleInput = {
   readonly unplaced: readonly Unplaced[];
   readonly warnings: readonly string[];
   readonly pruneVolumes: boolean;
+  readonly waitUntil: number | null;
 };
 
 type Draft = Action & { readonly stage: Stage };
@@ -425,8 +426,15 @@ function finish(input: ScheduleInput, drafts: readonly Draft[]): Plan {
     phases,
     summary: summarize(input),
     unplaced: input.unplaced,
-    warnings: input.warnings,
+    // A note on a container left as it is (one that should move but cannot) is for a person.
+    warnings: [
+      ...input.warnings,
+      ...input.intents.flatMap((intent) =>
+        intent.kind === 'unchanged' && intent.note !== null ? [intent.note] : [],
+      ),
+    ],
     refused: null,
+    waitUntil: input.waitUntil,
   };
 }
 

@@ -11,7 +11,11 @@ import type { Stack } from '../../src/spec/types.js';
  */
 
 /** One host of the stack as observe() reports it: reachable, empty, unless told otherwise. */
-export function observedHost(stack: Stack, name: string, overrides: Partial<ObservedHost> = {}): ObservedHost {
+export function observedHost(
+  stack: Stack,
+  name: string,
+  overrides: Partial<ObservedHost> = {},
+): ObservedHost {
   const host = stack.heal.hosts[name];
   if (!host) throw new Error(`host ${name} is not in the spec`);
   const reachable = overrides.reachable ?? true;
@@ -90,7 +94,11 @@ export function ownedContainer(stack: Stack, facts: ContainerFacts): ObservedCon
 }
 
 /** A container without heal's labels (someone else's), which heal must never touch. */
-export function foreignContainer(host: string, name: string, labels: Record<string, string> = {}): ObservedContainer {
+export function foreignContainer(
+  host: string,
+  name: string,
+  labels: Record<string, string> = {},
+): ObservedContainer {
   return {
     id: `${host}/${name}`,
     name,
@@ -146,11 +154,15 @@ type MutableHost = {
 };
 
 /**
- * The world after `plan` ran to the end, every action succeeding: phase by phase, in the plan's
- * order. A created container runs (healthy when it has a healthcheck) with the create body's
- * labels and name; `now` is its creation time. A refused plan changes nothing.
+ * The world after `plan` ran, every action succeeding: phase by phase, in the plan's order. A
+ * created container runs (healthy when it has a healthcheck) with the create body's labels and
+ * name; `now` is its creation time. A refused plan changes nothing.
+ *
+ * `steps` stops the run part way, as if heal were killed: each action is one step, except that a
+ * create is two (create, then start: a container left `created` between them) and a replace three
+ * (stop-first: remove the old, create, start; start-first: create, start, remove the old).
  */
-export function applyPlan(world: Observed, plan: Plan, now: number): Observed {
+export function applyPlan(world: Observed, plan: Plan, now: number, steps = Infinity): Observed {
   if (plan.refused !== null) return world;
   const hosts = new Map<string, MutableHost>(
     world.hosts.map((host) => [
@@ -165,6 +177,8 @@ export function applyPlan(world: Observed, plan: Plan, now: number): Observed {
     ]),
   );
   let created = 0;
+  /** Containers created here with a healthcheck: they start healthy. */
+  const checked = new Set<string>();
   const on = (action: Action): MutableHost => {
     const host = hosts.get(action.host);
     if (!host) throw new Error(`${action.kind}: no host ${action.host}`);
@@ -177,7 +191,20 @@ export function applyPlan(world: Observed, plan: Plan, now: number): Observed {
     const [container] = host.containers.splice(index, 1);
     return container!;
   };
-  const create = (host: MutableHost, spec: CreateSpec): void => {
+  const start = (host: MutableHost, id: string): void => {
+    const container = take(host, id, 'start');
+    const health = checked.has(id) ? 'healthy' : 'none';
+    host.containers.push({
+      ...container,
+      state: 'running',
+      health,
+      exitCode: null,
+      startedAt: now,
+      finishedAt: null,
+    });
+  };
+  /** Creates the container, not started; returns its id. */
+  const create = (host: MutableHost, spec: CreateSpec): string => {
     const name = spec.query.name;
     if (host.containers.some((container) => container.name === name))
       throw new Error(`create: the name ${name} is taken on ${host.base.name}`);
@@ -185,11 +212,20 @@ export function applyPlan(world: Observed, plan: Plan, now: number): Observed {
       if (!host.networks.has(network) && network.startsWith(`${plan.stack}_`))
         throw new Error(`create: network ${network} is missing on ${host.base.name}`);
     }
+    for (const mount of spec.body.HostConfig.Mounts ?? []) {
+      if (
+        mount.Type === 'volume' &&
+        mount.Source?.startsWith(`${plan.stack}_`) &&
+        !host.volumes.has(mount.Source)
+      )
+        throw new Error(`create: volume ${mount.Source} is missing on ${host.base.name}`);
+    }
     created += 1;
     const labels = spec.body.Labels;
-    const healthcheck = spec.body.Healthcheck;
+    const id = `sim-${now}-${created}`;
+    if (spec.body.Healthcheck !== undefined && spec.body.Healthcheck.Test?.[0] !== 'NONE') checked.add(id);
     host.containers.push({
-      id: `sim-${now}-${created}`,
+      id,
       name,
       host: host.base.name,
       image: spec.body.Image,
@@ -197,71 +233,83 @@ export function applyPlan(world: Observed, plan: Plan, now: number): Observed {
       service: labels[LABEL.service] ?? null,
       slot: labels[LABEL.slot] === undefined ? null : Number(labels[LABEL.slot]),
       configHash: labels[LABEL.configHash] ?? null,
-      state: 'running',
-      health: healthcheck && healthcheck.Test?.[0] !== 'NONE' ? 'healthy' : 'none',
+      state: 'created',
+      health: 'none',
       exitCode: null,
       createdAt: now,
-      startedAt: now,
+      startedAt: null,
       finishedAt: null,
     });
+    return id;
   };
 
+  const work: (() => void)[] = [];
   const phases = [...new Set(plan.actions.map((action) => action.phase))].sort((a, b) => a - b);
   for (const phase of phases) {
     for (const action of plan.actions.filter((item) => item.phase === phase)) {
-      const host = on(action);
       switch (action.kind) {
         case 'create-network':
-          if (host.networks.has(action.network))
-            throw new Error(`create-network: ${action.network} exists on ${action.host}`);
-          host.networks.add(action.network);
-          break;
-        case 'remove-network':
-          if (!host.networks.delete(action.network))
-            throw new Error(`remove-network: no ${action.network} on ${action.host}`);
-          break;
-        case 'create-volume':
-          if (host.volumes.has(action.volume))
-            throw new Error(`create-volume: ${action.volume} exists on ${action.host}`);
-          host.volumes.add(action.volume);
-          break;
-        case 'remove-volume':
-          if (!host.volumes.delete(action.volume))
-            throw new Error(`remove-volume: no ${action.volume} on ${action.host}`);
-          break;
-        case 'pull':
-          host.images.add(action.image);
-          break;
-        case 'create':
-          create(host, action.create);
-          break;
-        case 'start': {
-          const container = take(host, action.container.id, 'start');
-          host.containers.push({
-            ...container,
-            state: 'running',
-            exitCode: null,
-            startedAt: now,
-            finishedAt: null,
+          work.push(() => {
+            const host = on(action);
+            if (host.networks.has(action.network))
+              throw new Error(`create-network: ${action.network} exists on ${action.host}`);
+            host.networks.add(action.network);
           });
           break;
-        }
-        case 'replace':
-          if (action.create.host !== action.host) throw new Error('replace: the new container is elsewhere');
-          if (action.order === 'stop-first') {
-            take(host, action.old.id, 'replace');
-            create(host, action.create);
-          } else {
-            create(host, action.create);
-            take(host, action.old.id, 'replace');
-          }
+        case 'remove-network':
+          work.push(() => {
+            if (!on(action).networks.delete(action.network))
+              throw new Error(`remove-network: no ${action.network} on ${action.host}`);
+          });
           break;
+        case 'create-volume':
+          work.push(() => {
+            const host = on(action);
+            if (host.volumes.has(action.volume))
+              throw new Error(`create-volume: ${action.volume} exists on ${action.host}`);
+            host.volumes.add(action.volume);
+          });
+          break;
+        case 'remove-volume':
+          work.push(() => {
+            if (!on(action).volumes.delete(action.volume))
+              throw new Error(`remove-volume: no ${action.volume} on ${action.host}`);
+          });
+          break;
+        case 'pull':
+          work.push(() => void on(action).images.add(action.image));
+          break;
+        case 'create': {
+          let id = '';
+          work.push(
+            () => void (id = create(on(action), action.create)),
+            () => start(on(action), id),
+          );
+          break;
+        }
+        case 'start':
+          work.push(() => start(on(action), action.container.id));
+          break;
+        case 'replace': {
+          if (action.create.host !== action.host) throw new Error('replace: the new container is elsewhere');
+          let id = '';
+          const removeOld = (): void => void take(on(action), action.old.id, 'replace');
+          const createNew = (): void => void (id = create(on(action), action.create));
+          const startNew = (): void => start(on(action), id);
+          work.push(
+            ...(action.order === 'stop-first'
+              ? [removeOld, createNew, startNew]
+              : [createNew, startNew, removeOld]),
+          );
+          break;
+        }
         case 'remove':
-          take(host, action.container.id, 'remove');
+          work.push(() => void take(on(action), action.container.id, 'remove'));
           break;
       }
     }
   }
+  for (const step of work.slice(0, steps)) step();
 
   return {
     hosts: world.hosts.map((base) => {
@@ -278,6 +326,15 @@ export function applyPlan(world: Observed, plan: Plan, now: number): Observed {
       };
     }),
   };
+}
+
+/** How many steps `applyPlan` takes to run all of `plan`. */
+export function planSteps(plan: Plan): number {
+  if (plan.refused !== null) return 0;
+  return plan.actions.reduce(
+    (count, action) => count + (action.kind === 'create' ? 2 : action.kind === 'replace' ? 3 : 1),
+    0,
+  );
 }
 
 /** The ids of the containers that carry `stack`'s label, over every host. */

@@ -1,0 +1,408 @@
+import { apply } from '../executor/apply.js';
+import { openFleet, type Fleet } from '../executor/fleet.js';
+import { acquireLock, LockHeldError } from '../executor/lock.js';
+import { observe } from '../executor/observe.js';
+import type { Observed } from '../planner/observed.js';
+import { plan } from '../planner/plan.js';
+import type { Action, Plan } from '../planner/plan-types.js';
+import { loadStack } from '../spec/load.js';
+import type { Stack } from '../spec/types.js';
+import { followEvents } from './events.js';
+import { HostStates } from './host-states.js';
+import { startHttp } from './http.js';
+import type { Logger } from './log.js';
+import { createMetrics } from './metrics.js';
+import { Reconciler } from './reconciler.js';
+import { Restarts } from './restarts.js';
+import type { SpecSource } from './source.js';
+import { verifyWebhook } from './webhook.js';
+
+export type DaemonOptions = {
+  readonly source: SpecSource;
+  readonly environment: Readonly<Record<string, string | undefined>>;
+  readonly envFile?: string;
+  /** `127.0.0.1:9400` */
+  readonly listen: string;
+  readonly log: Logger;
+  /** Shared secret for POST /hooks/git; without one the hook answers 404. */
+  readonly webhookSecret?: string;
+  readonly acceptNewHostKeys?: boolean;
+  readonly connectTimeoutMs?: number;
+};
+
+export type Outcome = 'converged' | 'waiting' | 'failed' | 'applying';
+
+type LastReconcile = {
+  at: string;
+  outcome: Outcome;
+  ms: number;
+  actions: number;
+  failed: number;
+  message: string | null;
+};
+
+const FAILURE_BACKOFF_MS = { initial: 1_000, max: 60_000 };
+
+/**
+ * `heal watch`: follows the spec source, the hosts' events and a resync timer, and reconciles on
+ * each. Returns once the HTTP listener is up; `stop()` ends it cleanly (the reconcile in flight
+ * finishes its phase, the lock is released).
+ */
+export async function startDaemon(
+  options: DaemonOptions,
+): Promise<{ stop(): Promise<void>; address: { host: string; port: number } }> {
+  const { log, source } = options;
+  const metrics = createMetrics();
+  const restarts = new Restarts();
+  let good: { stack: Stack; revision: string | null } | null = null;
+  let specError: string | null = null;
+  let fleet: { key: string; fleet: Fleet; events: { stop(): void } } | null = null;
+  let hostStates: HostStates | null = null;
+  let last: LastReconcile | null = null;
+  let lastObserved: Observed | null = null;
+  let partitioned = false;
+  let failures = 0;
+  let stopping = false;
+  let ready = false;
+
+  const fleetFor = (stack: Stack): Fleet => {
+    const key = JSON.stringify(stack.heal.hosts) + JSON.stringify(stack.heal.ssh);
+    if (fleet?.key === key) return fleet.fleet;
+    const previous = fleet;
+    const opened = openFleet(stack, {
+      acceptNewHostKeys: options.acceptNewHostKeys === true,
+      connectTimeoutMs: options.connectTimeoutMs ?? 5_000,
+      retryAfterMs: 1_000,
+      log,
+    });
+    const events = followEvents({
+      stack: stack.name,
+      hosts: Object.values(stack.heal.hosts),
+      reach: opened.reach,
+      onSignal: (signal) => {
+        if (signal.kind === 'lost') {
+          hostStates?.lost(signal.host, Date.now(), signal.error);
+          log.debug({ host: signal.host, error: signal.error }, 'event stream lost');
+        } else {
+          log.debug(
+            { host: signal.host, action: signal.action, service: signal.service, slot: signal.slot },
+            'docker event',
+          );
+        }
+        reconciler.trigger();
+      },
+    });
+    fleet = { key, fleet: opened, events };
+    if (previous) {
+      previous.events.stop();
+      void previous.fleet.close();
+    }
+    hostStates = new HostStates(stack.heal.watch.hostDownAfter);
+    return opened;
+  };
+
+  /** The spec now: the source refreshed and loaded; on failure the last good spec stays in force. */
+  const loadSpec = async (): Promise<void> => {
+    try {
+      const revision = await source.refresh();
+      const stack = await loadStack({
+        file: revision.file,
+        cwd: revision.cwd,
+        environment: options.environment,
+        ...(options.envFile ? { envFile: options.envFile } : {}),
+      });
+      if (good?.revision !== revision.revision || good.stack.name !== stack.name)
+        log.info({ stack: stack.name, revision: revision.revision }, 'spec loaded');
+      good = { stack, revision: revision.revision };
+      specError = null;
+      metrics.specLoad(stack.name, true);
+      metrics.setRevision(stack.name, revision.revision ?? 'file');
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      if (message !== specError)
+        log.error(
+          { stack: good?.stack.name ?? null, error: message },
+          'spec rejected; the last good spec stays in force',
+        );
+      specError = message;
+      metrics.specLoad(good?.stack.name ?? 'unknown', false);
+    }
+  };
+
+  const reconcileOnce = async (): Promise<{ retryAt: number | null }> => {
+    const started = Date.now();
+    await loadSpec();
+    if (!good) return finish(started, 'failed', 0, 0, specError, null, null);
+    const { stack, revision } = good;
+    const current = fleetFor(stack);
+    const observed = await observe(stack, current.reach, Date.now);
+    lastObserved = observed;
+    const now = Date.now();
+    const hosts = hostStates!.update(observed.hosts, now);
+    if (hosts.partitioned !== partitioned) {
+      partitioned = hosts.partitioned;
+      if (partitioned)
+        log.warn(
+          { stack: stack.name, hosts: hosts.suspect },
+          "more than half of the hosts are silent: assuming heal's own network is at fault; nothing is rescheduled",
+        );
+    }
+    for (const host of observed.hosts) {
+      for (const container of host.containers) {
+        if (container.state === 'running' && container.service && container.slot !== null)
+          restarts.running(container.service, container.slot, container.startedAt, now);
+      }
+    }
+    metrics.setHosts(
+      stack.name,
+      hostStates!.views().map((view) => ({ name: view.name, state: view.state })),
+    );
+    const made = plan(stack, observed, {
+      now,
+      revision,
+      suspect: hosts.suspect,
+      notBefore: restarts.notBefore(stack.services, now),
+    });
+    updateServiceMetrics(stack, observed, now);
+
+    if (made.refused) {
+      log.error({ stack: stack.name, reason: made.refused }, 'plan refused');
+      return finish(started, 'failed', 0, 0, made.refused, null, stack);
+    }
+    const waitAt = earliest(hosts.nextChangeAt, made.waitUntil);
+    if (made.actions.length === 0) {
+      const waiting = waitAt !== null || made.unplaced.length > 0;
+      for (const item of made.unplaced)
+        log.warn(
+          { stack: stack.name, service: item.service, slot: item.slot, reason: item.reason },
+          'slot cannot be placed',
+        );
+      return finish(
+        started,
+        waiting ? 'waiting' : 'converged',
+        0,
+        0,
+        waiting ? made.warnings.join('; ') || null : null,
+        waitAt,
+        stack,
+      );
+    }
+    return applyPlan(stack, made, started, waitAt);
+  };
+
+  const applyPlan = async (
+    stack: Stack,
+    made: Plan,
+    started: number,
+    waitAt: number | null,
+  ): Promise<{ retryAt: number | null }> => {
+    const current = fleetFor(stack);
+    let lock;
+    try {
+      lock = await acquireLock(stack, { reach: current.reach, command: 'heal watch' });
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      log.warn({ stack: stack.name, error: message }, 'stack locked; retrying');
+      return finish(started, 'waiting', 0, 0, message, Date.now() + 2_000, stack);
+    }
+    try {
+      for (const action of made.actions)
+        log.info(actionFields(stack.name, good?.revision ?? null, action), 'action planned');
+      const report = await apply(made, stack, {
+        reach: current.reach,
+        stopping: () => stopping,
+        onEvent: (event) => {
+          if (event.type === 'done' || event.type === 'failed') {
+            metrics.countAction(stack.name, event.action.kind, event.type);
+            const fields = {
+              ...actionFields(stack.name, good?.revision ?? null, event.action),
+              ms: event.ms,
+            };
+            if (event.type === 'failed') log.warn({ ...fields, error: event.error }, 'action failed');
+            else log.info(fields, 'action done');
+            if (event.type === 'done') noteHeal(stack, event.action);
+          }
+        },
+      });
+      const failed = report.outcomes.filter((outcome) => outcome.result !== 'done').length;
+      if (!report.ok) {
+        const message = report.outcomes
+          .flatMap((outcome) => (outcome.result === 'failed' ? [outcome.error] : []))
+          .join('; ');
+        return finish(started, 'failed', made.actions.length, failed, message, null, stack);
+      }
+      // Applied: look again at once to confirm convergence (level-triggered, never trusting the plan).
+      return finish(started, 'applying', made.actions.length, 0, null, earliest(waitAt, Date.now()), stack);
+    } finally {
+      await lock.release().catch(() => undefined);
+    }
+  };
+
+  const noteHeal = (stack: Stack, action: Action): void => {
+    if ((action.kind === 'start' || action.kind === 'replace') && !/^config changed/.test(action.reason)) {
+      restarts.record(action.service, action.slot, Date.now());
+      metrics.countHeal(stack.name, /unhealthy/.test(action.reason) ? 'unhealthy' : 'crashed');
+    }
+    if (action.kind === 'create' && /missing/.test(action.reason)) {
+      const hostDown = hostStates?.views().some((view) => view.state === 'down') ?? false;
+      metrics.countHeal(stack.name, hostDown ? 'host_down' : 'missing');
+    }
+    if (action.kind === 'remove' && /also runs as/.test(action.reason))
+      metrics.countHeal(stack.name, 'drift');
+  };
+
+  const updateServiceMetrics = (stack: Stack, observed: Observed, now: number): void => {
+    const containers = observed.hosts.flatMap((host) => host.containers);
+    metrics.setServices(
+      stack.name,
+      Object.values(stack.services).map((service) => {
+        const running = containers.filter(
+          (container) => container.service === service.name && container.state === 'running',
+        );
+        return {
+          service: service.name,
+          desired: service.deploy.mode === 'global' ? running.length : service.deploy.replicas,
+          running: running.length,
+          healthy: running.filter(
+            (container) => container.health === 'healthy' || container.health === 'none',
+          ).length,
+          crashLooping: restarts.crashLooping(service.name, now),
+        };
+      }),
+    );
+  };
+
+  const finish = (
+    started: number,
+    outcome: Outcome,
+    actions: number,
+    failed: number,
+    message: string | null,
+    retryAt: number | null,
+    stack: Stack | null,
+  ): { retryAt: number | null } => {
+    const ms = Date.now() - started;
+    last = { at: new Date().toISOString(), outcome, ms, actions, failed, message };
+    ready = true;
+    // An applying pass is followed at once by the pass that tells whether it converged.
+    if (stack && outcome !== 'applying') metrics.observeReconcile(stack.name, outcome, ms / 1000);
+    const level = outcome === 'failed' ? 'warn' : outcome === 'converged' ? 'debug' : 'info';
+    log[level](
+      { stack: stack?.name ?? null, revision: good?.revision ?? null, outcome, ms, actions, failed, message },
+      'reconcile done',
+    );
+    failures = outcome === 'failed' ? failures + 1 : 0;
+    const backoff =
+      outcome === 'failed'
+        ? Date.now() + Math.min(FAILURE_BACKOFF_MS.max, FAILURE_BACKOFF_MS.initial * 2 ** (failures - 1))
+        : null;
+    return { retryAt: earliest(retryAt, backoff) };
+  };
+
+  const reconciler = new Reconciler(async () => {
+    try {
+      return await reconcileOnce();
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      if (error instanceof LockHeldError) return { retryAt: Date.now() + 2_000 };
+      log.error({ error: message }, 'reconcile crashed');
+      return finish(Date.now(), 'failed', 0, 0, message, null, good?.stack ?? null);
+    }
+  });
+
+  const status = (): unknown => ({
+    stack: good?.stack.name ?? null,
+    source: source.describe,
+    revision: good?.revision ?? null,
+    specError,
+    partitioned,
+    lastReconcile: last,
+    hosts: hostStates?.views() ?? [],
+    services: good && lastObserved ? serviceStatus(good.stack, lastObserved, restarts) : [],
+  });
+
+  const http = await startHttp({
+    listen: options.listen,
+    metrics,
+    status,
+    ready: () => ready,
+    log,
+    ...(options.webhookSecret
+      ? {
+          onGitHook: (body: Buffer, headers: Record<string, string | string[] | undefined>) => {
+            const verdict = verifyWebhook(headers, body, options.webhookSecret!);
+            if (!verdict.ok) {
+              log.warn({ reason: verdict.reason }, 'webhook rejected');
+              return { status: 401, message: 'signature rejected' };
+            }
+            log.info({ provider: verdict.provider }, 'webhook accepted');
+            source.poke();
+            return { status: 202, message: 'fetching' };
+          },
+        }
+      : {}),
+  });
+
+  source.start(() => reconciler.trigger());
+  let resync: NodeJS.Timeout | null = null;
+  const scheduleResync = (): void => {
+    const interval = good?.stack.heal.watch.interval ?? 15_000;
+    resync = setTimeout(() => {
+      reconciler.trigger();
+      scheduleResync();
+    }, interval);
+  };
+  scheduleResync();
+  reconciler.trigger();
+  log.info(
+    { source: source.describe, listen: `${http.address.host}:${http.address.port}` },
+    'heal watch started',
+  );
+
+  return {
+    address: http.address,
+    async stop() {
+      stopping = true;
+      if (resync) clearTimeout(resync);
+      await reconciler.stop();
+      fleet?.events.stop();
+      await Promise.all([fleet?.fleet.close(), source.close(), http.close()]);
+      log.info({}, 'heal watch stopped');
+    },
+  };
+}
+
+function serviceStatus(stack: Stack, observed: Observed, restarts: Restarts): unknown[] {
+  const now = Date.now();
+  const containers = observed.hosts.flatMap((host) => host.containers);
+  return Object.values(stack.services).map((service) => {
+    const mine = containers.filter((container) => container.service === service.name);
+    const running = mine.filter((container) => container.state === 'running');
+    return {
+      service: service.name,
+      desired: service.deploy.mode === 'global' ? null : service.deploy.replicas,
+      running: running.length,
+      healthy: running.filter((container) => container.health === 'healthy' || container.health === 'none')
+        .length,
+      dirty: mine.filter((container) => container.configHash !== service.configHash).length,
+      crashLooping: restarts.crashLooping(service.name, now),
+    };
+  });
+}
+
+function actionFields(stack: string, revision: string | null, action: Action): Record<string, unknown> {
+  return {
+    stack,
+    revision,
+    kind: action.kind,
+    host: action.host,
+    service: action.service,
+    slot: action.slot,
+    reason: action.reason,
+  };
+}
+
+function earliest(...times: (number | null)[]): number | null {
+  const known = times.filter((time): time is number => time !== null);
+  return known.length > 0 ? Math.min(...known) : null;
+}

@@ -1,0 +1,108 @@
+import { LABEL } from '../planner/labels.js';
+import type { Host } from '../spec/types.js';
+import type { Reach } from '../executor/observe.js';
+
+/** What an event stream tells the daemon: only ever "look again", with why (for logs and metrics). */
+export type EngineSignal =
+  | {
+      readonly kind: 'container';
+      readonly host: string;
+      readonly action: string;
+      readonly service: string | null;
+      readonly slot: string | null;
+    }
+  | { readonly kind: 'lost'; readonly host: string; readonly error: string };
+
+const INTERESTING = /^(die|oom|kill|stop|destroy|health_status: unhealthy|start)$/;
+
+/**
+ * Follows every host's Docker events for the stack's containers over its persistent connection.
+ * die, oom, kill, stop, destroy, start and health_status: unhealthy become signals; a stream that
+ * ends or cannot be opened is a `lost` signal, and it is reopened after `retryMs` for as long as
+ * this runs. Level-triggered: the daemon never acts on an event, it only reconciles sooner.
+ */
+export function followEvents(options: {
+  readonly stack: string;
+  readonly hosts: readonly Host[];
+  readonly reach: (host: Host) => Promise<Reach>;
+  readonly onSignal: (signal: EngineSignal) => void;
+  readonly retryMs?: number;
+}): { stop(): void } {
+  let stopped = false;
+  const streams = new Set<NodeJS.ReadableStream & { destroy?: () => void }>();
+  const retry = options.retryMs ?? 1_000;
+
+  const follow = async (host: Host): Promise<void> => {
+    while (!stopped) {
+      const reached = await options.reach(host);
+      let error: string;
+      if ('client' in reached) {
+        try {
+          const stream = (await reached.client.docker.getEvents({
+            filters: { type: ['container'], label: [`${LABEL.stack}=${options.stack}`] },
+          })) as NodeJS.ReadableStream & { destroy?: () => void };
+          streams.add(stream);
+          error = await pump(stream, host.name, options.onSignal);
+          streams.delete(stream);
+        } catch (failure) {
+          error = failure instanceof Error ? failure.message : String(failure);
+        }
+      } else {
+        error = reached.error.message;
+      }
+      if (stopped) return;
+      options.onSignal({ kind: 'lost', host: host.name, error });
+      await new Promise((resolve) => setTimeout(resolve, retry));
+    }
+  };
+
+  for (const host of options.hosts) void follow(host);
+  return {
+    stop() {
+      stopped = true;
+      for (const stream of streams) stream.destroy?.();
+    },
+  };
+}
+
+/** Reads newline-delimited JSON events until the stream ends; resolves with why it ended. */
+function pump(
+  stream: NodeJS.ReadableStream,
+  host: string,
+  onSignal: (signal: EngineSignal) => void,
+): Promise<string> {
+  return new Promise((resolve) => {
+    let buffered = '';
+    stream.on('data', (chunk: Buffer | string) => {
+      buffered += chunk.toString();
+      let newline = buffered.indexOf('\n');
+      while (newline >= 0) {
+        const line = buffered.slice(0, newline).trim();
+        buffered = buffered.slice(newline + 1);
+        newline = buffered.indexOf('\n');
+        if (line === '') continue;
+        try {
+          const event = JSON.parse(line) as {
+            Action?: string;
+            Actor?: { Attributes?: Record<string, string> };
+          };
+          const action = event.Action ?? '';
+          if (!INTERESTING.test(action)) continue;
+          const attributes = event.Actor?.Attributes ?? {};
+          onSignal({
+            kind: 'container',
+            host,
+            action,
+            service: attributes[LABEL.service] ?? null,
+            slot: attributes[LABEL.slot] ?? null,
+          });
+        } catch {
+          // A partial or foreign line: the next full resync covers anything missed.
+        }
+      }
+    });
+    stream.on('end', () => resolve('event stream ended'));
+    stream.on('close', () => resolve('event stream closed'));
+    stream.on('error', (error: Error) => resolve(error.message));
+  });
+}

@@ -1,0 +1,68 @@
+import type { ObservedHost } from '../planner/observed.js';
+
+export type HostState = 'up' | 'suspect' | 'down';
+
+export type HostView = {
+  readonly name: string;
+  readonly state: HostState;
+  readonly since: number;
+  readonly error: string | null;
+};
+
+/**
+ * Up, suspect or down, per host, from what each reconcile observes. A host that stops answering
+ * is suspect at once and down once it has been silent for `downAfterMs`: only then are its
+ * replicas placed elsewhere. When more than half the hosts look down together, the likelier
+ * fault is heal's own network: nothing is declared down, and `partitioned` says so.
+ */
+export class HostStates {
+  readonly #hosts = new Map<string, HostView>();
+
+  constructor(private readonly downAfterMs: number) {}
+
+  /** Folds in one observation; returns the hosts the planner must treat as suspect. */
+  update(
+    observed: readonly ObservedHost[],
+    now: number,
+  ): { suspect: string[]; partitioned: boolean; nextChangeAt: number | null } {
+    for (const host of observed) {
+      const before = this.#hosts.get(host.name);
+      if (host.reachable) {
+        if (before?.state !== 'up')
+          this.#hosts.set(host.name, { name: host.name, state: 'up', since: now, error: null });
+        continue;
+      }
+      if (!before || before.state === 'up') {
+        this.#hosts.set(host.name, { name: host.name, state: 'suspect', since: now, error: host.error });
+        continue;
+      }
+      const state =
+        before.state === 'suspect' && now - before.since >= this.downAfterMs ? 'down' : before.state;
+      this.#hosts.set(host.name, { ...before, state, error: host.error });
+    }
+    for (const name of [...this.#hosts.keys()])
+      if (!observed.some((host) => host.name === name)) this.#hosts.delete(name);
+
+    const views = [...this.#hosts.values()];
+    const notUp = views.filter((view) => view.state !== 'up');
+    const partitioned = views.length > 1 && notUp.length * 2 > views.length;
+    const suspect = (partitioned ? notUp : notUp.filter((view) => view.state === 'suspect'))
+      .map((view) => view.name)
+      .sort();
+    const pending = views
+      .filter((view) => view.state === 'suspect')
+      .map((view) => view.since + this.downAfterMs);
+    return { suspect, partitioned, nextChangeAt: pending.length > 0 ? Math.min(...pending) : null };
+  }
+
+  /** A host whose connection just dropped (its event stream ended): suspect from now, not from the next look. */
+  lost(name: string, now: number, error: string): void {
+    const before = this.#hosts.get(name);
+    if (before && before.state !== 'up') return;
+    this.#hosts.set(name, { name, state: 'suspect', since: now, error });
+  }
+
+  views(): HostView[] {
+    return [...this.#hosts.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
+  }
+}

@@ -1,0 +1,184 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { ActionOutcome } from '../executor/apply.js';
+import type { ActionKind } from '../planner/plan-types.js';
+
+/** How a reconcile ended. */
+export type ReconcileOutcome = 'converged' | 'waiting' | 'failed' | 'rolled_back';
+/** Why heal replaced or started a slot. */
+export type HealReason = 'crashed' | 'unhealthy' | 'host_down' | 'drift' | 'missing';
+export type HostHealth = 'up' | 'suspect' | 'down';
+export type ActionResult = ActionOutcome['result'];
+
+export type ServiceRow = {
+  readonly service: string;
+  readonly desired: number;
+  readonly running: number;
+  readonly healthy: number;
+  readonly crashLooping: boolean;
+};
+
+export type HostRow = { readonly name: string; readonly state: HostHealth };
+
+/** The daemon's Prometheus metrics, on a registry of its own (never prom-client's global one). */
+export type Metrics = {
+  /** The services of a stack as last observed; services no longer listed lose their series. */
+  setServices(stack: string, rows: readonly ServiceRow[]): void;
+  /** The hosts of a stack; hosts no longer listed lose their series. */
+  setHosts(stack: string, hosts: readonly HostRow[]): void;
+  observeReconcile(stack: string, outcome: ReconcileOutcome, seconds: number): void;
+  countAction(stack: string, kind: ActionKind, result: ActionResult): void;
+  countHeal(stack: string, reason: HealReason): void;
+  /** The spec revision now applied: one series at 1, the previous one removed. */
+  setRevision(stack: string, revision: string): void;
+  /** A spec (re)load: counts failures, and whether the last one worked. */
+  specLoad(stack: string, ok: boolean): void;
+  /** The exposition text, for `GET /metrics`. */
+  text(): Promise<string>;
+  readonly contentType: string;
+};
+
+const OUTCOMES: readonly ReconcileOutcome[] = ['converged', 'waiting', 'failed', 'rolled_back'];
+const HEAL_REASONS: readonly HealReason[] = ['crashed', 'unhealthy', 'host_down', 'drift', 'missing'];
+const HOST_STATES: readonly HostHealth[] = ['up', 'suspect', 'down'];
+
+/** From a quick no-op reconcile to a rolling update that waits on health checks and monitor periods. */
+const RECONCILE_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
+
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+
+  const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[]): Gauge<L> =>
+    new Gauge({ name, help, labelNames, registers });
+  const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L> =>
+    new Counter({ name, help, labelNames, registers });
+
+  const desired = gauge('heal_replicas_desired', 'Replicas the spec asks for.', ['stack', 'service']);
+  const running = gauge('heal_replicas_running', 'Replicas whose container is running.', [
+    'stack',
+    'service',
+  ]);
+  const healthy = gauge('heal_replicas_healthy', 'Running replicas that are healthy.', ['stack', 'service']);
+  const crashLooping = gauge('heal_service_crashlooping', '1 while a replica keeps crashing.', [
+    'stack',
+    'service',
+  ]);
+  const hostUp = gauge('heal_host_up', '1 when the host is up, 0 when suspect or down.', ['stack', 'host']);
+  const hostState = gauge('heal_host_state', '1 for the state the host is in, 0 for the others.', [
+    'stack',
+    'host',
+    'state',
+  ]);
+  const reconcileSeconds = new Histogram({
+    name: 'heal_reconcile_duration_seconds',
+    help: 'Time from reading the spec to the end of applying its plan.',
+    labelNames: ['stack', 'outcome'],
+    buckets: RECONCILE_BUCKETS,
+    registers,
+  });
+  const reconciles = counter('heal_reconciles_total', 'Reconciles, by how they ended.', ['stack', 'outcome']);
+  const actions = counter('heal_actions_total', 'Actions run on hosts, by kind and result.', [
+    'stack',
+    'kind',
+    'result',
+  ]);
+  const heals = counter('heal_heals_total', 'Slots healed, by why.', ['stack', 'reason']);
+  const revisionInfo = gauge('heal_spec_revision_info', 'The spec revision applied (always 1).', [
+    'stack',
+    'revision',
+  ]);
+  const loadErrors = counter('heal_spec_load_errors_total', 'Spec loads that failed.', ['stack']);
+  const lastLoadOk = gauge('heal_spec_last_load_ok', '1 when the last spec load worked.', ['stack']);
+
+  const services = new Map<string, Set<string>>();
+  const hosts = new Map<string, Set<string>>();
+  const revisions = new Map<string, string>();
+  const seen = new Set<string>();
+
+  /** Counters with a fixed set of labels start at 0, so rate() and increase() see the first event. */
+  const see = (stack: string): void => {
+    if (seen.has(stack)) return;
+    seen.add(stack);
+    for (const outcome of OUTCOMES) reconciles.inc({ stack, outcome }, 0);
+    for (const reason of HEAL_REASONS) heals.inc({ stack, reason }, 0);
+    loadErrors.inc({ stack }, 0);
+  };
+
+  /** Drops the series of names no longer listed for a stack and remembers the new list. */
+  const replaceNames = (
+    known: Map<string, Set<string>>,
+    stack: string,
+    names: readonly string[],
+    drop: (name: string) => void,
+  ): void => {
+    const next = new Set(names);
+    for (const name of known.get(stack) ?? []) if (!next.has(name)) drop(name);
+    known.set(stack, next);
+  };
+
+  return {
+    setServices(stack, rows) {
+      see(stack);
+      replaceNames(
+        services,
+        stack,
+        rows.map((row) => row.service),
+        (service) => {
+          for (const metric of [desired, running, healthy, crashLooping]) metric.remove({ stack, service });
+        },
+      );
+      for (const row of rows) {
+        const labels = { stack, service: row.service };
+        desired.set(labels, row.desired);
+        running.set(labels, row.running);
+        healthy.set(labels, row.healthy);
+        crashLooping.set(labels, row.crashLooping ? 1 : 0);
+      }
+    },
+    setHosts(stack, rows) {
+      see(stack);
+      replaceNames(
+        hosts,
+        stack,
+        rows.map((row) => row.name),
+        (host) => {
+          hostUp.remove({ stack, host });
+          for (const state of HOST_STATES) hostState.remove({ stack, host, state });
+        },
+      );
+      for (const row of rows) {
+        hostUp.set({ stack, host: row.name }, row.state === 'up' ? 1 : 0);
+        for (const state of HOST_STATES)
+          hostState.set({ stack, host: row.name, state }, row.state === state ? 1 : 0);
+      }
+    },
+    observeReconcile(stack, outcome, seconds) {
+      see(stack);
+      reconcileSeconds.observe({ stack, outcome }, seconds);
+      reconciles.inc({ stack, outcome });
+    },
+    countAction(stack, kind, result) {
+      see(stack);
+      actions.inc({ stack, kind, result });
+    },
+    countHeal(stack, reason) {
+      see(stack);
+      heals.inc({ stack, reason });
+    },
+    setRevision(stack, revision) {
+      see(stack);
+      const previous = revisions.get(stack);
+      if (previous !== undefined && previous !== revision) revisionInfo.remove({ stack, revision: previous });
+      revisions.set(stack, revision);
+      revisionInfo.set({ stack, revision }, 1);
+    },
+    specLoad(stack, ok) {
+      see(stack);
+      if (!ok) loadErrors.inc({ stack });
+      lastLoadOk.set({ stack }, ok ? 1 : 0);
+    },
+    text: () => registry.metrics(),
+    contentType: registry.contentType,
+  };
+}

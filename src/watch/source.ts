@@ -1,0 +1,60 @@
+/**
+ * Where the daemon's spec comes from: a git repository followed by polling (and pokes from a
+ * webhook), or a local file followed by a file watcher. Both answer one question, "what should I
+ * load now?", with a file on disk that stays put until the next refresh().
+ */
+import { fileSource, type FileSourceOptions } from './source-file.js';
+import { gitSource, type GitSourceOptions } from './source-git.js';
+
+/** One readable state of the spec: a checked-out file at a revision. */
+export type SpecRevision = {
+  /** The commit sha checked out (git), or null for a plain file. */
+  readonly revision: string | null;
+  /** Absolute path of the spec to load. */
+  readonly file: string;
+  /** The folder to hand loadStack as `cwd`: the clone's root (git) or the spec's folder (file). */
+  readonly cwd: string;
+};
+
+export type SpecSource = {
+  /** `git https://host/repo.git main:stack.yml` or `file /abs/stack.yml`; never holds a secret. */
+  readonly describe: string;
+  /**
+   * Brings the source up to date (git: fetch, then check out the ref's commit if it moved or the
+   * tree was edited by hand) and returns what to load now. The file it names does not change until
+   * the next refresh(), so a reconcile that loads it pins `revision`. Calls are serialized.
+   */
+  refresh(): Promise<SpecRevision>;
+  /**
+   * Starts following: calls onChange (debounced) whenever refresh() may return something new: a
+   * file save, or a fetch that found a new commit (git polls every intervalMs, ±10% jitter). Call it
+   * before the first refresh() so no change can fall between the two.
+   */
+  start(onChange: () => void): void;
+  /** Fetch now (the webhook). Coalesces: pokes during a fetch queue one more fetch, not one each. */
+  poke(): void;
+  /** Stops following and waits for a git command in flight; refresh() then rejects. */
+  close(): Promise<void>;
+};
+
+/** Structured logger, as the executor's: constant messages, data in fields. */
+export type SourceLog = {
+  info(fields: object, msg: string): void;
+  warn(fields: object, msg: string): void;
+};
+
+export type SpecSourceOptions =
+  ({ readonly kind: 'git' } & GitSourceOptions) | ({ readonly kind: 'file' } & FileSourceOptions);
+
+/** Opens the source the options describe. Throws a SpecSourceError on a bad option, before any git runs. */
+export function specSource(options: SpecSourceOptions): SpecSource {
+  if (options.kind === 'git') {
+    const { kind, ...git } = options;
+    return gitSource(git);
+  }
+  const { kind, ...file } = options;
+  return fileSource(file);
+}
+
+export { fileSource, gitSource, type FileSourceOptions, type GitSourceOptions };
+export { SpecSourceError, type SpecSourceErrorKind } from './source-git.js';
