@@ -103,8 +103,17 @@ async function lockHost(stack: Stack, reach: (host: Host) => Promise<Reach>): Pr
   const errors: string[] = [];
   for (const host of hosts) {
     const reached = await reach(host);
-    if ('client' in reached) return reached.client;
-    errors.push(reached.error.message);
+    if ('error' in reached) {
+      errors.push(reached.error.message);
+      continue;
+    }
+    // A client that was connected may have lost its host since: only one that answers now counts.
+    try {
+      await reached.client.ping();
+      return reached.client;
+    } catch (error) {
+      errors.push(error instanceof Error ? error.message : String(error));
+    }
   }
   throw new LockHeldError(
     `cannot take the lock of stack ${stack.name}: no host answers (${errors.join('; ')})`,

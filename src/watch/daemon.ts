@@ -42,6 +42,7 @@ type LastReconcile = {
 };
 
 const FAILURE_BACKOFF_MS = { initial: 1_000, max: 60_000 };
+const EVENT_SETTLE_MS = 100;
 
 /**
  * `heal watch`: follows the spec source, the hosts' events and a resync timer, and reconciles on
@@ -83,13 +84,22 @@ export async function startDaemon(
         if (signal.kind === 'lost') {
           hostStates?.lost(signal.host, Date.now(), signal.error);
           log.debug({ host: signal.host, error: signal.error }, 'event stream lost');
-        } else {
-          log.debug(
-            { host: signal.host, action: signal.action, service: signal.service, slot: signal.slot },
-            'docker event',
-          );
+          reconciler.trigger();
+          return;
         }
-        reconciler.trigger();
+        if (signal.kind === 'opened') {
+          log.info({ host: signal.host }, 'host answers again');
+          reconciler.trigger();
+          return;
+        }
+        log.debug(
+          { host: signal.host, action: signal.action, service: signal.service, slot: signal.slot },
+          'docker event',
+        );
+        // dockerd emits die before its container list says exited: look shortly after, and once
+        // more a second later in case the first look was still too early.
+        reconciler.triggerAt(Date.now() + EVENT_SETTLE_MS);
+        setTimeout(() => reconciler.trigger(), 1_000).unref();
       },
     });
     fleet = { key, fleet: opened, events };

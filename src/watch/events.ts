@@ -11,7 +11,9 @@ export type EngineSignal =
       readonly service: string | null;
       readonly slot: string | null;
     }
-  | { readonly kind: 'lost'; readonly host: string; readonly error: string };
+  | { readonly kind: 'lost'; readonly host: string; readonly error: string }
+  /** The stream is open again after it was lost: the host is back. */
+  | { readonly kind: 'opened'; readonly host: string };
 
 const INTERESTING = /^(die|oom|kill|stop|destroy|health_status: unhealthy|start)$/;
 
@@ -33,6 +35,7 @@ export function followEvents(options: {
   const retry = options.retryMs ?? 1_000;
 
   const follow = async (host: Host): Promise<void> => {
+    let lost = false;
     while (!stopped) {
       const reached = await options.reach(host);
       let error: string;
@@ -42,6 +45,8 @@ export function followEvents(options: {
             filters: { type: ['container'], label: [`${LABEL.stack}=${options.stack}`] },
           })) as NodeJS.ReadableStream & { destroy?: () => void };
           streams.add(stream);
+          if (lost) options.onSignal({ kind: 'opened', host: host.name });
+          lost = false;
           error = await pump(stream, host.name, options.onSignal);
           streams.delete(stream);
         } catch (failure) {
@@ -51,6 +56,7 @@ export function followEvents(options: {
         error = reached.error.message;
       }
       if (stopped) return;
+      lost = true;
       options.onSignal({ kind: 'lost', host: host.name, error });
       await new Promise((resolve) => setTimeout(resolve, retry));
     }
