@@ -56,6 +56,7 @@ export async function apply(plan: Plan, stack: Stack, options: ApplyOptions): Pr
   const outcomes: ActionOutcome[] = [];
   const deadHosts = new Map<string, string>();
   const failedServices = new Set<string>();
+  const failedPulls = new Set<string>();
   if (plan.refused) return { outcomes, ok: false, ms: 0 };
 
   for (const phase of plan.phases) {
@@ -77,13 +78,14 @@ export async function apply(plan: Plan, stack: Stack, options: ApplyOptions): Pr
     await Promise.all(
       [...byHost].map(([hostName, hostActions]) =>
         runBounded(hostActions, options.perHost ?? 2, async (action) => {
-          const why = skipReason(action, deadHosts, failedServices);
+          const why = skipReason(action, deadHosts, failedServices, failedPulls);
           if (why) return void outcomes.push(skip(action, why, emit));
           const outcome = await runOne(action, stack, options, emit);
           outcomes.push(outcome);
           if (outcome.result !== 'failed') return;
           if (/unreachable/.test(outcome.error)) deadHosts.set(hostName, outcome.error);
           if (action.kind === 'replace') failedServices.add(action.service);
+          if (action.kind === 'pull') failedPulls.add(`${hostName}\n${action.image}`);
         }),
       ),
     );
@@ -96,8 +98,16 @@ function skipReason(
   action: Action,
   deadHosts: ReadonlyMap<string, string>,
   failedServices: ReadonlySet<string>,
+  failedPulls: ReadonlySet<string>,
 ): string | null {
   if (deadHosts.has(action.host)) return `${action.host} is unreachable`;
+  // A new container whose image could not be pulled: the old one is never stopped for it.
+  if (
+    (action.kind === 'create' || action.kind === 'replace') &&
+    failedPulls.has(`${action.host}\n${action.create.body.Image}`)
+  ) {
+    return `${action.create.body.Image} could not be pulled on ${action.host}`;
+  }
   if (action.kind === 'replace' && failedServices.has(action.service))
     return `an earlier update batch of ${action.service} failed (failure_action pause)`;
   return null;
