@@ -1,7 +1,10 @@
 import type { Command } from 'commander';
 import { openFleet, type Fleet } from '../executor/fleet.js';
+import { observe } from '../executor/observe.js';
+import type { Observed } from '../planner/observed.js';
 import type { Stack } from '../spec/types.js';
 import { UsageError } from './errors.js';
+import { loadFromOptions, withSpecOptions, type SpecOptions } from './spec-options.js';
 
 export type FleetCliOptions = { acceptNewHostKeys?: boolean; connectTimeout?: string };
 
@@ -26,4 +29,39 @@ export function fleetFromOptions(stack: Stack, options: FleetCliOptions): Fleet 
     acceptNewHostKeys: options.acceptNewHostKeys === true,
     connectTimeoutMs: seconds * 1000,
   });
+}
+
+export type ObservingOptions = SpecOptions & FleetCliOptions & { json?: boolean };
+
+/**
+ * The shape of every read-only command: load the spec, observe the hosts, print rows (JSON or a
+ * table), warn about hosts that did not answer, and exit 1 when one did not.
+ */
+export function observingCommand<Row>(
+  command: Command,
+  rows: (stack: Stack, observed: Observed, fleet: Fleet) => Promise<Row[]> | Row[],
+  render: (rows: readonly Row[]) => string,
+  /** What a silent host means for the output, for the warning; null when the rows say it already. */
+  unanswered: string | null,
+): Command {
+  return withFleetOptions(withSpecOptions(command))
+    .option('--json', 'print a JSON array')
+    .action(async (options: ObservingOptions) => {
+      const stack = await loadFromOptions(options);
+      const fleet = fleetFromOptions(stack, options);
+      try {
+        const observed = await observe(stack, fleet.reach, Date.now);
+        const result = await rows(stack, observed, fleet);
+        process.stdout.write(options.json ? `${JSON.stringify(result, null, 2)}\n` : render(result));
+        for (const host of observed.hosts.filter((item) => !item.reachable)) {
+          if (unanswered)
+            process.stderr.write(
+              `warning: ${host.name} did not answer; ${unanswered}: ${host.error ?? ''}\n`,
+            );
+          process.exitCode = 1;
+        }
+      } finally {
+        await fleet.close();
+      }
+    });
 }

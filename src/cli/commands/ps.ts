@@ -1,8 +1,6 @@
 import { Command } from 'commander';
-import { observe } from '../../executor/observe.js';
 import type { ObservedContainer } from '../../planner/observed.js';
-import { fleetFromOptions, withFleetOptions, type FleetCliOptions } from '../fleet-options.js';
-import { loadFromOptions, withSpecOptions, type SpecOptions } from '../spec-options.js';
+import { observingCommand } from '../fleet-options.js';
 import { table } from '../table.js';
 
 /** One row of `heal ps --json`: a documented contract. */
@@ -21,26 +19,12 @@ export type PsRow = {
 };
 
 export function psCommand(): Command {
-  return withFleetOptions(withSpecOptions(new Command('ps')))
-    .description("list the stack's containers on every host, like docker service ps")
-    .option('--json', 'print a JSON array')
-    .action(async (options: SpecOptions & FleetCliOptions & { json?: boolean }) => {
-      const stack = await loadFromOptions(options);
-      const fleet = fleetFromOptions(stack, options);
-      try {
-        const observed = await observe(stack, fleet.reach, Date.now);
-        const rows = observed.hosts.flatMap((host) => host.containers.map(toRow)).sort(byServiceSlot);
-        process.stdout.write(options.json ? `${JSON.stringify(rows, null, 2)}\n` : render(rows));
-        for (const host of observed.hosts.filter((item) => !item.reachable)) {
-          process.stderr.write(
-            `warning: ${host.name} did not answer; its containers are not listed: ${host.error ?? ''}\n`,
-          );
-          process.exitCode = 1;
-        }
-      } finally {
-        await fleet.close();
-      }
-    });
+  return observingCommand(
+    new Command('ps').description("list the stack's containers on every host, like docker service ps"),
+    (_stack, observed) => observed.hosts.flatMap((host) => host.containers.map(toRow)).sort(byServiceSlot),
+    render,
+    'its containers are not listed',
+  );
 }
 
 function toRow(container: ObservedContainer): PsRow {

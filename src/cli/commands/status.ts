@@ -1,9 +1,7 @@
 import { Command } from 'commander';
-import { observe } from '../../executor/observe.js';
 import type { Observed } from '../../planner/observed.js';
 import type { Stack } from '../../spec/types.js';
-import { fleetFromOptions, withFleetOptions, type FleetCliOptions } from '../fleet-options.js';
-import { loadFromOptions, withSpecOptions, type SpecOptions } from '../spec-options.js';
+import { observingCommand } from '../fleet-options.js';
 import { table } from '../table.js';
 
 /** One row of `heal status --json`: a documented contract. */
@@ -19,28 +17,14 @@ export type StatusRow = {
 };
 
 export function statusCommand(): Command {
-  return withFleetOptions(withSpecOptions(new Command('status')))
-    .description(
+  return observingCommand(
+    new Command('status').description(
       'per service: desired, running, healthy and dirty replicas, and where (like docker service ls)',
-    )
-    .option('--json', 'print a JSON array')
-    .action(async (options: SpecOptions & FleetCliOptions & { json?: boolean }) => {
-      const stack = await loadFromOptions(options);
-      const fleet = fleetFromOptions(stack, options);
-      try {
-        const observed = await observe(stack, fleet.reach, Date.now);
-        const rows = statusRows(stack, observed);
-        process.stdout.write(options.json ? `${JSON.stringify(rows, null, 2)}\n` : render(rows));
-        for (const host of observed.hosts.filter((item) => !item.reachable)) {
-          process.stderr.write(
-            `warning: ${host.name} did not answer; its replicas are not counted: ${host.error ?? ''}\n`,
-          );
-          process.exitCode = 1;
-        }
-      } finally {
-        await fleet.close();
-      }
-    });
+    ),
+    statusRows,
+    render,
+    'its replicas are not counted',
+  );
 }
 
 export function statusRows(stack: Stack, observed: Observed): StatusRow[] {
