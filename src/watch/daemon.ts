@@ -28,6 +28,8 @@ export type DaemonOptions = {
   readonly webhookSecret?: string;
   readonly acceptNewHostKeys?: boolean;
   readonly connectTimeoutMs?: number;
+  /** Told every secret value a loaded spec holds (env_file values), so logs can hide them. */
+  readonly secrets?: (values: string[]) => void;
 };
 
 export type Outcome = 'converged' | 'waiting' | 'failed' | 'applying';
@@ -124,6 +126,12 @@ export async function startDaemon(
       if (good?.revision !== revision.revision || good.stack.name !== stack.name)
         log.info({ stack: stack.name, revision: revision.revision }, 'spec loaded');
       good = { stack, revision: revision.revision };
+      source.pollEvery?.(stack.heal.watch.interval);
+      options.secrets?.(
+        Object.values(stack.services).flatMap((service) =>
+          service.secretEnvironment.flatMap((key) => service.environment[key] ?? []),
+        ),
+      );
       specError = null;
       metrics.specLoad(stack.name, true);
       metrics.setRevision(stack.name, revision.revision ?? 'file');

@@ -72,7 +72,7 @@ class GitSource implements SpecSource {
   readonly #ref: string;
   readonly #path: string;
   readonly #dir: string;
-  readonly #intervalMs: number;
+  #intervalMs: number;
   readonly #log: SourceLog | undefined;
   readonly #secrets: string[];
   readonly #git: Partial<SimpleGitOptions>;
@@ -153,6 +153,10 @@ class GitSource implements SpecSource {
     if (this.#closed) return;
     this.#onChange = onChange;
     this.#schedule();
+  }
+
+  pollEvery(ms: number): void {
+    if (Number.isFinite(ms) && ms > 0) this.#intervalMs = ms;
   }
 
   poke(): void {

@@ -33,6 +33,8 @@ export type SpecSource = {
   start(onChange: () => void): void;
   /** Fetch now (the webhook). Coalesces: pokes during a fetch queue one more fetch, not one each. */
   poke(): void;
+  /** How often to poll from now on: the spec's own `x-heal.watch.interval`, once it is read. */
+  pollEvery?(ms: number): void;
   /** Stops following and waits for a git command in flight; refresh() then rejects. */
   close(): Promise<void>;
 };

@@ -61,6 +61,7 @@ export function watchCommand(): Command {
         ...(process.env.HEAL_WEBHOOK_SECRET ? { webhookSecret: process.env.HEAL_WEBHOOK_SECRET } : {}),
         acceptNewHostKeys: options.acceptNewHostKeys === true,
         connectTimeoutMs: seconds * 1000,
+        secrets: (values) => log.secretValues(values),
       });
       await new Promise<void>((resolve) => {
         const shutdown = (signal: string): void => {
