@@ -165,7 +165,12 @@ async function current(client: HostClient, name: string): Promise<Held | null> {
 
 /** By the lock host's clock, so clocks of machines running heal need not agree. */
 async function expired(client: HostClient, held: Held, ttl: number): Promise<boolean> {
-  if (held.holder.machine === hostname() && !alive(Number(held.holder.pid))) return true;
+  if (held.holder.machine === hostname()) {
+    const pid = Number(held.holder.pid);
+    // A lease naming this very process is one it could not release (its host stopped answering
+    // mid-apply): a process holds one lease of a stack at a time, so that one is over.
+    if (pid === process.pid || !alive(pid)) return true;
+  }
   const info = await client.call('read clock', (docker) => docker.info() as Promise<{ SystemTime?: string }>);
   const now = Date.parse(info.SystemTime ?? '');
   return Number.isFinite(now) && Number.isFinite(held.created) && now - held.created > ttl;

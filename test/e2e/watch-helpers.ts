@@ -14,10 +14,15 @@ const HEAL = new URL('../../bin/heal.js', import.meta.url).pathname;
 
 function run(file: string, args: readonly string[], cwd: string, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(file, args, { cwd, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`${file} ${args.join(' ')}: ${String(stderr).trim() || error.message}`));
-      else resolve(String(stdout));
-    });
+    execFile(
+      file,
+      args,
+      { cwd, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        if (error) reject(new Error(`${file} ${args.join(' ')}: ${String(stderr).trim() || error.message}`));
+        else resolve(String(stdout));
+      },
+    );
   });
 }
 
@@ -44,7 +49,19 @@ export class GitRemote {
   async push(text: string, message: string): Promise<string> {
     writeFileSync(join(this.#work, 'stack.yml'), text);
     await this.#git('add', 'stack.yml');
-    await this.#git('-c', 'user.name=heal e2e', '-c', 'user.email=e2e@heal.invalid', 'commit', '--quiet', '--allow-empty', '-m', message);
+    await this.#git(
+      '-c',
+      'user.name=heal e2e',
+      '-c',
+      'user.email=e2e@heal.invalid',
+      '-c',
+      'commit.gpgsign=false',
+      'commit',
+      '--quiet',
+      '--allow-empty',
+      '-m',
+      message,
+    );
     await this.#git('push', '--quiet', 'origin', 'HEAD:main');
     return (await this.#git('rev-parse', 'HEAD')).trim();
   }
@@ -79,6 +96,7 @@ export type Watch = {
   readonly exited: Promise<Exit>;
   running(): boolean;
   lines(): LogLine[];
+  stdout(): string;
   stderr(): string;
   signal(signal: NodeJS.Signals): void;
 };
@@ -92,11 +110,11 @@ export function startWatch(
   port: number,
   env: Readonly<Record<string, string>>,
 ): Watch {
-  const child = spawn(
-    'node',
-    [HEAL, 'watch', ...args, '--listen', `127.0.0.1:${port}`],
-    { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } },
-  );
+  const child = spawn('node', [HEAL, 'watch', ...args, '--listen', `127.0.0.1:${port}`], {
+    cwd,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
   children.add(child);
   let stdout = '';
   let stderr = '';
@@ -123,6 +141,7 @@ export function startWatch(
         .split('\n')
         .filter((line) => line.startsWith('{'))
         .map((line) => JSON.parse(line) as LogLine),
+    stdout: () => stdout,
     stderr: () => stderr,
     signal: (signal) => {
       if (running) process.kill(pid, signal);
@@ -180,7 +199,11 @@ export async function metricsOf(port: number): Promise<string> {
 export { get as httpGet };
 
 /** The value of the sample `name{labels...}` whose labels include every one given; undefined when absent. */
-export function metric(text: string, name: string, labels: Readonly<Record<string, string>> = {}): number | undefined {
+export function metric(
+  text: string,
+  name: string,
+  labels: Readonly<Record<string, string>> = {},
+): number | undefined {
   for (const line of text.split('\n')) {
     const match = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
     if (match?.[1] !== name) continue;
@@ -198,7 +221,11 @@ export function githubSignature(secret: string, body: string): string {
 }
 
 /** POSTs a GitHub push notification to /hooks/git, signed as given. */
-export async function postHook(port: number, body: string, signature: string): Promise<{ status: number; text: string }> {
+export async function postHook(
+  port: number,
+  body: string,
+  signature: string,
+): Promise<{ status: number; text: string }> {
   const response = await fetch(`http://127.0.0.1:${port}/hooks/git`, {
     method: 'POST',
     headers: {
@@ -229,7 +256,12 @@ export type Replica = {
  * `docker ps -a` of the stack's containers on one host, straight on its engine's socket, bounded
  * in time (a frozen engine never answers). Rejects when the engine does not answer.
  */
-export async function replicasOn(env: TestbedEnv, host: string, stack: string, timeoutMs = 5_000): Promise<Replica[]> {
+export async function replicasOn(
+  env: TestbedEnv,
+  host: string,
+  stack: string,
+  timeoutMs = 5_000,
+): Promise<Replica[]> {
   const socket = env.hosts.find((item) => item.name === host)?.socket;
   if (socket === undefined) throw new Error(`no host ${host} in the test bed`);
   const format = [
@@ -244,7 +276,17 @@ export async function replicasOn(env: TestbedEnv, host: string, stack: string, t
   ].join('\t');
   const out = await run(
     'docker',
-    ['-H', `unix://${socket}`, 'ps', '-a', '--no-trunc', '--filter', `label=io.heal.stack=${stack}`, '--format', format],
+    [
+      '-H',
+      `unix://${socket}`,
+      'ps',
+      '-a',
+      '--no-trunc',
+      '--filter',
+      `label=io.heal.stack=${stack}`,
+      '--format',
+      format,
+    ],
     '/',
     timeoutMs,
   );
@@ -252,34 +294,50 @@ export async function replicasOn(env: TestbedEnv, host: string, stack: string, t
     .split('\n')
     .filter(Boolean)
     .map((line) => {
-      const [id = '', name = '', state = '', status = '', service = '', slot = '', configHash = '', generation = ''] =
-        line.split('\t');
+      const [
+        id = '',
+        name = '',
+        state = '',
+        status = '',
+        service = '',
+        slot = '',
+        configHash = '',
+        generation = '',
+      ] = line.split('\t');
       return { host, id, name, state, status, service, slot, configHash, generation };
     });
 }
 
 /** The stack's containers on every host named, read in parallel. */
-export async function replicasOnAll(env: TestbedEnv, hosts: readonly string[], stack: string): Promise<Replica[]> {
+export async function replicasOnAll(
+  env: TestbedEnv,
+  hosts: readonly string[],
+  stack: string,
+): Promise<Replica[]> {
   return (await Promise.all(hosts.map((host) => replicasOn(env, host, stack)))).flat();
 }
 
 /** `docker ARGS` on one host's engine socket. */
-export function dockerAt(env: TestbedEnv, host: string, args: readonly string[], timeoutMs = 30_000): Promise<string> {
+export function dockerAt(
+  env: TestbedEnv,
+  host: string,
+  args: readonly string[],
+  timeoutMs = 30_000,
+): Promise<string> {
   const socket = env.hosts.find((item) => item.name === host)?.socket;
   if (socket === undefined) throw new Error(`no host ${host} in the test bed`);
   return run('docker', ['-H', `unix://${socket}`, ...args], '/', timeoutMs);
 }
 
 /**
- * Whether the containers are exactly one running container per slot of each service, and
- * nothing else (no duplicate, no leftover of any state). `replicas`: service → desired count.
+ * What keeps the containers from being exactly one running container per slot of each service
+ * (`replicas`: service → desired count) and nothing else, no duplicate and no leftover in any
+ * state, as sentences; empty when they are.
  */
-export function exactlyOnce(containers: readonly Replica[], replicas: Readonly<Record<string, number>>): boolean {
-  return censusProblems(containers, replicas).length === 0;
-}
-
-/** What keeps the containers from being exactly one running container per slot, as sentences. */
-export function censusProblems(containers: readonly Replica[], replicas: Readonly<Record<string, number>>): string[] {
+export function censusProblems(
+  containers: readonly Replica[],
+  replicas: Readonly<Record<string, number>>,
+): string[] {
   const problems: string[] = [];
   const bySlot = new Map<string, Replica[]>();
   for (const container of containers) {
@@ -297,7 +355,9 @@ export function censusProblems(containers: readonly Replica[], replicas: Readonl
     }
   }
   for (const [key, found] of bySlot)
-    problems.push(`${key} should not exist: ${found.map((item) => `${item.host}/${item.name} ${item.state}`).join(', ')}`);
+    problems.push(
+      `${key} should not exist: ${found.map((item) => `${item.host}/${item.name} ${item.state}`).join(', ')}`,
+    );
   return problems;
 }
 
