@@ -1,3 +1,4 @@
+import { relative } from 'node:path';
 import { apply } from '../executor/apply.js';
 import { openFleet, type Fleet } from '../executor/fleet.js';
 import { acquireLock, LockHeldError } from '../executor/lock.js';
@@ -115,10 +116,13 @@ export async function startDaemon(
 
   /** The spec now: the source refreshed and loaded; on failure the last good spec stays in force. */
   const loadSpec = async (): Promise<void> => {
+    let at: string | null = null;
     try {
       const revision = await source.refresh();
+      at = revision.revision;
       const stack = await loadStack({
-        file: revision.file,
+        // Relative to the checkout, so an error reads `stack.yml:5:1`, not the cache's path.
+        file: relative(revision.cwd, revision.file),
         cwd: revision.cwd,
         environment: options.environment,
         ...(options.envFile ? { envFile: options.envFile } : {}),
@@ -136,10 +140,11 @@ export async function startDaemon(
       metrics.specLoad(stack.name, true);
       metrics.setRevision(stack.name, revision.revision ?? 'file');
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
+      const detail = error instanceof Error ? error.message : String(error);
+      const message = at === null ? detail : `revision ${at.slice(0, 12)}: ${detail}`;
       if (message !== specError)
         log.error(
-          { stack: good?.stack.name ?? null, error: message },
+          { stack: good?.stack.name ?? null, revision: at, error: message },
           'spec rejected; the last good spec stays in force',
         );
       specError = message;
@@ -157,6 +162,19 @@ export async function startDaemon(
     lastObserved = observed;
     const now = Date.now();
     const hosts = hostStates!.update(observed.hosts, now);
+    for (const change of hosts.changes) {
+      if (change.from === null && change.to === 'up') continue;
+      const message =
+        change.to === 'down'
+          ? 'host down: its replicas move'
+          : change.to === 'suspect'
+            ? 'host suspect'
+            : 'host up';
+      log[change.to === 'up' ? 'info' : 'warn'](
+        { stack: stack.name, host: change.name, from: change.from, error: change.error },
+        message,
+      );
+    }
     if (hosts.partitioned !== partitioned) {
       partitioned = hosts.partitioned;
       if (partitioned)

@@ -2,6 +2,13 @@ import type { ObservedHost } from '../planner/observed.js';
 
 export type HostState = 'up' | 'suspect' | 'down';
 
+export type HostChange = {
+  readonly name: string;
+  readonly from: HostState | null;
+  readonly to: HostState;
+  readonly error: string | null;
+};
+
 export type HostView = {
   readonly name: string;
   readonly state: HostState;
@@ -24,7 +31,8 @@ export class HostStates {
   update(
     observed: readonly ObservedHost[],
     now: number,
-  ): { suspect: string[]; partitioned: boolean; nextChangeAt: number | null } {
+  ): { suspect: string[]; partitioned: boolean; nextChangeAt: number | null; changes: HostChange[] } {
+    const previous = new Map([...this.#hosts].map(([name, view]) => [name, view.state]));
     for (const host of observed) {
       const before = this.#hosts.get(host.name);
       if (host.reachable) {
@@ -52,7 +60,15 @@ export class HostStates {
     const pending = views
       .filter((view) => view.state === 'suspect')
       .map((view) => view.since + this.downAfterMs);
-    return { suspect, partitioned, nextChangeAt: pending.length > 0 ? Math.min(...pending) : null };
+    const changes = views
+      .filter((view) => previous.get(view.name) !== view.state)
+      .map((view) => ({
+        name: view.name,
+        from: previous.get(view.name) ?? null,
+        to: view.state,
+        error: view.error,
+      }));
+    return { suspect, partitioned, nextChangeAt: pending.length > 0 ? Math.min(...pending) : null, changes };
   }
 
   /** A host whose connection just dropped (its event stream ended): suspect from now, not from the next look. */

@@ -1,0 +1,142 @@
+import { describe, expect, it } from 'vitest';
+import type { ObservedHost } from '../../src/planner/observed.js';
+import { HostStates } from '../../src/watch/host-states.js';
+import { Reconciler } from '../../src/watch/reconciler.js';
+import { MAX_BACKOFF_MS, RESET_AFTER_MS, Restarts } from '../../src/watch/restarts.js';
+import type { Service } from '../../src/spec/types.js';
+
+function host(name: string, reachable: boolean): ObservedHost {
+  return {
+    name,
+    host: { name, kind: 'docker', url: 'unix:///x', labels: {} },
+    reachable,
+    error: reachable ? null : 'timeout',
+    engine: null,
+    containers: [],
+    totalContainers: 0,
+    networks: [],
+    volumes: [],
+    images: [],
+  };
+}
+
+describe('HostStates', () => {
+  it('makes a silent host suspect at once and down after host_down_after, and up when it answers', () => {
+    const states = new HostStates(5_000);
+    expect(
+      states.update([host('h1', true), host('h2', true), host('h3', true)], 0).changes.map((c) => c.to),
+    ).toEqual(['up', 'up', 'up']);
+    const silent = states.update([host('h1', true), host('h2', true), host('h3', false)], 1_000);
+    expect(silent).toMatchObject({ suspect: ['h3'], partitioned: false, nextChangeAt: 6_000 });
+    expect(silent.changes).toEqual([{ name: 'h3', from: 'up', to: 'suspect', error: 'timeout' }]);
+    expect(states.update([host('h1', true), host('h2', true), host('h3', false)], 5_999).suspect).toEqual([
+      'h3',
+    ]);
+    const down = states.update([host('h1', true), host('h2', true), host('h3', false)], 6_000);
+    expect(down).toMatchObject({ suspect: [], nextChangeAt: null });
+    expect(down.changes).toEqual([{ name: 'h3', from: 'suspect', to: 'down', error: 'timeout' }]);
+    const back = states.update([host('h1', true), host('h2', true), host('h3', true)], 9_000);
+    expect(back.changes).toEqual([{ name: 'h3', from: 'down', to: 'up', error: null }]);
+  });
+
+  it('counts from the moment a connection was lost, not from the next look', () => {
+    const states = new HostStates(5_000);
+    states.update([host('h1', true), host('h2', true)], 0);
+    states.lost('h2', 1_000, 'closed');
+    expect(states.update([host('h1', true), host('h2', false)], 4_000).nextChangeAt).toBe(6_000);
+  });
+
+  it('declares nothing down when more than half of the hosts fall silent together', () => {
+    const states = new HostStates(1_000);
+    states.update([host('h1', true), host('h2', true), host('h3', true)], 0);
+    states.update([host('h1', true), host('h2', false), host('h3', false)], 100);
+    const later = states.update([host('h1', true), host('h2', false), host('h3', false)], 5_000);
+    expect(later).toMatchObject({ partitioned: true, suspect: ['h2', 'h3'] });
+  });
+});
+
+function service(restartPolicy: Partial<Service['deploy']['restartPolicy']> = {}): Service {
+  return {
+    name: 'web',
+    deploy: { restartPolicy: { condition: 'any', delay: 0, maxAttempts: 0, window: 0, ...restartPolicy } },
+  } as Service;
+}
+
+describe('Restarts', () => {
+  it('backs off 1 s, 2 s, 4 s ... up to the cap after each restart', () => {
+    const restarts = new Restarts();
+    const services = { web: service() };
+    expect(restarts.notBefore(services, 0)).toEqual({});
+    const gaps: number[] = [];
+    let now = 0;
+    for (let attempt = 0; attempt < 8; attempt += 1) {
+      restarts.record('web', 1, now);
+      const due = restarts.notBefore(services, now)['web.1']!;
+      gaps.push(due - now);
+      now = due;
+    }
+    expect(gaps).toEqual([
+      1_000,
+      2_000,
+      4_000,
+      8_000,
+      16_000,
+      MAX_BACKOFF_MS,
+      MAX_BACKOFF_MS,
+      MAX_BACKOFF_MS,
+    ]);
+  });
+
+  it('calls a service crash-looping after 3 restarts within a minute', () => {
+    const restarts = new Restarts();
+    restarts.record('web', 1, 0);
+    restarts.record('web', 1, 1_000);
+    expect(restarts.crashLooping('web', 1_000)).toBe(false);
+    restarts.record('web', 1, 3_000);
+    expect(restarts.crashLooping('web', 3_000)).toBe(true);
+    expect(restarts.crashLooping('web', 70_000)).toBe(false);
+  });
+
+  it('forgets a slot once its replica stays up', () => {
+    const restarts = new Restarts();
+    restarts.record('web', 1, 0);
+    restarts.record('web', 1, 1_000);
+    restarts.running('web', 1, 1_500, 1_500 + RESET_AFTER_MS - 1);
+    expect(restarts.notBefore({ web: service() }, 2_000)).toEqual({ 'web.1': 3_000 });
+    restarts.running('web', 1, 1_500, 1_500 + RESET_AFTER_MS);
+    expect(restarts.notBefore({ web: service() }, 2_000)).toEqual({});
+  });
+
+  it('gives up after max_attempts within the window', () => {
+    const restarts = new Restarts();
+    const services = { web: service({ maxAttempts: 2, window: 60_000 }) };
+    restarts.record('web', 1, 0);
+    restarts.record('web', 1, 10_000);
+    expect(restarts.notBefore(services, 20_000)['web.1']).toBe(Number.POSITIVE_INFINITY);
+    expect(restarts.notBefore(services, 65_000)['web.1']).toBeUndefined();
+  });
+});
+
+describe('Reconciler', () => {
+  it('never overlaps runs and folds triggers that arrive meanwhile into one more run', async () => {
+    let running = 0;
+    let most = 0;
+    let runs = 0;
+    let release: () => void = () => undefined;
+    const reconciler = new Reconciler(async () => {
+      runs += 1;
+      running += 1;
+      most = Math.max(most, running);
+      await new Promise<void>((resolve) => (release = resolve));
+      running -= 1;
+      return { retryAt: null };
+    });
+    reconciler.trigger();
+    for (let i = 0; i < 5; i += 1) reconciler.trigger();
+    release();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    release();
+    await reconciler.stop();
+    expect({ runs, most }).toEqual({ runs: 2, most: 1 });
+  });
+});
