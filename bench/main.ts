@@ -8,6 +8,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { TestbedEnv } from '../test/testbed.js';
+import { BED_KEYS, bedRows, type BedKey } from './bed-rows.js';
+import { planRows } from './plan-rows.js';
 import type { ResultRow } from './results-row.js';
 import { transportRows } from './transport-rows.js';
 
@@ -43,13 +45,26 @@ function render(rows: readonly ResultRow[]): string {
 }
 
 const keep = process.argv.includes('--keep');
-testbed('up', '3');
-const env = JSON.parse(testbed('env')) as TestbedEnv;
+// `--only=plan,transport,create,...`: a partial run (results still written to latest.json).
+const KEYS = ['plan', 'transport', ...BED_KEYS] as const;
+const onlyArgument = process.argv.find((argument) => argument.startsWith('--only='));
+const only = new Set(onlyArgument ? onlyArgument.slice('--only='.length).split(',') : KEYS);
+for (const key of only) {
+  if (!(KEYS as readonly string[]).includes(key))
+    throw new Error(`--only: unknown "${key}" (${KEYS.join(', ')})`);
+}
 const rows: ResultRow[] = [];
-try {
-  rows.push(...(await transportRows(env)));
-} finally {
-  if (!keep) testbed('down');
+if (only.has('plan')) rows.push(...(await planRows()));
+const bedKeys = new Set(BED_KEYS.filter((key: BedKey) => only.has(key)));
+if (only.has('transport') || bedKeys.size > 0) {
+  testbed('up', '3');
+  const env = JSON.parse(testbed('env')) as TestbedEnv;
+  try {
+    if (only.has('transport')) rows.push(...(await transportRows(env)));
+    if (bedKeys.size > 0) rows.push(...(await bedRows(env, bedKeys)));
+  } finally {
+    if (!keep) testbed('down');
+  }
 }
 console.log(render(rows));
 const machine = {

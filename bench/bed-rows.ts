@@ -1,0 +1,176 @@
+/**
+ * The rows measured on the test bed, heal beside Docker Swarm and the floor. heal and the floor run
+ * first, with no swarm on the hosts; then one swarm is formed on the same hosts for Swarm's
+ * figures, and left. Each measurement cleans up what it made; a failed one leaves its cell empty
+ * (and says why on stderr) without stopping the others.
+ */
+import type { TestbedEnv } from '../test/testbed.js';
+import { deployFloor, deployHeal, deploySwarm, scaleFloor, scaleHeal, scaleSwarm } from './apply-rows.js';
+import { hostDownHeal, hostDownSwarm, killHeal, killSwarm } from './heal-rows.js';
+import type { ResultRow } from './results-row.js';
+import { withSwarm } from './swarm.js';
+import { docker, HOSTS, type Sample } from './util.js';
+import { commitToConverged, idleDaemon, type GitSamples, type IdleSamples } from './watch-rows.js';
+
+/** The measurements, by the key `--only=a,b` names. */
+export const BED_KEYS = ['create', 'apply24', 'scale', 'kill', 'hostdown', 'git', 'idle'] as const;
+export type BedKey = (typeof BED_KEYS)[number];
+
+const CREATE = { name: 'bcreate', replicas: 6, health: true };
+const APPLY24 = { name: 'bapply', replicas: 24, health: false };
+const SCALE = { name: 'bscale', from: 6, to: 24 };
+
+type Cells = { heal?: Sample; swarm?: Sample; floor?: Sample };
+
+export async function bedRows(env: TestbedEnv, only: ReadonlySet<BedKey>): Promise<ResultRow[]> {
+  const cells = new Map<BedKey, Cells>(BED_KEYS.map((key) => [key, {}]));
+  const cell = (key: BedKey): Cells => cells.get(key)!;
+  const wants = (key: BedKey): boolean => only.has(key);
+  let git: GitSamples | null = null;
+  let idle: IdleSamples | null = null;
+  const guard = async <T>(what: string, work: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await work();
+    } catch (error) {
+      console.error(`bench: ${what} failed: ${error instanceof Error ? error.message : String(error)}`);
+      return undefined;
+    }
+  };
+
+  const pulled = await ensureImage(env, env.images.web1);
+  try {
+    // heal and the floor, no swarm on the hosts.
+    if (wants('create')) {
+      cell('create').heal = await deployHeal(env, CREATE);
+      cell('create').floor = await deployFloor(env, CREATE);
+    }
+    if (wants('apply24')) {
+      cell('apply24').heal = await deployHeal(env, APPLY24);
+      cell('apply24').floor = await deployFloor(env, APPLY24);
+    }
+    if (wants('scale')) {
+      cell('scale').heal = await scaleHeal(env, SCALE);
+      cell('scale').floor = await scaleFloor(env, SCALE);
+    }
+    if (wants('kill')) {
+      cell('kill').heal = await guard('heal kill', () => killHeal(env, 'bkill'));
+    }
+    if (wants('hostdown')) cell('hostdown').heal = await hostDownHeal(env, 'bhostdown');
+    if (wants('git')) git = (await guard('heal git', () => commitToConverged(env, 'bgit'))) ?? null;
+    if (wants('idle')) idle = (await guard('heal idle', () => idleDaemon(env, 'bidle'))) ?? null;
+
+    // Docker Swarm on the same hosts.
+    if (['create', 'apply24', 'scale', 'kill', 'hostdown'].some((key) => wants(key as BedKey))) {
+      await guard('swarm', () =>
+        withSwarm(env, async () => {
+          if (wants('create')) cell('create').swarm = await deploySwarm(env, CREATE);
+          if (wants('apply24')) cell('apply24').swarm = await deploySwarm(env, APPLY24);
+          if (wants('scale')) cell('scale').swarm = await scaleSwarm(env, SCALE);
+          if (wants('kill'))
+            cell('kill').swarm = await guard('swarm kill', () => killSwarm(env, 'bkill-swarm'));
+          if (wants('hostdown')) cell('hostdown').swarm = await hostDownSwarm(env, 'bhostdown-swarm');
+        }),
+      );
+    }
+  } finally {
+    for (const host of pulled) await docker(env, host, ['rmi', env.images.web1]).catch(() => undefined);
+  }
+
+  const rows: ResultRow[] = [];
+  const within = (a: number | null, b: number | null, factor: number): boolean =>
+    a !== null && b !== null && a <= b * factor;
+  if (wants('create')) {
+    rows.push(
+      row('create 6 replicas over 3 hosts (healthy)', 's', cell('create'), (heal, swarm, floor) => ({
+        text: '≤ 1.5x floor, ≤ 0.5x swarm',
+        met: within(heal, floor, 1.5) && within(heal, swarm, 0.5),
+      })),
+    );
+  }
+  if (wants('apply24'))
+    rows.push(
+      row('apply 24 containers over 3 hosts', 's', cell('apply24'), (heal, _swarm, floor) => ({
+        text: 'within 1.5x floor',
+        met: within(heal, floor, 1.5),
+      })),
+    );
+  if (wants('scale')) rows.push(row('scale 6 → 24', 's', cell('scale')));
+  if (wants('kill'))
+    rows.push(
+      row('docker kill of a replica → running again', 's', cell('kill'), (heal, swarm) => ({
+        text: '≤ 0.5x swarm',
+        met: within(heal, swarm, 0.5),
+      })),
+    );
+  if (wants('hostdown'))
+    rows.push(
+      row('host switched off → replicas running on the others', 's', cell('hostdown'), (heal, swarm) => ({
+        text: '≤ 0.5x swarm',
+        met: within(heal, swarm, 0.5),
+      })),
+    );
+  if (git) {
+    rows.push(row('commit → converged, webhook', 's', { heal: git.webhook }));
+    rows.push(row('commit → converged, polling (default interval)', 's', { heal: git.polling }));
+  }
+  if (idle) {
+    rows.push(
+      row('daemon idle, 3 hosts: resident memory', 'MB', { heal: idle.rssMB }, (heal) => ({
+        text: '< 100 MB',
+        met: heal !== null && heal < 100,
+      })),
+    );
+    rows.push(
+      row('daemon idle, 3 hosts: CPU over 60 s', '% core', { heal: idle.cpuPercent }, (heal) => ({
+        text: '< 1%',
+        met: heal !== null && heal < 1,
+      })),
+    );
+  }
+  return rows;
+}
+
+/** A row from its cells: the medians, each run and each extra (prefixed by its column) in `extra`. */
+function row(
+  name: string,
+  unit: string,
+  cells: Cells,
+  target?: (
+    heal: number | null,
+    swarm: number | null,
+    floor: number | null,
+  ) => { text: string; met: boolean },
+): ResultRow {
+  const extra: Record<string, number> = {};
+  for (const column of ['heal', 'swarm', 'floor'] as const) {
+    const sample = cells[column];
+    if (!sample) continue;
+    sample.runs.forEach((value, index) => (extra[`${column}#${index + 1}`] = value));
+    for (const [key, value] of Object.entries(sample.extra ?? {})) extra[`${column}.${key}`] = value;
+  }
+  const value = (column: keyof Cells): number | null => cells[column]?.value ?? null;
+  return {
+    name,
+    heal: value('heal'),
+    swarm: value('swarm'),
+    floor: value('floor'),
+    unit,
+    ...(Object.keys(extra).length > 0 ? { extra } : {}),
+    ...(target ? { target: target(value('heal'), value('swarm'), value('floor')) } : {}),
+  };
+}
+
+/** Pulls `image` on every host that lacks it (so no measurement pays a pull); returns those hosts. */
+async function ensureImage(env: TestbedEnv, image: string): Promise<string[]> {
+  const pulled: string[] = [];
+  for (const host of HOSTS) {
+    const present = await docker(env, host, ['image', 'inspect', image]).then(
+      () => true,
+      () => false,
+    );
+    if (present) continue;
+    await docker(env, host, ['pull', '--quiet', image]);
+    pulled.push(host);
+  }
+  return pulled;
+}
