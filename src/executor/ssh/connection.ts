@@ -231,6 +231,9 @@ export class SshConnection {
           );
     this.#state = 'down';
     this.#lastError = error;
+    // Counts as a failure, so the reconnect that follows says the connection was restored even
+    // when its first attempt succeeds.
+    this.#failures++;
     this.#dropChannels(error);
     this.#options.log.warn(
       { host: this.endpoint.host, kind: error.kind, reason: error.sentence },
