@@ -3,6 +3,7 @@
  * processes (the built CLI, docker, the test bed script), bounded waits, heal specs for the bed,
  * and the medians behind each row. Every wait is bounded in time; every loop in count.
  */
+import { runBounded } from '../src/executor/apply.js';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
@@ -171,22 +172,8 @@ export function removeHealStack(
   return removeAll(env, hosts, `io.heal.stack=${stack}`, [`${stack}_default`, `heal-lock-${stack}`]);
 }
 
-/** Runs `work` over `items`, at most `limit` at a time. */
-export async function bounded<T>(
-  items: readonly T[],
-  limit: number,
-  work: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const item = items[next]!;
-      next += 1;
-      await work(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
+/** Runs `work` over `items`, at most `limit` at a time: the executor's own bound. */
+export const bounded = runBounded;
 
 // ---------------------------------------------------------------- waits
 

@@ -199,7 +199,7 @@ async function perform(client: HostClient, action: Action, stack: Stack): Promis
 }
 
 /** Runs `work` over `items`, at most `limit` at a time. */
-async function runBounded<T>(
+export async function runBounded<T>(
   items: readonly T[],
   limit: number,
   work: (item: T) => Promise<void>,
