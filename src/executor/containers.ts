@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { SECRET_PLACEHOLDER } from '../planner/create.js';
 import type { CreateSpec } from '../planner/plan-types.js';
 import type { Stack } from '../spec/types.js';
+import { DockerApiError } from './errors.js';
 import type { HostClient } from './host-client.js';
 import { registryAuth } from './registry-auth.js';
 import { tarOneFile } from './tar.js';
@@ -50,9 +51,7 @@ export async function createAndStart(
   service: string,
 ): Promise<string> {
   const body = withSecrets(spec, stack, service);
-  const { Id: id } = await client.call(`create ${spec.query.name}`, (docker) =>
-    dial<{ Id: string }>(docker, '/containers/create?', 'POST', spec.query, body, 201),
-  );
+  const { Id: id } = await createContainer(client, spec, body);
   for (const file of spec.files) {
     const content = readFileSync(file.file);
     const archive = tarOneFile(file.target, content, {
@@ -78,6 +77,28 @@ export async function createAndStart(
   await startContainer(client, id, spec.query.name);
   if (spec.waitHealthy) await waitHealthy(client, id, spec.query.name, spec.healthTimeout);
   return id;
+}
+
+/**
+ * Creates the container under the planned name; if a container heal cannot see holds that name
+ * (one without the stack's labels), under the name with a short suffix, once. The slot lives in
+ * the labels, so the name is only for people.
+ */
+async function createContainer(
+  client: HostClient,
+  spec: CreateSpec,
+  body: CreateSpec['body'],
+): Promise<{ Id: string }> {
+  const create = (name: string) =>
+    client.call(`create ${name}`, (docker) =>
+      dial<{ Id: string }>(docker, '/containers/create?', 'POST', { ...spec.query, name }, body, 201),
+    );
+  try {
+    return await create(spec.query.name);
+  } catch (error) {
+    if (!(error instanceof DockerApiError) || error.status !== 409) throw error;
+    return create(`${spec.query.name}-${Date.now().toString(36)}`);
+  }
 }
 
 export async function startContainer(client: HostClient, id: string, name: string): Promise<void> {
