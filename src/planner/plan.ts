@@ -449,8 +449,14 @@ function rank(
     const load = loads.get(container.host);
     return load && matchesConstraints(load, service.deploy.placement.constraints) ? 0 : 1;
   };
+  // A replica that serves now beats one that does not yet (or no longer), even of an older
+  // config: an interrupted rollout then finishes by replacing it in batches, never by dropping
+  // a serving replica for one that has not proved healthy.
+  const serving = (container: ObservedContainer): number =>
+    container.state === 'running' && (container.health === 'healthy' || container.health === 'none') ? 0 : 1;
   return (
     fits(a) - fits(b) ||
+    serving(a) - serving(b) ||
     Number(a.configHash !== service.configHash) - Number(b.configHash !== service.configHash) ||
     Number(a.state !== 'running') - Number(b.state !== 'running') ||
     generation(b) - generation(a) ||

@@ -715,6 +715,39 @@ describe('plan: hosts that do not answer', () => {
   });
 });
 
+describe('plan: an interrupted rollout', () => {
+  it('keeps the old replica that serves over a new one never started, and replaces it in a batch', async () => {
+    const stack = await stackOf(`
+services:
+  web:
+    image: nginx:2
+    deploy: { replicas: 1 }
+`);
+    const world = settled(stack, [
+      ownedContainer(stack, {
+        host: 'h1',
+        service: 'web',
+        slot: 1,
+        configHash: 'v1:old',
+        health: 'healthy',
+        generation: 1,
+      }),
+      ownedContainer(stack, {
+        host: 'h1',
+        service: 'web',
+        slot: 1,
+        state: 'created',
+        generation: 2,
+        name: 'app-web-1-new',
+      }),
+    ]);
+    expect(changes(plan(stack, world, { now: T0 }))).toEqual([
+      '0 replace h1 web/1 app-web-1 -> app-web-1 stop-first',
+      '1 remove h1 web/1 app-web-1-new',
+    ]);
+  });
+});
+
 describe('plan: healing', () => {
   const POLICY = (condition: string) => `
 services:
