@@ -131,13 +131,15 @@ export function plan(desired: Stack, observed: Observed, options: PlanOptions): 
         continue;
       }
       occupy(choice.host, service);
-      intents.push({
-        kind: 'create',
-        service,
-        slot,
-        create: buildCreate(context, service, slot, choice.host.name),
-        reason: `slot ${slot} of ${service.deploy.replicas} is missing`,
-      });
+      intents.push(
+        creation(
+          context,
+          service,
+          slot,
+          choice.host.name,
+          `slot ${slot} of ${service.deploy.replicas} is missing`,
+        ),
+      );
     }
   }
 
@@ -270,13 +272,15 @@ function moveSlot(
     return;
   }
   occupy(choice.host, service);
-  intents.push({
-    kind: 'create',
-    service,
-    slot,
-    create: buildCreate(context, service, slot, choice.host.name),
-    reason: `slot ${slot} moves off ${keeper.host}: it no longer fits the placement`,
-  });
+  intents.push(
+    creation(
+      context,
+      service,
+      slot,
+      choice.host.name,
+      `slot ${slot} moves off ${keeper.host}: it no longer fits the placement`,
+    ),
+  );
   intents.push(removal(service, keeper, `slot ${slot} moved to ${choice.host.name}`));
 }
 
@@ -416,6 +420,16 @@ function replacement(
     create: buildCreate(context, service, slot, container.host, freed),
     reason: reason + note,
   };
+}
+
+function creation(
+  context: CreateContext,
+  service: Service,
+  slot: number,
+  host: string,
+  reason: string,
+): Intent {
+  return { kind: 'create', service, slot, create: buildCreate(context, service, slot, host), reason };
 }
 
 function removal(service: Service | null, container: ObservedContainer, reason: string): Intent {
