@@ -9,9 +9,7 @@ import {
   containersOn,
   docker,
   engine,
-  HEALTH_CMD,
-  HEALTH_INTERVAL,
-  HEALTH_TIMEOUT,
+  healthArgs,
   hostOf,
   HOSTS,
   removeAll,
@@ -99,16 +97,7 @@ export function createService(
       '--replicas',
       String(options.replicas),
       `--detach=${options.detach}`,
-      ...(options.health
-        ? [
-            '--health-cmd',
-            HEALTH_CMD,
-            '--health-interval',
-            HEALTH_INTERVAL,
-            '--health-timeout',
-            HEALTH_TIMEOUT,
-          ]
-        : []),
+      ...healthArgs(options.health),
       env.images.web1,
     ],
     180_000,

@@ -443,16 +443,7 @@ export async function floorRun(
         name,
         '--label',
         `${FLOOR_LABEL}=${options.label}`,
-        ...(options.health
-          ? [
-              '--health-cmd',
-              HEALTH_CMD,
-              '--health-interval',
-              HEALTH_INTERVAL,
-              '--health-timeout',
-              HEALTH_TIMEOUT,
-            ]
-          : []),
+        ...healthArgs(options.health),
         options.image,
       ]),
     ),
@@ -532,4 +523,11 @@ export function median(values: readonly number[]): number {
 
 export function round(value: number): number {
   return Math.round(value * 100) / 100;
+}
+
+/** The docker CLI flags of the bench's healthcheck, the same for `docker run` and `docker service create`. */
+export function healthArgs(health: boolean): string[] {
+  return health
+    ? ['--health-cmd', HEALTH_CMD, '--health-interval', HEALTH_INTERVAL, '--health-timeout', HEALTH_TIMEOUT]
+    : [];
 }

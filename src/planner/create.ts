@@ -1,5 +1,5 @@
 import type { Service, Stack } from '../spec/types.js';
-import { toCompose } from '../spec/to-compose.js';
+import { serviceToCompose } from '../spec/to-compose.js';
 import {
   containerConfig,
   createQuery,
@@ -96,23 +96,7 @@ export function serviceSpecLabel(service: Service): string {
 const SPEC_LABELS = new WeakMap<Service, string>();
 
 function specLabel(service: Service): string {
-  const single: Stack = {
-    name: '',
-    file: '',
-    dir: '',
-    services: { [service.name]: service },
-    networks: {},
-    volumes: {},
-    secrets: {},
-    configs: {},
-    heal: {
-      ssh: { user: null, port: null, identityFile: null, knownHosts: null },
-      hosts: {},
-      watch: { interval: 0, hostDownAfter: 0, rebalance: false },
-    },
-  };
-  const compose = (toCompose(single).services as Record<string, Record<string, unknown>>)[service.name]!;
-  const { deploy, 'x-heal-config-hash': hash, ...container } = compose;
-  void hash;
+  // deploy is how heal runs the containers, and the hash is what is being diffed: both stay out.
+  const { deploy, 'x-heal-config-hash': _hash, ...container } = serviceToCompose(service);
   return JSON.stringify({ ...container, resources: (deploy as Record<string, unknown>).resources });
 }

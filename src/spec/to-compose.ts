@@ -37,7 +37,8 @@ export function toCompose(stack: Stack): Record<string, unknown> {
   };
 }
 
-function serviceToCompose(service: Service): Record<string, unknown> {
+/** One service in compose's long form, as `heal config` prints it. */
+export function serviceToCompose(service: Service): Record<string, unknown> {
   const secret = new Set(service.secretEnvironment);
   return {
     image: service.image,

@@ -5,6 +5,7 @@ import { acquireLock, LockHeldError } from '../executor/lock.js';
 import { observe } from '../executor/observe.js';
 import type { Observed } from '../planner/observed.js';
 import { plan } from '../planner/plan.js';
+import { statusRows } from '../planner/status.js';
 import type { Action, Plan } from '../planner/plan-types.js';
 import { loadStack } from '../spec/load.js';
 import type { Stack } from '../spec/types.js';
@@ -288,23 +289,13 @@ export async function startDaemon(
   };
 
   const updateServiceMetrics = (stack: Stack, observed: Observed, now: number): void => {
-    const containers = observed.hosts.flatMap((host) => host.containers);
     metrics.setServices(
       stack.name,
-      Object.values(stack.services).map((service) => {
-        const running = containers.filter(
-          (container) => container.service === service.name && container.state === 'running',
-        );
-        return {
-          service: service.name,
-          desired: service.deploy.mode === 'global' ? running.length : service.deploy.replicas,
-          running: running.length,
-          healthy: running.filter(
-            (container) => container.health === 'healthy' || container.health === 'none',
-          ).length,
-          crashLooping: restarts.crashLooping(service.name, now),
-        };
-      }),
+      statusRows(stack, observed).map((row) => ({
+        ...row,
+        desired: row.desired ?? row.running,
+        crashLooping: restarts.crashLooping(row.service, now),
+      })),
     );
   };
 
@@ -410,20 +401,10 @@ export async function startDaemon(
 
 function serviceStatus(stack: Stack, observed: Observed, restarts: Restarts): unknown[] {
   const now = Date.now();
-  const containers = observed.hosts.flatMap((host) => host.containers);
-  return Object.values(stack.services).map((service) => {
-    const mine = containers.filter((container) => container.service === service.name);
-    const running = mine.filter((container) => container.state === 'running');
-    return {
-      service: service.name,
-      desired: service.deploy.mode === 'global' ? null : service.deploy.replicas,
-      running: running.length,
-      healthy: running.filter((container) => container.health === 'healthy' || container.health === 'none')
-        .length,
-      dirty: mine.filter((container) => container.configHash !== service.configHash).length,
-      crashLooping: restarts.crashLooping(service.name, now),
-    };
-  });
+  return statusRows(stack, observed).map((row) => ({
+    ...row,
+    crashLooping: restarts.crashLooping(row.service, now),
+  }));
 }
 
 function actionFields(stack: string, revision: string | null, action: Action): Record<string, unknown> {
