@@ -108,6 +108,7 @@ function observedFleet(stack: Stack, size: PlanBenchSize): Observed {
         networks: network === undefined ? [] : [network],
         volumes: [],
         images: [...new Set(here.map((container) => container.image))].sort(),
+        marks: [],
       };
     }),
   };

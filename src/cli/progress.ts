@@ -1,4 +1,6 @@
 import type { ApplyEvent } from '../executor/apply.js';
+import type { RolloutResult } from '../executor/rollout-guard.js';
+import type { Action, Plan } from '../planner/plan-types.js';
 import { describe, type Paint } from './render-plan.js';
 
 type Stream = { write(text: string): unknown; isTTY?: boolean };
@@ -7,15 +9,65 @@ type Stream = { write(text: string): unknown; isTTY?: boolean };
  * What apply shows while it runs. On a terminal, a live view: one line per host with the action in
  * flight and its counts, redrawn in place. Elsewhere (a log, CI), one plain line per event.
  */
-export function progress(stream: Stream, paint: Paint): (event: ApplyEvent) => void {
-  return stream.isTTY ? live(stream, paint) : plain(stream, paint);
+export function progress(stream: Stream, paint: Paint, plan: Plan): (event: ApplyEvent) => void {
+  const show = stream.isTTY ? live(stream, paint) : plain(stream, paint);
+  const rollouts = rolloutProgress(plan);
+  return (event) => {
+    if (event.type === 'rollout') return void stream.write(`${rolloutLine(event.rollout, paint)}\n`);
+    if (event.type === 'phase') for (const line of rollouts.flush()) stream.write(`${paint.bold(line)}\n`);
+    show(event);
+    if (event.type === 'done') rollouts.done(event.action);
+  };
+}
+
+/** Per rollout, `web: 6 of 12 slots updated and healthy`, said once per batch. */
+function rolloutProgress(plan: Plan): { done(action: Action): void; flush(): string[] } {
+  const counts = new Map(
+    plan.rollouts.map((rollout) => [rollout.service, { total: rollout.slots, done: 0, said: 0 }]),
+  );
+  return {
+    done(action) {
+      if (action.kind !== 'replace' || !action.update) return;
+      const count = counts.get(action.service);
+      if (count) count.done += 1;
+    },
+    flush() {
+      return [...counts].flatMap(([service, count]) => {
+        if (count.done === count.said) return [];
+        count.said = count.done;
+        return [`  ${service}: ${count.done} of ${count.total} slots updated and healthy`];
+      });
+    },
+  };
+}
+
+export function rolloutLine(rollout: RolloutResult, paint: Paint): string {
+  const what = rollout.kind === 'rollback' ? 'rollback' : 'rollout';
+  switch (rollout.result) {
+    case 'done':
+      return paint.add(
+        `${rollout.service}: ${what} done, ${rollout.updated} of ${rollout.slots} slots updated`,
+      );
+    case 'continued':
+      return paint.change(`${rollout.service}: ${what} goes on (failure_action continue): ${rollout.reason}`);
+    case 'paused':
+      return paint.remove(
+        `${rollout.service}: ${what} paused: ${rollout.reason}; it stays paused until the spec changes (heal rollback ${rollout.service} returns to the previous config)`,
+      );
+    case 'rolled-back':
+      return paint.remove(`${rollout.service}: ${what} failed, rolling back: ${rollout.reason}`);
+    case 'failed':
+      return paint.remove(`${rollout.service}: ${what} failed: ${rollout.reason}`);
+  }
 }
 
 function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)}s`;
 }
 
-function plain(stream: Stream, paint: Paint): (event: ApplyEvent) => void {
+type ActionEvent = Exclude<ApplyEvent, { type: 'rollout' }>;
+
+function plain(stream: Stream, paint: Paint): (event: ActionEvent) => void {
   return (event) => {
     if (event.type === 'phase') {
       const wait = event.delayBefore > 0 ? ` after ${seconds(event.delayBefore)}` : '';
@@ -34,7 +86,7 @@ function plain(stream: Stream, paint: Paint): (event: ApplyEvent) => void {
 
 type HostLine = { running: Set<string>; done: number; failed: number; skipped: number };
 
-function live(stream: Stream, paint: Paint): (event: ApplyEvent) => void {
+function live(stream: Stream, paint: Paint): (event: ActionEvent) => void {
   let hosts = new Map<string, HostLine>();
   let drawn = 0;
   const draw = (): void => {

@@ -1,6 +1,7 @@
 import { diffLines } from 'diff';
 import { stringify } from 'yaml';
-import type { Action, Plan } from '../planner/plan-types.js';
+import type { Action, Plan, Rollout } from '../planner/plan-types.js';
+import { shortHash } from '../planner/rollout.js';
 
 export type Paint = {
   readonly add: (text: string) => string;
@@ -43,6 +44,15 @@ const SYMBOL: Record<Action['kind'], string> = {
   'remove-volume': '-',
 };
 
+/** `rolling update to v1:…: 12 slots in 4 batches of 3, 10s apart, stop-first, on failure rollback`. */
+export function rolloutHeader(rollout: Rollout): string {
+  const what = rollout.kind === 'rollback' ? 'rollback' : 'rolling update';
+  const size = rollout.parallelism === 0 ? 'all at once' : `of ${rollout.parallelism}`;
+  const apart = rollout.delay > 0 ? `, ${rollout.delay / 1000}s apart` : '';
+  const ratio = rollout.maxFailureRatio > 0 ? ` past a failure ratio of ${rollout.maxFailureRatio}` : '';
+  return `${what} to ${shortHash(rollout.to)}: ${rollout.slots} slot(s) in ${rollout.batches} batch(es) ${size}${apart}, ${rollout.order}, on failure${ratio} ${rollout.failureAction}, monitor ${rollout.monitor / 1000}s`;
+}
+
 /** Terraform-style: grouped by service, then host, each line a symbol, what, where, and why. */
 export function renderPlan(plan: Plan, paint: Paint): string {
   const out: string[] = [];
@@ -57,11 +67,20 @@ export function renderPlan(plan: Plan, paint: Paint): string {
     a === '(stack)' ? -1 : b === '(stack)' ? 1 : a < b ? -1 : 1,
   )) {
     out.push('', paint.bold(service === '(stack)' ? `stack ${plan.stack}` : `service ${service}`));
+    const rollout = plan.rollouts.find((item) => item.service === service);
+    if (rollout) out.push(`  ${paint.change(rolloutHeader(rollout))}`);
     for (const action of [...actions].sort((a, b) =>
-      a.host < b.host ? -1 : a.host > b.host ? 1 : a.phase - b.phase,
+      rollout
+        ? a.phase - b.phase || (a.host < b.host ? -1 : 1)
+        : a.host < b.host
+          ? -1
+          : a.host > b.host
+            ? 1
+            : a.phase - b.phase,
     )) {
+      const batch = action.kind === 'replace' ? `${plan.phases[action.phase]?.label ?? ''}, ` : '';
       out.push(
-        `  ${colour(action, paint)(`${SYMBOL[action.kind]} ${describe(action)}`)}  ${paint.dim(`on ${action.host}: ${action.reason}`)}`,
+        `  ${colour(action, paint)(`${SYMBOL[action.kind]} ${describe(action)}`)}  ${paint.dim(`${batch}on ${action.host}: ${action.reason}`)}`,
       );
       if (action.kind === 'replace')
         out.push(...renderChange(action.change.from, action.change.to, paint).map((line) => `      ${line}`));

@@ -10,6 +10,7 @@ import {
 } from './containers.js';
 import type { HostClient } from './host-client.js';
 import type { Reach } from './observe.js';
+import { RolloutGuard, type RolloutResult } from './rollout-guard.js';
 
 export type ApplyEvent =
   | {
@@ -22,7 +23,8 @@ export type ApplyEvent =
   | { readonly type: 'start'; readonly action: Action }
   | { readonly type: 'done'; readonly action: Action; readonly ms: number }
   | { readonly type: 'failed'; readonly action: Action; readonly ms: number; readonly error: string }
-  | { readonly type: 'skipped'; readonly action: Action; readonly why: string };
+  | { readonly type: 'skipped'; readonly action: Action; readonly why: string }
+  | { readonly type: 'rollout'; readonly rollout: RolloutResult };
 
 export type ActionOutcome =
   | { readonly action: Action; readonly result: 'done'; readonly ms: number }
@@ -31,6 +33,8 @@ export type ActionOutcome =
 
 export type ApplyReport = {
   readonly outcomes: readonly ActionOutcome[];
+  /** How each service's rollout ended. */
+  readonly rollouts: readonly RolloutResult[];
   readonly ok: boolean;
   readonly ms: number;
 };
@@ -47,20 +51,24 @@ export type ApplyOptions = {
 /**
  * Runs a plan phase by phase. Within a phase, hosts work in parallel, each on at most `perHost`
  * actions at once. A failing host or action does not stop the others: what depends on it is
- * skipped (later actions on a host that proved unreachable, later update batches of a service
- * whose batch failed), everything else runs, and the report lists every outcome.
+ * skipped (later actions on a host that proved unreachable, new containers whose image did not
+ * pull, later update batches of a rollout its failure_action stopped), everything else runs, and
+ * the report lists every outcome and how each rollout ended.
  */
 export async function apply(plan: Plan, stack: Stack, options: ApplyOptions): Promise<ApplyReport> {
   const started = Date.now();
   const emit = options.onEvent ?? (() => undefined);
   const outcomes: ActionOutcome[] = [];
   const deadHosts = new Map<string, string>();
-  const failedServices = new Set<string>();
   const failedPulls = new Set<string>();
-  if (plan.refused) return { outcomes, ok: false, ms: 0 };
+  if (plan.refused) return { outcomes, rollouts: [], ok: false, ms: 0 };
+  const guard = new RolloutGuard(plan, stack, options.reach, (_service, rollout) =>
+    emit({ type: 'rollout', rollout }),
+  );
 
   for (const phase of plan.phases) {
     const actions = plan.actions.filter((action) => action.phase === phase.index);
+    await guard.check();
     if (options.stopping?.()) {
       for (const action of actions) outcomes.push(skip(action, 'heal is stopping', emit));
       continue;
@@ -78,26 +86,30 @@ export async function apply(plan: Plan, stack: Stack, options: ApplyOptions): Pr
     await Promise.all(
       [...byHost].map(([hostName, hostActions]) =>
         runBounded(hostActions, options.perHost ?? 2, async (action) => {
-          const why = skipReason(action, deadHosts, failedServices, failedPulls);
+          const why = skipReason(action, deadHosts, failedPulls) ?? guard.skipReason(action);
           if (why) return void outcomes.push(skip(action, why, emit));
-          const outcome = await runOne(action, stack, options, emit);
+          const { outcome, made } = await runOne(action, stack, options, emit);
           outcomes.push(outcome);
+          if (made) guard.updated(action, made.client, made.id);
           if (outcome.result !== 'failed') return;
           if (/unreachable/.test(outcome.error)) deadHosts.set(hostName, outcome.error);
-          if (action.kind === 'replace') failedServices.add(action.service);
           if (action.kind === 'pull') failedPulls.add(`${hostName}\n${action.image}`);
+          await guard.failed(action, outcome.error);
         }),
       ),
     );
   }
-  const ok = outcomes.every((outcome) => outcome.result === 'done');
-  return { outcomes, ok, ms: Date.now() - started };
+  await guard.check();
+  const rollouts = guard.results();
+  const ok =
+    outcomes.every((outcome) => outcome.result === 'done') &&
+    rollouts.every((rollout) => rollout.result === 'done');
+  return { outcomes, rollouts, ok, ms: Date.now() - started };
 }
 
 function skipReason(
   action: Action,
   deadHosts: ReadonlyMap<string, string>,
-  failedServices: ReadonlySet<string>,
   failedPulls: ReadonlySet<string>,
 ): string | null {
   if (deadHosts.has(action.host)) return `${action.host} is unreachable`;
@@ -108,8 +120,6 @@ function skipReason(
   ) {
     return `${action.create.body.Image} could not be pulled on ${action.host}`;
   }
-  if (action.kind === 'replace' && failedServices.has(action.service))
-    return `an earlier update batch of ${action.service} failed (failure_action pause)`;
   return null;
 }
 
@@ -123,7 +133,7 @@ async function runOne(
   stack: Stack,
   options: ApplyOptions,
   emit: (event: ApplyEvent) => void,
-): Promise<ActionOutcome> {
+): Promise<{ outcome: ActionOutcome; made?: { client: HostClient; id: string } }> {
   const started = Date.now();
   emit({ type: 'start', action });
   try {
@@ -131,20 +141,23 @@ async function runOne(
     if (!host) throw new ActionError(`${action.host} is not a host of the spec`);
     const reached = await options.reach(host);
     if ('error' in reached) throw reached.error;
-    await perform(reached.client, action, stack);
+    const id = await perform(reached.client, action, stack);
     const ms = Date.now() - started;
     emit({ type: 'done', action, ms });
-    return { action, result: 'done', ms };
+    return {
+      outcome: { action, result: 'done', ms },
+      ...(id ? { made: { client: reached.client, id } } : {}),
+    };
   } catch (error) {
     const ms = Date.now() - started;
     const message = error instanceof Error ? error.message : String(error);
     emit({ type: 'failed', action, ms, error: message });
-    return { action, result: 'failed', ms, error: message };
+    return { outcome: { action, result: 'failed', ms, error: message } };
   }
 }
 
-/** One action against one engine. */
-async function perform(client: HostClient, action: Action, stack: Stack): Promise<void> {
+/** One action against one engine; for a new container, its id. */
+async function perform(client: HostClient, action: Action, stack: Stack): Promise<string | void> {
   switch (action.kind) {
     case 'create-network':
       return client.call(`create network ${action.network}`, (docker) =>
@@ -168,13 +181,15 @@ async function perform(client: HostClient, action: Action, stack: Stack): Promis
     case 'start':
       await startContainer(client, action.container.id, action.container.name);
       return waitHealthy(client, action.container.id, action.container.name, 60_000);
-    case 'replace':
+    case 'replace': {
       if (action.order === 'start-first') {
-        await createAndStart(client, action.create, stack, action.service);
-        return stopAndRemove(client, action.old);
+        const id = await createAndStart(client, action.create, stack, action.service);
+        await stopAndRemove(client, action.old);
+        return id;
       }
       await stopAndRemove(client, action.old);
-      return void (await createAndStart(client, action.create, stack, action.service));
+      return createAndStart(client, action.create, stack, action.service);
+    }
     case 'remove':
       return stopAndRemove(client, action.container);
     case 'remove-network':

@@ -6,6 +6,7 @@ import type {
   Observed,
   ObservedContainer,
   ObservedHost,
+  RolloutMark,
 } from '../planner/observed.js';
 import type { Host, Stack } from '../spec/types.js';
 import { parseStatus } from './container-status.js';
@@ -48,6 +49,7 @@ async function observeHost(
     networks: [],
     volumes: [],
     images: [],
+    marks: [],
   });
   const reached = await reach(host);
   if ('error' in reached) return unreachable(reached.error);
@@ -71,12 +73,25 @@ async function observeHost(
       containers: list.map((container) => toObserved(host.name, container, at)),
       totalContainers: typeof info.Containers === 'number' ? info.Containers : null,
       networks: networks.map((network) => network.Name).sort(),
-      volumes: (volumes.Volumes ?? []).map((volume) => volume.Name).sort(),
+      volumes: (volumes.Volumes ?? [])
+        .filter((volume) => !volume.Labels?.[LABEL.rollout])
+        .map((volume) => volume.Name)
+        .sort(),
       images: images.flatMap((image) => [...(image.RepoTags ?? []), ...(image.RepoDigests ?? [])]).sort(),
+      marks: (volumes.Volumes ?? []).flatMap((volume) => toMark(host.name, volume)),
     };
   } catch (error) {
     return unreachable(error instanceof Error ? error : new Error(String(error)));
   }
+}
+
+function toMark(host: string, volume: Dockerode.VolumeInspectInfo): RolloutMark[] {
+  const labels = volume.Labels ?? {};
+  const state = labels[LABEL.rollout];
+  const service = labels[LABEL.service];
+  const configHash = labels[LABEL.configHash];
+  if ((state !== 'rolled-back' && state !== 'paused') || !service || !configHash) return [];
+  return [{ name: volume.Name, host, service, configHash, state, reason: labels[LABEL.reason] ?? '' }];
 }
 
 function engineFacts(info: Record<string, unknown>): EngineFacts {

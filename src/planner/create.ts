@@ -9,6 +9,7 @@ import {
 } from './container-config.js';
 import { LABEL } from './labels.js';
 import type { CreateSpec } from './plan-types.js';
+import type { PreviousConfig } from './rollout.js';
 
 /** What stands in for an env_file value in a plan: the executor fills the real one from the spec. */
 export const SECRET_PLACEHOLDER = '**secret**';
@@ -19,6 +20,8 @@ export type CreateContext = {
   readonly revision: string | null;
   /** Container names in use per host, including the ones this plan gives out. */
   readonly names: Map<string, Set<string>>;
+  /** Per service, the config before the spec's, recorded on new containers for a rollback. */
+  readonly previous?: ReadonlyMap<string, PreviousConfig>;
 };
 
 /**
@@ -58,7 +61,11 @@ export function buildCreate(
     body: {
       ...body,
       ...(body.Env ? { Env: body.Env.map((entry) => redact(entry, secret)) } : {}),
-      Labels: { ...body.Labels, [LABEL.spec]: serviceSpecLabel(service) },
+      Labels: {
+        ...body.Labels,
+        [LABEL.spec]: serviceSpecLabel(service),
+        ...previousLabels(context, service),
+      },
     },
     secretEnv: [...secret].sort(),
     extraNetworks: extraNetworks(id),
@@ -66,6 +73,11 @@ export function buildCreate(
     waitHealthy: true,
     healthTimeout: healthTimeout(service),
   };
+}
+
+function previousLabels(context: CreateContext, service: Service): Record<string, string> {
+  const before = context.previous?.get(service.name);
+  return before ? { [LABEL.previousConfigHash]: before.configHash, [LABEL.previousSpec]: before.spec } : {};
 }
 
 function redact(entry: string, secret: ReadonlySet<string>): string {

@@ -12,4 +12,11 @@ export const LABEL = {
   generation: 'io.heal.generation',
   /** The service as the spec said it (compose long form, secrets redacted): what `heal plan` diffs. */
   spec: 'io.heal.spec',
+  /** The config this container's slot ran before it (hash and spec label): what a rollback returns to. */
+  previousConfigHash: 'io.heal.previous-config-hash',
+  previousSpec: 'io.heal.previous-spec',
+  /** On a mark (a labelled volume): what became of a service's config, `rolled-back` or `paused`. */
+  rollout: 'io.heal.rollout',
+  /** On a mark: why, in a sentence. */
+  reason: 'io.heal.reason',
 } as const;

@@ -21,6 +21,23 @@ export type ObservedHost = {
   readonly volumes: readonly string[];
   /** Image references the engine has (`repo:tag`), to know what must be pulled. */
   readonly images: readonly string[];
+  /** What heal decided about a rollout, kept on the hosts so that it outlives heal. */
+  readonly marks: readonly RolloutMark[];
+};
+
+/**
+ * A service's config that failed its rollout: `rolled-back` (heal runs the previous config and
+ * does not try this one again) or `paused` (the rollout stays where it stopped). Either holds
+ * until the spec gives the service another config. Kept as a labelled volume on every host.
+ */
+export type RolloutMark = {
+  /** The volume's name. */
+  readonly name: string;
+  readonly host: string;
+  readonly service: string;
+  readonly configHash: string;
+  readonly state: 'rolled-back' | 'paused';
+  readonly reason: string;
 };
 
 export type EngineFacts = {

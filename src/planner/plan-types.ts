@@ -4,6 +4,7 @@ import type {
   ExtraNetwork,
   FileMountSpec,
 } from './container-config.js';
+import type { RolloutMark } from './observed.js';
 
 /**
  * A plan: every change heal will make, in order, as values. What `heal plan --json` prints is
@@ -23,6 +24,32 @@ export type Plan = {
   readonly refused: string | null;
   /** When a restart held back (crash backoff, restart_policy.delay) falls due: plan again then. */
   readonly waitUntil: number | null;
+  /** Services this plan moves to another config, and by which policy. */
+  readonly rollouts: readonly Rollout[];
+  /** Rollout marks in force: services rolled back or paused until the spec changes. */
+  readonly held: readonly RolloutMark[];
+};
+
+/**
+ * One service moving to another config in batches. The executor follows the policy: it counts
+ * the replacements that fail (or fail within `monitor` of starting) against max_failure_ratio,
+ * and on too many does failure_action.
+ */
+export type Rollout = {
+  readonly service: string;
+  /** `update` to the spec's config, or `rollback` to the previous one (by rollback_config). */
+  readonly kind: 'update' | 'rollback';
+  /** The config hash the service moves to. */
+  readonly to: string;
+  /** Replacements that change the config, and the batches they run in. */
+  readonly slots: number;
+  readonly batches: number;
+  readonly parallelism: number;
+  readonly delay: number;
+  readonly order: 'stop-first' | 'start-first';
+  readonly failureAction: 'pause' | 'continue' | 'rollback';
+  readonly monitor: number;
+  readonly maxFailureRatio: number;
 };
 
 export type Phase = {
@@ -93,6 +120,8 @@ export type Action =
       readonly old: ContainerRef & { readonly stopTimeout: number; readonly stopSignal: string | null };
       readonly create: CreateSpec;
       readonly order: 'stop-first' | 'start-first';
+      /** The new container has another config than the old (a rollout), not the same one again (a heal). */
+      readonly update: boolean;
       /** Old and new container config, for the diff `heal plan` shows. */
       readonly change: { readonly from: string | null; readonly to: string };
     })

@@ -12,6 +12,7 @@ import {
 } from './placement.js';
 import type { Plan, Unplaced } from './plan-types.js';
 import { buildCreate, serviceSpecLabel, type CreateContext } from './create.js';
+import { driveStack, shortHash } from './rollout.js';
 import { schedule, type Intent } from './schedule.js';
 
 export type PlanOptions = {
@@ -35,7 +36,12 @@ export type PlanOptions = {
   readonly notBefore?: Readonly<Record<string, number>>;
 };
 
-type PlanContext = CreateContext & { readonly gate: RestartGate };
+type PlanContext = CreateContext & {
+  readonly gate: RestartGate;
+  /** Services whose rollout is paused, or returning to their previous config. */
+  readonly paused: ReadonlySet<string>;
+  readonly rollingBack: ReadonlySet<string>;
+};
 
 /** Restarts held back by backoff or restart_policy.delay, and when the first of them is due. */
 type RestartGate = {
@@ -50,16 +56,21 @@ type RestartGate = {
  * no randomness; the same input gives the same plan. Acts only on containers that carry this
  * stack's labels (observe lists nothing else).
  */
-export function plan(desired: Stack, observed: Observed, options: PlanOptions): Plan {
+export function plan(spec: Stack, observed: Observed, options: PlanOptions): Plan {
   const suspect = new Set(options.suspect ?? []);
   const usable = observed.hosts.filter((host) => host.reachable && !suspect.has(host.name)).sort(byName);
+  const driven = driveStack(spec, usable);
+  const desired = driven.stack;
   const loads = new Map(usable.map((host) => [host.name, hostLoad(host)]));
   const intents: Intent[] = [];
   const unplaced: Unplaced[] = [];
-  const warnings = observedWarnings(desired, observed, suspect);
+  const warnings = [...observedWarnings(desired, observed, suspect), ...driven.warnings];
   const gate: RestartGate = { now: options.now, notBefore: options.notBefore ?? {}, waits: [], warnings };
   const context: PlanContext = {
     gate,
+    paused: driven.paused,
+    rollingBack: driven.rollingBack,
+    previous: driven.previous,
     stack: desired,
     generation: String(options.now),
     revision: options.revision ?? null,
@@ -173,6 +184,9 @@ export function plan(desired: Stack, observed: Observed, options: PlanOptions): 
     warnings,
     pruneVolumes: options.pruneVolumes === true,
     waitUntil: gate.waits.length > 0 ? Math.min(...gate.waits) : null,
+    held: driven.held,
+    rollingBack: driven.rollingBack,
+    staleMarks: driven.stale,
   });
 }
 
@@ -347,21 +361,28 @@ function maintain(
   service: Service,
   slot: number,
   container: ObservedContainer,
-  context: CreateContext,
+  context: PlanContext,
   gate: RestartGate,
 ): Intent {
-  if (container.configHash !== service.configHash) {
+  const outdated = container.configHash !== service.configHash;
+  if (outdated && !context.paused.has(service.name)) {
+    const keys = changedKeys(container, service);
     return replacement(
       service,
       slot,
       container,
       context,
-      `config changed: ${changedKeys(container, service)}`,
+      context.rollingBack.has(service.name)
+        ? `rolling back to ${shortHash(service.configHash)}: ${keys}`
+        : `config changed: ${keys}`,
     );
   }
   const unchanged: Intent = { kind: 'unchanged', service, container, note: null };
   const failure = failed(service, container);
   if (failure === null) return unchanged;
+  // A paused rollout leaves a replica of the other config as it is: restarted, never replaced.
+  if (outdated && failure !== 'start')
+    return { ...unchanged, note: `${container.name}: ${failure}; not replaced while the rollout is paused` };
   const due = Math.max(
     gate.notBefore[`${service.name}.${slot}`] ?? 0,
     container.state === 'exited' && container.finishedAt !== null
@@ -508,6 +529,8 @@ function refusedPlan(desired: Stack, refused: string): Plan {
     warnings: [],
     refused,
     waitUntil: null,
+    rollouts: [],
+    held: [],
   };
 }
 

@@ -1,6 +1,6 @@
 import type { Service, Stack } from '../spec/types.js';
 import { LABEL } from './labels.js';
-import type { ObservedContainer, ObservedHost } from './observed.js';
+import type { ObservedContainer, ObservedHost, RolloutMark } from './observed.js';
 import type { HostLoad } from './placement.js';
 import type {
   Action,
@@ -8,6 +8,7 @@ import type {
   NetworkCreate,
   Phase,
   Plan,
+  Rollout,
   ServiceSummary,
   Unplaced,
   VolumeCreate,
@@ -60,6 +61,10 @@ export type ScheduleInput = {
   readonly warnings: readonly string[];
   readonly pruneVolumes: boolean;
   readonly waitUntil: number | null;
+  readonly held: readonly RolloutMark[];
+  readonly rollingBack: ReadonlySet<string>;
+  /** Marks of configs the spec has moved past: removed in the clean-up. */
+  readonly staleMarks: readonly RolloutMark[];
 };
 
 type Draft = Action & { readonly stage: Stage };
@@ -86,6 +91,7 @@ export function schedule(input: ScheduleInput): Plan {
 
   const batches = replaceBatches(intents);
   const lastBatch = Math.max(-1, ...[...batches.values()].map((batch) => batch.index));
+  const batchCount = lastBatch + 1;
   const removeStage: Stage = { order: batchBase + lastBatch + 1, label: 'remove', delayBefore: 0 };
   const cleanStage: Stage = { order: removeStage.order + 1, label: 'clean up', delayBefore: 0 };
 
@@ -123,7 +129,7 @@ export function schedule(input: ScheduleInput): Plan {
           phase: 0,
           stage: {
             order: batchBase + batch.index,
-            label: `update batch ${batch.index + 1}`,
+            label: `update batch ${batch.index + 1} of ${batchCount}`,
             delayBefore: batch.index > 0 ? intent.service.deploy.updateConfig.delay : 0,
           },
           host: intent.create.host,
@@ -132,6 +138,7 @@ export function schedule(input: ScheduleInput): Plan {
           old: stoppable(intent.container, intent.service),
           create: intent.create,
           order: intent.order,
+          update: intent.container.configHash !== intent.service.configHash,
           change: {
             from: intent.container.labels[LABEL.spec] ?? null,
             to: intent.create.body.Labels[LABEL.spec] ?? '',
@@ -158,7 +165,7 @@ export function schedule(input: ScheduleInput): Plan {
   }
 
   drafts.push(...prepare(input, drafts), ...cleanUp(input, cleanStage));
-  return finish(input, drafts);
+  return finish(input, drafts, batches);
 }
 
 /** Each service's replacements, by slot, cut into batches of its parallelism (0: one batch). */
@@ -255,7 +262,16 @@ function prepare(input: ScheduleInput, drafts: readonly Draft[]): Draft[] {
 
 function cleanUp(input: ScheduleInput, stage: Stage): Draft[] {
   const { stack } = input;
-  const out: Draft[] = [];
+  const out: Draft[] = input.staleMarks.map((mark) => ({
+    kind: 'remove-volume',
+    phase: 0,
+    stage,
+    host: mark.host,
+    service: null,
+    slot: null,
+    volume: mark.name,
+    reason: `the spec has moved on from ${mark.service}'s ${mark.state} config`,
+  }));
   const placed = placements(input.intents);
   for (const host of input.usable) {
     const services = [...(placed.get(host.name) ?? [])];
@@ -407,7 +423,11 @@ function dependencyLevels(stack: Stack): Map<string, number> {
 }
 
 /** Numbers the phases that have actions, orders the actions, and counts per service. */
-function finish(input: ScheduleInput, drafts: readonly Draft[]): Plan {
+function finish(
+  input: ScheduleInput,
+  drafts: readonly Draft[],
+  batches: ReadonlyMap<Intent, { index: number }>,
+): Plan {
   const stages = [...new Map(drafts.map((draft) => [draft.stage.order, draft.stage])).values()].sort(
     (a, b) => a.order - b.order,
   );
@@ -435,7 +455,35 @@ function finish(input: ScheduleInput, drafts: readonly Draft[]): Plan {
     ],
     refused: null,
     waitUntil: input.waitUntil,
+    rollouts: rollouts(input, batches),
+    held: input.held,
   };
+}
+
+/** Per service whose replicas change config: how many, in how many batches, by which policy. */
+function rollouts(input: ScheduleInput, batches: ReadonlyMap<Intent, { index: number }>): Rollout[] {
+  const out = new Map<string, Rollout>();
+  for (const intent of input.intents) {
+    if (intent.kind !== 'replace' || intent.container.configHash === intent.service.configHash) continue;
+    const { service } = intent;
+    const config = service.deploy.updateConfig;
+    const known = out.get(service.name);
+    const batch = batches.get(intent)!.index + 1;
+    out.set(service.name, {
+      service: service.name,
+      kind: input.rollingBack.has(service.name) ? 'rollback' : 'update',
+      to: service.configHash,
+      slots: (known?.slots ?? 0) + 1,
+      batches: Math.max(known?.batches ?? 0, batch),
+      parallelism: config.parallelism,
+      delay: config.delay,
+      order: intent.order,
+      failureAction: config.failureAction,
+      monitor: config.monitor,
+      maxFailureRatio: config.maxFailureRatio,
+    });
+  }
+  return [...out.values()].sort((a, b) => (a.service < b.service ? -1 : 1));
 }
 
 const KIND_ORDER: readonly Action['kind'][] = [

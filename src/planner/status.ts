@@ -1,5 +1,5 @@
-import type { Stack } from '../spec/types.js';
-import type { Observed } from './observed.js';
+import type { Service, Stack } from '../spec/types.js';
+import type { Observed, RolloutMark } from './observed.js';
 
 /** One service's replicas as observed: a row of `heal status --json` (a documented contract) and of the daemon's /status. */
 export type StatusRow = {
@@ -11,11 +11,14 @@ export type StatusRow = {
   dirty: number;
   hosts: Record<string, number>;
   image: string;
+  /** Set while the spec's config of the service is rolled back or its rollout paused. */
+  rollout: { state: 'rolled-back' | 'paused'; configHash: string; reason: string } | null;
 };
 
 /** Desired, running, healthy and dirty replicas per service, and where they run. */
 export function statusRows(stack: Stack, observed: Observed): StatusRow[] {
   const containers = observed.hosts.flatMap((host) => host.containers);
+  const marks = observed.hosts.flatMap((host) => host.marks);
   return Object.values(stack.services)
     .sort((a, b) => (a.name < b.name ? -1 : 1))
     .map((service) => {
@@ -33,6 +36,16 @@ export function statusRows(stack: Stack, observed: Observed): StatusRow[] {
         dirty: mine.filter((container) => container.configHash !== service.configHash).length,
         hosts,
         image: service.image,
+        rollout: rolloutOf(service, marks),
       };
     });
+}
+
+/** The mark in force for the service: rolled back wins over paused. */
+function rolloutOf(service: Service, marks: readonly RolloutMark[]): StatusRow['rollout'] {
+  const held = marks
+    .filter((mark) => mark.service === service.name && mark.configHash === service.configHash)
+    .sort((a, b) => (a.state === b.state ? 0 : a.state === 'rolled-back' ? -1 : 1));
+  const [mark] = held;
+  return mark ? { state: mark.state, configHash: mark.configHash, reason: mark.reason } : null;
 }

@@ -34,7 +34,7 @@ export type DaemonOptions = {
   readonly secrets?: (values: string[]) => void;
 };
 
-export type Outcome = 'converged' | 'waiting' | 'failed' | 'applying';
+export type Outcome = 'converged' | 'waiting' | 'failed' | 'applying' | 'rolled_back' | 'paused';
 
 type LastReconcile = {
   at: string;
@@ -214,6 +214,13 @@ export async function startDaemon(
           { stack: stack.name, service: item.service, slot: item.slot, reason: item.reason },
           'slot cannot be placed',
         );
+      // Converged on a config other than the spec's is never a success.
+      const held = made.held.some((mark) => mark.state === 'rolled-back')
+        ? 'rolled_back'
+        : made.held.length > 0
+          ? 'paused'
+          : null;
+      if (held && !waiting) return finish(started, held, 0, 0, made.warnings.join('; '), null, stack);
       return finish(
         started,
         waiting ? 'waiting' : 'converged',
@@ -262,6 +269,12 @@ export async function startDaemon(
         },
       });
       const failed = report.outcomes.filter((outcome) => outcome.result !== 'done').length;
+      for (const rollout of report.rollouts)
+        log[rollout.result === 'done' ? 'info' : 'warn']({ stack: stack.name, ...rollout }, 'rollout ended');
+      // The failed config is marked: the next pass plans the way back at once.
+      const rolledBack = report.rollouts.find((rollout) => rollout.result === 'rolled-back');
+      if (rolledBack)
+        return finish(started, 'applying', made.actions.length, failed, rolledBack.reason, Date.now(), stack);
       if (!report.ok) {
         const message = report.outcomes
           .flatMap((outcome) => (outcome.result === 'failed' ? [outcome.error] : []))

@@ -3,7 +3,7 @@ import type { ActionOutcome } from '../executor/apply.js';
 import type { ActionKind } from '../planner/plan-types.js';
 
 /** How a reconcile ended. */
-export type ReconcileOutcome = 'converged' | 'waiting' | 'failed' | 'rolled_back';
+export type ReconcileOutcome = 'converged' | 'waiting' | 'failed' | 'rolled_back' | 'paused';
 /** Why heal replaced or started a slot. */
 export type HealReason = 'crashed' | 'unhealthy' | 'host_down' | 'drift' | 'missing';
 export type HostHealth = 'up' | 'suspect' | 'down';
@@ -15,6 +15,8 @@ export type ServiceRow = {
   readonly running: number;
   readonly healthy: number;
   readonly crashLooping: boolean;
+  /** The spec's config of the service was rolled back, or its rollout paused. */
+  readonly rollout: { readonly state: 'rolled-back' | 'paused' } | null;
 };
 
 export type HostRow = { readonly name: string; readonly state: HostHealth };
@@ -37,7 +39,7 @@ export type Metrics = {
   readonly contentType: string;
 };
 
-const OUTCOMES: readonly ReconcileOutcome[] = ['converged', 'waiting', 'failed', 'rolled_back'];
+const OUTCOMES: readonly ReconcileOutcome[] = ['converged', 'waiting', 'failed', 'rolled_back', 'paused'];
 const HEAL_REASONS: readonly HealReason[] = ['crashed', 'unhealthy', 'host_down', 'drift', 'missing'];
 const HOST_STATES: readonly HostHealth[] = ['up', 'suspect', 'down'];
 
@@ -61,6 +63,15 @@ export function createMetrics(): Metrics {
   ]);
   const healthy = gauge('heal_replicas_healthy', 'Running replicas that are healthy.', ['stack', 'service']);
   const crashLooping = gauge('heal_service_crashlooping', '1 while a replica keeps crashing.', [
+    'stack',
+    'service',
+  ]);
+  const rolledBack = gauge(
+    'heal_service_rolled_back',
+    "1 while the spec's config of the service is rolled back (not tried again until the spec changes).",
+    ['stack', 'service'],
+  );
+  const paused = gauge('heal_service_rollout_paused', "1 while the service's rollout is paused.", [
     'stack',
     'service',
   ]);
@@ -125,7 +136,8 @@ export function createMetrics(): Metrics {
         stack,
         rows.map((row) => row.service),
         (service) => {
-          for (const metric of [desired, running, healthy, crashLooping]) metric.remove({ stack, service });
+          for (const metric of [desired, running, healthy, crashLooping, rolledBack, paused])
+            metric.remove({ stack, service });
         },
       );
       for (const row of rows) {
@@ -134,6 +146,8 @@ export function createMetrics(): Metrics {
         running.set(labels, row.running);
         healthy.set(labels, row.healthy);
         crashLooping.set(labels, row.crashLooping ? 1 : 0);
+        rolledBack.set(labels, row.rollout?.state === 'rolled-back' ? 1 : 0);
+        paused.set(labels, row.rollout?.state === 'paused' ? 1 : 0);
       }
     },
     setHosts(stack, rows) {

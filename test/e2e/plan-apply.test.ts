@@ -500,7 +500,7 @@ describe('heal apply on three hosts', () => {
     }
     const applied = await first.done;
     expect(applied.stderr).toBe('');
-    expect(applied.stdout).toMatch(/phase \d+ update batch 2: 1 action\(s\) after 3\.0s/);
+    expect(applied.stdout).toMatch(/phase \d+ update batch 2 of \d+: 1 action\(s\) after 3\.0s/);
     expect(applied.stdout).toMatch(/^Apply complete: \d+ done, 0 failed, 0 skipped/m);
     expect(applied.code).toBe(0);
     expect(worstDown).toBeLessThanOrEqual(1);

@@ -1,12 +1,7 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { LABEL } from '../../src/planner/labels.js';
-import type { Observed, ObservedContainer } from '../../src/planner/observed.js';
+import type { Observed } from '../../src/planner/observed.js';
 import { plan, type PlanOptions } from '../../src/planner/plan.js';
-import type { Action, Plan } from '../../src/planner/plan-types.js';
-import { loadStack } from '../../src/spec/load.js';
 import type { Stack } from '../../src/spec/types.js';
 import {
   applyPlan,
@@ -16,93 +11,7 @@ import {
   withContainers,
   withHost,
 } from './simulate.js';
-
-const folders: string[] = [];
-afterAll(() => {
-  for (const folder of folders) rmSync(folder, { recursive: true, force: true });
-});
-
-const HOSTS = `
-x-heal:
-  hosts:
-    h1: { ssh: 10.0.0.11, labels: { zone: a, disk: ssd } }
-    h2: { ssh: 10.0.0.12, labels: { zone: a } }
-    h3: { ssh: 10.0.0.13, labels: { zone: b } }
-`;
-
-/** Loads stack `app` on hosts h1 (zone a, ssd), h2 (zone a), h3 (zone b) with `body` after it. */
-async function stackOf(body: string): Promise<Stack> {
-  const folder = mkdtempSync(join(tmpdir(), 'heal-planner-'));
-  folders.push(folder);
-  writeFileSync(join(folder, 'stack.yml'), `name: app\n${HOSTS}\n${body}`);
-  return loadStack({ file: 'stack.yml', environment: {}, cwd: folder });
-}
-
-const T0 = 1_700_000_000_000;
-const T1 = T0 + 60_000;
-const T2 = T1 + 60_000;
-
-/** One line per action, in plan order: `phase kind host what`. */
-function brief(result: Plan): string[] {
-  return result.actions.map((action) => `${action.phase} ${action.kind} ${action.host} ${what(action)}`);
-}
-
-function what(action: Action): string {
-  switch (action.kind) {
-    case 'create-network':
-    case 'remove-network':
-      return action.network;
-    case 'create-volume':
-    case 'remove-volume':
-      return action.volume;
-    case 'pull':
-      return action.image;
-    case 'create':
-      return `${action.service}/${action.slot} ${action.create.query.name}`;
-    case 'start':
-      return `${action.service}/${action.slot} ${action.container.name}`;
-    case 'replace':
-      return `${action.service}/${action.slot} ${action.old.name} -> ${action.create.query.name} ${action.order}`;
-    case 'remove':
-      return `${action.service ?? '-'}/${action.slot ?? '-'} ${action.container.name}`;
-  }
-}
-
-/** The plan's change actions (no networks, volumes or pulls), in brief. */
-function changes(result: Plan): string[] {
-  return brief(result).filter((line) => / (create|start|replace|remove) /.test(line));
-}
-
-/** Plans at T0 on an empty world, applies, and returns the world it leaves. */
-function deployed(stack: Stack, world: Observed = emptyWorld(stack), now = T0): Observed {
-  const first = plan(stack, world, { now });
-  expect(first.refused).toBeNull();
-  return applyPlan(world, first, now);
-}
-
-/**
- * `containers` on hosts that already have every network of the stack and every image it uses, as
- * after an earlier deploy: the plan holds only the changes to containers.
- */
-function settled(stack: Stack, containers: readonly ObservedContainer[]): Observed {
-  const networks = Object.values(stack.networks)
-    .filter((network) => !network.external)
-    .map((network) => network.engineName);
-  const images = Object.values(stack.services).map((service) => service.image);
-  const world = emptyWorld(stack);
-  return withContainers({ hosts: world.hosts.map((host) => ({ ...host, networks, images })) }, containers);
-}
-
-/** Where each of the stack's containers runs: `host service/slot name`, sorted. */
-function layout(world: Observed): string[] {
-  return world.hosts
-    .flatMap((host) =>
-      host.containers.map(
-        (container) => `${host.name} ${container.service}/${container.slot} ${container.name}`,
-      ),
-    )
-    .sort();
-}
+import { brief, changes, deployed, layout, settled, stackOf, T0, T1, T2 } from './plan-helpers.js';
 
 const WEB3 = `
 services:
@@ -289,8 +198,8 @@ services:
       '1 replace h2 web/3 app-web-3 -> app-web-3 stop-first',
     ]);
     expect(result.phases).toEqual([
-      { index: 0, label: 'update batch 1', delayBefore: 0 },
-      { index: 1, label: 'update batch 2', delayBefore: 10_000 },
+      { index: 0, label: 'update batch 1 of 2', delayBefore: 0 },
+      { index: 1, label: 'update batch 2 of 2', delayBefore: 10_000 },
     ]);
     expect(result.actions[0]).toMatchObject({ reason: 'config changed: environment' });
     const replace = result.actions[0]!;
@@ -954,8 +863,8 @@ networks:
     ]);
     expect(result.phases).toEqual([
       { index: 0, label: 'prepare', delayBefore: 0 },
-      { index: 1, label: 'update batch 1', delayBefore: 0 },
-      { index: 2, label: 'update batch 2', delayBefore: 5000 },
+      { index: 1, label: 'update batch 1 of 2', delayBefore: 0 },
+      { index: 2, label: 'update batch 2 of 2', delayBefore: 5000 },
       { index: 3, label: 'remove', delayBefore: 0 },
       { index: 4, label: 'clean up', delayBefore: 0 },
     ]);
@@ -1036,6 +945,8 @@ describe('plan: the empty-stack guard', () => {
       refused:
         'this plan would remove all 3 containers of stack app; is the spec the right one? Pass --allow-empty to do it anyway',
       waitUntil: null,
+      rollouts: [],
+      held: [],
     });
 
     const allowed = plan(empty, world, { now: T1, allowEmpty: true });

@@ -32,6 +32,7 @@ export function observedHost(
     networks: [],
     volumes: [],
     images: [],
+    marks: [],
     ...overrides,
   };
 }
@@ -151,6 +152,7 @@ type MutableHost = {
   networks: Set<string>;
   volumes: Set<string>;
   images: Set<string>;
+  marks: ObservedHost['marks'];
 };
 
 /**
@@ -173,6 +175,7 @@ export function applyPlan(world: Observed, plan: Plan, now: number, steps = Infi
         networks: new Set(host.networks),
         volumes: new Set(host.volumes),
         images: new Set(host.images),
+        marks: host.marks,
       },
     ]),
   );
@@ -272,7 +275,10 @@ export function applyPlan(world: Observed, plan: Plan, now: number, steps = Infi
           break;
         case 'remove-volume':
           work.push(() => {
-            if (!on(action).volumes.delete(action.volume))
+            const host = on(action);
+            const mark = host.marks.find((item) => item.name === action.volume);
+            if (mark) host.marks = host.marks.filter((item) => item !== mark);
+            else if (!host.volumes.delete(action.volume))
               throw new Error(`remove-volume: no ${action.volume} on ${action.host}`);
           });
           break;
@@ -323,6 +329,7 @@ export function applyPlan(world: Observed, plan: Plan, now: number, steps = Infi
         networks: [...host.networks].sort(),
         volumes: [...host.volumes].sort(),
         images: [...host.images].sort(),
+        marks: host.marks,
       };
     }),
   };

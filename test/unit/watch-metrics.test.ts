@@ -14,8 +14,8 @@ describe('createMetrics', () => {
     metrics.specLoad('blog', true);
     metrics.setRevision('blog', 'a1b2c3d');
     metrics.setServices('blog', [
-      { service: 'web', desired: 3, running: 2, healthy: 1, crashLooping: true },
-      { service: 'worker', desired: 1, running: 1, healthy: 1, crashLooping: false },
+      { service: 'web', desired: 3, running: 2, healthy: 1, crashLooping: true, rollout: null },
+      { service: 'worker', desired: 1, running: 1, healthy: 1, crashLooping: false, rollout: null },
     ]);
     metrics.setHosts('blog', [
       { name: 'h1', state: 'up' },
@@ -33,7 +33,14 @@ describe('createMetrics', () => {
     metrics.specLoad('blog', true);
     metrics.setRevision('blog', 'e4f5a6b');
     metrics.setServices('blog', [
-      { service: 'web', desired: 3, running: 3, healthy: 3, crashLooping: false },
+      {
+        service: 'web',
+        desired: 3,
+        running: 3,
+        healthy: 3,
+        crashLooping: false,
+        rollout: { state: 'rolled-back' },
+      },
     ]);
     metrics.setHosts('blog', [
       { name: 'h1', state: 'up' },
@@ -42,6 +49,7 @@ describe('createMetrics', () => {
     metrics.countHeal('blog', 'host_down');
     metrics.countHeal('blog', 'host_down');
     metrics.observeReconcile('blog', 'converged', 42);
+    metrics.observeReconcile('blog', 'rolled_back', 0.2);
 
     const histogram = (outcome: string, le: (bound: number) => number, sum: number, count: number) => [
       ...[0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600].map(
@@ -58,6 +66,8 @@ describe('createMetrics', () => {
       'heal_replicas_running{stack="blog",service="web"} 3',
       'heal_replicas_healthy{stack="blog",service="web"} 3',
       'heal_service_crashlooping{stack="blog",service="web"} 0',
+      'heal_service_rolled_back{stack="blog",service="web"} 1',
+      'heal_service_rollout_paused{stack="blog",service="web"} 0',
       'heal_host_up{stack="blog",host="h1"} 1',
       'heal_host_up{stack="blog",host="h2"} 0',
       'heal_host_state{stack="blog",host="h1",state="up"} 1',
@@ -68,10 +78,12 @@ describe('createMetrics', () => {
       'heal_host_state{stack="blog",host="h2",state="down"} 1',
       ...histogram('waiting', (bound) => (bound >= 0.5 ? 1 : 0), 0.3, 1),
       ...histogram('converged', (bound) => (bound >= 60 ? 1 : 0), 42, 1),
+      ...histogram('rolled_back', (bound) => (bound >= 0.25 ? 1 : 0), 0.2, 1),
       'heal_reconciles_total{stack="blog",outcome="converged"} 1',
       'heal_reconciles_total{stack="blog",outcome="waiting"} 1',
       'heal_reconciles_total{stack="blog",outcome="failed"} 0',
-      'heal_reconciles_total{stack="blog",outcome="rolled_back"} 0',
+      'heal_reconciles_total{stack="blog",outcome="rolled_back"} 1',
+      'heal_reconciles_total{stack="blog",outcome="paused"} 0',
       'heal_actions_total{stack="blog",kind="pull",result="done"} 1',
       'heal_actions_total{stack="blog",kind="replace",result="done"} 2',
       'heal_actions_total{stack="blog",kind="start",result="failed"} 1',
@@ -108,6 +120,8 @@ describe('createMetrics', () => {
       '# TYPE heal_replicas_running gauge',
       '# TYPE heal_replicas_healthy gauge',
       '# TYPE heal_service_crashlooping gauge',
+      '# TYPE heal_service_rolled_back gauge',
+      '# TYPE heal_service_rollout_paused gauge',
       '# TYPE heal_host_up gauge',
       '# TYPE heal_host_state gauge',
       '# TYPE heal_reconcile_duration_seconds histogram',
@@ -125,7 +139,7 @@ describe('createMetrics', () => {
     metrics.setRevision('blog', 'a1');
     metrics.setRevision('shop', 'b2');
     metrics.setServices('blog', [
-      { service: 'web', desired: 1, running: 1, healthy: 1, crashLooping: false },
+      { service: 'web', desired: 1, running: 1, healthy: 1, crashLooping: false, rollout: null },
     ]);
     metrics.setServices('shop', []);
     const lines = await samples(metrics);

@@ -17,6 +17,7 @@ function host(name: string, reachable: boolean): ObservedHost {
     networks: [],
     volumes: [],
     images: [],
+    marks: [],
   };
 }
 

@@ -2,12 +2,14 @@ import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { Command } from 'commander';
 import { apply, type ApplyReport } from '../../executor/apply.js';
+import type { Fleet } from '../../executor/fleet.js';
+import type { Stack } from '../../spec/types.js';
 import { acquireLock } from '../../executor/lock.js';
 import { parseDuration } from '../../spec/syntax/duration.js';
 import { EXIT, UsageError } from '../errors.js';
 import { fleetFromOptions, withFleetOptions, type FleetCliOptions } from '../fleet-options.js';
 import { observeAndPlan, withPlanOptions, type PlanCliOptions, type SavedPlan } from '../planning.js';
-import { progress } from '../progress.js';
+import { progress, rolloutLine } from '../progress.js';
 import { describe, hasChanges, paintFor, renderPlan, type Paint } from '../render-plan.js';
 import { loadFromOptions, withSpecOptions, type SpecOptions } from '../spec-options.js';
 
@@ -53,12 +55,15 @@ export function applyCommand(): Command {
             return void (process.exitCode = plan.unplaced.length > 0 ? EXIT.failed : EXIT.ok);
           if (!options.yes && !(await confirm()))
             throw new ApplyRefused('apply cancelled: nothing was changed');
-          const report = await apply(saved ? saved.plan : plan, stack, {
+          const chosen = saved ? saved.plan : plan;
+          const report = await apply(chosen, stack, {
             reach: fleet.reach,
-            onEvent: progress(process.stdout, paint),
+            onEvent: progress(process.stdout, paint, chosen),
           });
           process.stdout.write(summary(report, plan.unplaced.length, paint));
           if (!report.ok || plan.unplaced.length > 0) process.exitCode = EXIT.failed;
+          if (report.rollouts.some((rollout) => rollout.result === 'rolled-back'))
+            await rollBack(stack, fleet, options, paint);
         } finally {
           await lock.release();
         }
@@ -66,6 +71,29 @@ export function applyCommand(): Command {
         await fleet.close();
       }
     });
+}
+
+/**
+ * failure_action rollback: the failed config is marked on the hosts, so a fresh plan returns the
+ * service to its previous config (by rollback_config). Done at once, without asking: the spec
+ * asked for it. Never a success: the spec's config is not what runs.
+ */
+async function rollBack(stack: Stack, fleet: Fleet, options: Options, paint: Paint): Promise<void> {
+  const { plan } = await observeAndPlan(stack, fleet, options);
+  process.stdout.write(`\n${paint.bold('Rolling back')}\n${renderPlan(plan, paint)}`);
+  const report = await apply(plan, stack, {
+    reach: fleet.reach,
+    onEvent: progress(process.stdout, paint, plan),
+  });
+  process.stdout.write(summary(report, plan.unplaced.length, paint));
+  const back = plan.rollouts
+    .filter((rollout) => rollout.kind === 'rollback')
+    .map((rollout) => rollout.service);
+  const line = report.ok
+    ? `Rolled back ${back.join(', ')} to the previous config; the spec's config is not tried again until it changes.`
+    : `The rollback of ${back.join(', ')} did not finish; heal apply again continues it.`;
+  process.stdout.write(`${paint.remove(line)}\n`);
+  process.exitCode = EXIT.failed;
 }
 
 function readSaved(file: string): SavedPlan {
@@ -105,6 +133,7 @@ function summary(report: ApplyReport, unplaced: number, paint: Paint): string {
     if (outcome.result === 'skipped')
       lines.push(`  skipped: ${outcome.action.host} ${describe(outcome.action)}: ${outcome.why}`);
   if (unplaced > 0) lines.push(`  ${unplaced} slot(s) could not be placed (see the plan above).`);
+  for (const rollout of report.rollouts) lines.push(`  ${rolloutLine(rollout, paint)}`);
   if (failed.length + skipped.length > 0)
     lines.push('Run heal apply again to finish once the cause is fixed.');
   return `${lines.join('\n')}\n`;

@@ -1,0 +1,163 @@
+import type { Action, Plan, Rollout } from '../planner/plan-types.js';
+import type { Host, Stack } from '../spec/types.js';
+import type { HostClient } from './host-client.js';
+import { writeMark } from './marks.js';
+import type { Reach } from './observe.js';
+
+/** How one service's rollout ended in this apply. */
+export type RolloutResult = {
+  readonly service: string;
+  readonly kind: Rollout['kind'];
+  readonly to: string;
+  /** `done`: every slot moved; `continued`: some failed, failure_action continue; the others stop. */
+  readonly result: 'done' | 'continued' | 'paused' | 'rolled-back' | 'failed';
+  readonly slots: number;
+  readonly updated: number;
+  readonly failures: number;
+  readonly reason: string | null;
+};
+
+/** A new container of a rollout, watched for `monitor` after it started. */
+type Watched = {
+  readonly service: string;
+  readonly client: HostClient;
+  readonly id: string;
+  readonly name: string;
+  readonly until: number;
+};
+
+type State = {
+  rollout: Rollout;
+  updated: number;
+  failures: string[];
+  halted: RolloutResult['result'] | null;
+};
+
+/**
+ * Follows each rollout's update_config while apply runs. A replacement that fails, or a new
+ * container that exits or turns unhealthy within `monitor` of starting, is a failure; once the
+ * failures exceed max_failure_ratio of the rollout's slots, failure_action decides: continue, or
+ * stop the rollout (its later batches are skipped) and record on the hosts that its config was
+ * paused or is to be rolled back. Monitoring never waits: the containers in their window are
+ * looked at before each phase and once at the end.
+ */
+export class RolloutGuard {
+  private readonly states = new Map<string, State>();
+  private watched: Watched[] = [];
+
+  constructor(
+    plan: Plan,
+    private readonly stack: Stack,
+    private readonly reach: (host: Host) => Promise<Reach>,
+    private readonly onHalt: (service: string, result: RolloutResult) => void,
+  ) {
+    for (const rollout of plan.rollouts)
+      this.states.set(rollout.service, { rollout, updated: 0, failures: [], halted: null });
+  }
+
+  /** Why a replacement must not run: its service's rollout stopped. */
+  skipReason(action: Action): string | null {
+    if (action.kind !== 'replace') return null;
+    const state = this.states.get(action.service);
+    if (!state?.halted || state.halted === 'continued') return null;
+    return `the rollout of ${action.service} stopped (${state.halted}): ${state.failures[0] ?? ''}`;
+  }
+
+  /** A replacement of the rollout finished: `id` is its new container, now healthy. */
+  updated(action: Action, client: HostClient, id: string): void {
+    if (action.kind !== 'replace' || !action.update) return;
+    const state = this.states.get(action.service);
+    if (!state) return;
+    state.updated += 1;
+    if (state.rollout.monitor > 0)
+      this.watched.push({
+        service: action.service,
+        client,
+        id,
+        name: action.create.query.name,
+        until: Date.now() + state.rollout.monitor,
+      });
+  }
+
+  async failed(action: Action, error: string): Promise<void> {
+    if (action.kind !== 'replace' || !action.update) return;
+    await this.count(action.service, `${action.host}: ${error}`);
+  }
+
+  /** Looks once at every new container still in its monitor window. */
+  async check(): Promise<void> {
+    const now = Date.now();
+    this.watched = this.watched.filter((item) => item.until > now);
+    const failing = await Promise.all(this.watched.map(async (item) => ({ item, why: await problem(item) })));
+    for (const { item, why } of failing) {
+      if (why === null) continue;
+      this.watched = this.watched.filter((other) => other !== item);
+      await this.count(item.service, `${item.client.host.name}: ${item.name} ${why} within monitor`);
+    }
+  }
+
+  results(): RolloutResult[] {
+    return [...this.states.values()].map(({ rollout, updated, failures, halted }) => ({
+      service: rollout.service,
+      kind: rollout.kind,
+      to: rollout.to,
+      result: halted ?? (failures.length > 0 ? 'failed' : 'done'),
+      slots: rollout.slots,
+      updated,
+      failures: failures.length,
+      reason: failures.length > 0 ? summary(rollout, failures) : null,
+    }));
+  }
+
+  private async count(service: string, failure: string): Promise<void> {
+    const state = this.states.get(service);
+    if (!state || (state.halted && state.halted !== 'continued')) return;
+    state.failures.push(failure);
+    const { rollout } = state;
+    if (state.failures.length / rollout.slots <= rollout.maxFailureRatio) return;
+    if (rollout.failureAction === 'continue') {
+      state.halted = 'continued';
+      return;
+    }
+    // A rollback that fails stops where it is; the mark that started it stays.
+    const halted =
+      rollout.kind === 'rollback'
+        ? 'failed'
+        : rollout.failureAction === 'rollback'
+          ? 'rolled-back'
+          : 'paused';
+    state.halted = halted;
+    const reason = summary(rollout, state.failures);
+    if (halted !== 'failed') {
+      await writeMark(this.stack, this.reach, {
+        service,
+        configHash: rollout.to,
+        state: halted,
+        reason,
+      }).catch((error: Error) => state.failures.push(error.message));
+    }
+    this.onHalt(
+      service,
+      this.results().find((result) => result.service === service)!,
+    );
+  }
+}
+
+function summary(rollout: Rollout, failures: readonly string[]): string {
+  const allowed = rollout.maxFailureRatio > 0 ? ` (max_failure_ratio ${rollout.maxFailureRatio})` : '';
+  return `${failures.length} of ${rollout.slots} replacement(s) failed${allowed}: ${failures[0]}`;
+}
+
+async function problem(item: Watched): Promise<string | null> {
+  try {
+    const info = await item.client.call(`inspect ${item.name}`, (docker) =>
+      docker.getContainer(item.id).inspect(),
+    );
+    if (!info.State.Running) return `exited with code ${info.State.ExitCode}`;
+    if (info.State.Health?.Status === 'unhealthy') return 'turned unhealthy';
+    return null;
+  } catch {
+    // Gone, or its host stopped answering: neither says anything about its config.
+    return null;
+  }
+}

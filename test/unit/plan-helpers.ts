@@ -1,0 +1,99 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, expect } from 'vitest';
+import type { Observed, ObservedContainer } from '../../src/planner/observed.js';
+import { plan } from '../../src/planner/plan.js';
+import type { Action, Plan } from '../../src/planner/plan-types.js';
+import { loadStack } from '../../src/spec/load.js';
+import type { Stack } from '../../src/spec/types.js';
+import { applyPlan, emptyWorld, withContainers } from './simulate.js';
+
+/** What the planner's example tests share: a stack on three hosts, and plans in brief. */
+
+const folders: string[] = [];
+afterAll(() => {
+  for (const folder of folders) rmSync(folder, { recursive: true, force: true });
+});
+
+const HOSTS = `
+x-heal:
+  hosts:
+    h1: { ssh: 10.0.0.11, labels: { zone: a, disk: ssd } }
+    h2: { ssh: 10.0.0.12, labels: { zone: a } }
+    h3: { ssh: 10.0.0.13, labels: { zone: b } }
+`;
+
+/** Loads stack `app` on hosts h1 (zone a, ssd), h2 (zone a), h3 (zone b) with `body` after it. */
+export async function stackOf(body: string): Promise<Stack> {
+  const folder = mkdtempSync(join(tmpdir(), 'heal-planner-'));
+  folders.push(folder);
+  writeFileSync(join(folder, 'stack.yml'), `name: app\n${HOSTS}\n${body}`);
+  return loadStack({ file: 'stack.yml', environment: {}, cwd: folder });
+}
+
+export const T0 = 1_700_000_000_000;
+export const T1 = T0 + 60_000;
+export const T2 = T1 + 60_000;
+
+/** One line per action, in plan order: `phase kind host what`. */
+export function brief(result: Plan): string[] {
+  return result.actions.map((action) => `${action.phase} ${action.kind} ${action.host} ${what(action)}`);
+}
+
+export function what(action: Action): string {
+  switch (action.kind) {
+    case 'create-network':
+    case 'remove-network':
+      return action.network;
+    case 'create-volume':
+    case 'remove-volume':
+      return action.volume;
+    case 'pull':
+      return action.image;
+    case 'create':
+      return `${action.service}/${action.slot} ${action.create.query.name}`;
+    case 'start':
+      return `${action.service}/${action.slot} ${action.container.name}`;
+    case 'replace':
+      return `${action.service}/${action.slot} ${action.old.name} -> ${action.create.query.name} ${action.order}`;
+    case 'remove':
+      return `${action.service ?? '-'}/${action.slot ?? '-'} ${action.container.name}`;
+  }
+}
+
+/** The plan's change actions (no networks, volumes or pulls), in brief. */
+export function changes(result: Plan): string[] {
+  return brief(result).filter((line) => / (create|start|replace|remove) /.test(line));
+}
+
+/** Plans at T0 on an empty world, applies, and returns the world it leaves. */
+export function deployed(stack: Stack, world: Observed = emptyWorld(stack), now = T0): Observed {
+  const first = plan(stack, world, { now });
+  expect(first.refused).toBeNull();
+  return applyPlan(world, first, now);
+}
+
+/**
+ * `containers` on hosts that already have every network of the stack and every image it uses, as
+ * after an earlier deploy: the plan holds only the changes to containers.
+ */
+export function settled(stack: Stack, containers: readonly ObservedContainer[]): Observed {
+  const networks = Object.values(stack.networks)
+    .filter((network) => !network.external)
+    .map((network) => network.engineName);
+  const images = Object.values(stack.services).map((service) => service.image);
+  const world = emptyWorld(stack);
+  return withContainers({ hosts: world.hosts.map((host) => ({ ...host, networks, images })) }, containers);
+}
+
+/** Where each of the stack's containers runs: `host service/slot name`, sorted. */
+export function layout(world: Observed): string[] {
+  return world.hosts
+    .flatMap((host) =>
+      host.containers.map(
+        (container) => `${host.name} ${container.service}/${container.slot} ${container.name}`,
+      ),
+    )
+    .sort();
+}
