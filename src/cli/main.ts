@@ -6,6 +6,7 @@ import { configCommand } from './commands/config.js';
 import { hostsCommand } from './commands/hosts.js';
 import { planCommand } from './commands/plan.js';
 import { psCommand } from './commands/ps.js';
+import { rollbackCommand } from './commands/rollback.js';
 import { scaleCommand } from './commands/scale.js';
 import { statusCommand } from './commands/status.js';
 import { validateCommand } from './commands/validate.js';
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
     applyCommand(),
     statusCommand(),
     scaleCommand((args) => main(['node', 'heal', ...args])),
+    rollbackCommand(),
     watchCommand(),
   ]) {
     program.addCommand(command.exitOverride());

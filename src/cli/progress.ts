@@ -48,6 +48,10 @@ export function rolloutLine(rollout: RolloutResult, paint: Paint): string {
       return paint.add(
         `${rollout.service}: ${what} done, ${rollout.updated} of ${rollout.slots} slots updated`,
       );
+    case 'incomplete':
+      return paint.remove(
+        `${rollout.service}: ${what} incomplete: ${rollout.updated} of ${rollout.slots} slots updated`,
+      );
     case 'continued':
       return paint.change(`${rollout.service}: ${what} goes on (failure_action continue): ${rollout.reason}`);
     case 'paused':

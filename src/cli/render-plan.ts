@@ -102,6 +102,10 @@ export function hasChanges(plan: Plan): boolean {
 }
 
 function summaryLine(plan: Plan, paint: Paint): string {
+  if (plan.actions.length === 0 && plan.unplaced.length === 0 && plan.held.length > 0)
+    return paint.change(
+      `No changes, but the hosts do not run the spec's config of ${plan.held.map((mark) => `${mark.service} (${mark.state})`).join(', ')}: change the spec to try again.`,
+    );
   if (plan.actions.length === 0 && plan.unplaced.length === 0)
     return paint.add('No changes. The hosts match the spec.');
   const totals = { create: 0, replace: 0, remove: 0, start: 0 };

@@ -9,8 +9,13 @@ export type RolloutResult = {
   readonly service: string;
   readonly kind: Rollout['kind'];
   readonly to: string;
-  /** `done`: every slot moved; `continued`: some failed, failure_action continue; the others stop. */
-  readonly result: 'done' | 'continued' | 'paused' | 'rolled-back' | 'failed';
+  /**
+   * `done`: every slot moved; `incomplete`: some were skipped (an image that did not pull, a host
+   * that stopped answering); `continued`: some failed, and failure_action is continue; `paused`,
+   * `rolled-back`: failure_action stopped it; `failed`: a rollback that failed, or failures below
+   * the ratio.
+   */
+  readonly result: 'done' | 'incomplete' | 'continued' | 'paused' | 'rolled-back' | 'failed';
   readonly slots: number;
   readonly updated: number;
   readonly failures: number;
@@ -101,7 +106,7 @@ export class RolloutGuard {
       service: rollout.service,
       kind: rollout.kind,
       to: rollout.to,
-      result: halted ?? (failures.length > 0 ? 'failed' : 'done'),
+      result: halted ?? (failures.length > 0 ? 'failed' : updated < rollout.slots ? 'incomplete' : 'done'),
       slots: rollout.slots,
       updated,
       failures: failures.length,

@@ -51,8 +51,10 @@ export function applyCommand(): Command {
           }
           process.stdout.write(renderPlan(plan, paint));
           if (plan.refused) return void (process.exitCode = EXIT.failed);
+          // Nothing to do is a success only when what runs is what the spec says.
           if (!hasChanges(plan))
-            return void (process.exitCode = plan.unplaced.length > 0 ? EXIT.failed : EXIT.ok);
+            return void (process.exitCode =
+              plan.unplaced.length > 0 || plan.held.length > 0 ? EXIT.failed : EXIT.ok);
           if (!options.yes && !(await confirm()))
             throw new ApplyRefused('apply cancelled: nothing was changed');
           const chosen = saved ? saved.plan : plan;
@@ -109,7 +111,7 @@ function readSaved(file: string): SavedPlan {
   return saved;
 }
 
-async function confirm(): Promise<boolean> {
+export async function confirm(): Promise<boolean> {
   const prompt = createInterface({ input: process.stdin, output: process.stdout });
   try {
     const answer = await prompt.question('\nApply these changes? Only "yes" is accepted: ');
@@ -119,7 +121,7 @@ async function confirm(): Promise<boolean> {
   }
 }
 
-function summary(report: ApplyReport, unplaced: number, paint: Paint): string {
+export function summary(report: ApplyReport, unplaced: number, paint: Paint): string {
   const done = report.outcomes.filter((outcome) => outcome.result === 'done').length;
   const failed = report.outcomes.filter((outcome) => outcome.result === 'failed');
   const skipped = report.outcomes.filter((outcome) => outcome.result === 'skipped');

@@ -1,0 +1,321 @@
+/**
+ * Rolling updates and rollback end to end: 12 replicas on the test bed's three hosts, the built
+ * CLI, real sshd and dockerd. The tests run in order on one stack, each from where the one before
+ * left it. While a rollout runs, the engines are polled directly (not through heal) for how many
+ * replicas are healthy.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dockerOn, ensureTestbed, type TestbedEnv } from '../testbed.js';
+import { containersOnAll, heal, killStartedHeals, startHeal, waitFor, type Run } from './helpers.js';
+
+const STACK = 'e2eroll';
+const HOSTS = ['h1', 'h2', 'h3'] as const;
+const OWNED = `label=io.heal.stack=${STACK}`;
+
+let env: TestbedEnv;
+let work: string;
+
+type Shape = {
+  image: string;
+  order: 'stop-first' | 'start-first';
+  failureAction: 'pause' | 'rollback' | 'continue';
+  /** In the config hash: a new value makes a new config of the same image. */
+  attempt: number;
+  /** Without one, a new replica is done as soon as it runs: only `monitor` sees it fail. */
+  healthcheck?: boolean;
+};
+
+function writeSpec(shape: Shape): void {
+  const text = [
+    `name: ${STACK}`,
+    'x-heal:',
+    `  ssh: { identity_file: ${env.identityFile}, known_hosts: ${env.knownHosts} }`,
+    '  hosts:',
+    ...env.hosts.map((host) => `    ${host.name}: { ssh: ${host.ssh} }`),
+    'services:',
+    '  web:',
+    `    image: ${shape.image}`,
+    `    environment: { ATTEMPT: "${shape.attempt}" }`,
+    shape.healthcheck === false
+      ? '    healthcheck: { disable: true }'
+      : "    healthcheck: { test: ['CMD', 'wget', '-qO-', 'localhost:8080/health'], interval: 1s, retries: 2 }",
+    '    deploy:',
+    '      replicas: 12',
+    `      update_config: { parallelism: 3, delay: 0s, order: ${shape.order}, failure_action: ${shape.failureAction} }`,
+    '      rollback_config: { parallelism: 3 }',
+    '',
+  ].join('\n');
+  writeFileSync(join(work, 'stack.yml'), text);
+}
+
+const run = (...args: string[]): Promise<Run> => heal(work, ...args);
+
+type Replica = { id: string; host: string; image: string; state: string; health: string };
+
+/** Every container of the stack, read from the engines. */
+async function replicas(): Promise<Replica[]> {
+  const format = '{{.ID}}\t{{.Image}}\t{{.State}}\t{{.Status}}';
+  const lists = await Promise.all(
+    HOSTS.map(async (host) =>
+      (await dockerOn(host, 'ps', '-a', '--no-trunc', '--filter', OWNED, '--format', format))
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => {
+          const [id = '', image = '', state = '', status = ''] = line.split('\t');
+          const health = /\(healthy\)/.test(status)
+            ? 'healthy'
+            : /\(unhealthy\)/.test(status)
+              ? 'unhealthy'
+              : 'starting';
+          return { id, host, image, state, health };
+        }),
+    ),
+  );
+  return lists.flat();
+}
+
+/** Healthy replicas right now, counted on the engines as fast as they answer. */
+async function healthyNow(): Promise<number> {
+  const counts = await Promise.all(
+    HOSTS.map(
+      async (host) =>
+        (await dockerOn(host, 'ps', '-q', '--filter', OWNED, '--filter', 'health=healthy'))
+          .split('\n')
+          .filter(Boolean).length,
+    ),
+  );
+  return counts.reduce((a, b) => a + b, 0);
+}
+
+/** Runs `heal apply --yes` while polling the healthy count; returns the run and the lowest count seen. */
+async function applyWatched(): Promise<{ run: Run; lowest: number; samples: number }> {
+  const started = startHeal(work, ['apply', '--yes']);
+  let lowest = Number.POSITIVE_INFINITY;
+  let samples = 0;
+  while (started.running()) {
+    const count = await healthyNow();
+    if (started.running()) {
+      lowest = Math.min(lowest, count);
+      samples += 1;
+    }
+  }
+  return { run: await started.done, lowest, samples };
+}
+
+/** Image → number of running healthy replicas. */
+function byImage(list: readonly Replica[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const replica of list)
+    if (replica.state === 'running' && replica.health === 'healthy')
+      out[replica.image] = (out[replica.image] ?? 0) + 1;
+  return out;
+}
+
+async function cleanHosts(): Promise<void> {
+  const lines = (text: string): string[] => text.split('\n').filter(Boolean);
+  for (const host of HOSTS) {
+    const ids = lines(await dockerOn(host, 'ps', '-aq', '--filter', OWNED));
+    if (ids.length > 0) await dockerOn(host, 'rm', '-f', '-v', ...ids);
+    const networks = lines(await dockerOn(host, 'network', 'ls', '-q', '--filter', OWNED));
+    const lock = lines(await dockerOn(host, 'network', 'ls', '-q', '--filter', `name=^heal-lock-${STACK}$`));
+    if (networks.length + lock.length > 0) await dockerOn(host, 'network', 'rm', ...networks, ...lock);
+    const volumes = lines(await dockerOn(host, 'volume', 'ls', '-q', '--filter', OWNED));
+    if (volumes.length > 0) await dockerOn(host, 'volume', 'rm', '-f', ...volumes);
+  }
+}
+
+/** Rollout marks on each host: volume names. */
+async function marks(): Promise<string[]> {
+  const all = await Promise.all(
+    HOSTS.map((host) =>
+      dockerOn(host, 'volume', 'ls', '-q', '--filter', OWNED, '--filter', 'label=io.heal.rollout'),
+    ),
+  );
+  return all.flatMap((text) => text.split('\n').filter(Boolean)).sort();
+}
+
+beforeAll(async () => {
+  env = await ensureTestbed(3);
+  work = mkdtempSync(join(tmpdir(), 'heal-e2e-roll-'));
+  await cleanHosts();
+});
+
+afterAll(async () => {
+  killStartedHeals();
+  if (env) await cleanHosts();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+describe('rolling updates on 12 replicas', () => {
+  it('deploys 12 replicas of v1', async () => {
+    writeSpec({ image: env.images.web1, order: 'stop-first', failureAction: 'rollback', attempt: 1 });
+    const applied = await run('apply', '--yes');
+    expect(applied.stderr).toBe('');
+    expect(applied.code).toBe(0);
+    expect(byImage(await replicas())).toEqual({ [env.images.web1]: 12 });
+  });
+
+  it('heal rollback refuses when nothing records a previous config, and changes nothing', async () => {
+    // A first deploy: no replica has run any other config.
+    const refused = await run('rollback', 'web', '--yes');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/nothing to roll back to: web: .*no container records a previous config/);
+    expect(refused.stderr).not.toMatch(/\n\s+at /);
+    expect(await marks()).toEqual([]);
+  });
+
+  it('updates v1 to v2 in batches of 3, never fewer than 9 healthy', async () => {
+    writeSpec({ image: env.images.web2, order: 'stop-first', failureAction: 'rollback', attempt: 1 });
+    const planned = await run('plan');
+    expect(planned.stdout).toMatch(/rolling update to v1:\w+: 12 slot\(s\) in 4 batch\(es\) of 3/);
+    expect(planned.stdout).toContain('update batch 4 of 4');
+
+    const { run: applied, lowest, samples } = await applyWatched();
+    expect(applied.stderr).toBe('');
+    expect(applied.code).toBe(0);
+    expect(applied.stdout).toMatch(/web: 3 of 12 slots updated and healthy/);
+    expect(applied.stdout).toMatch(/web: rollout done, 12 of 12 slots updated/);
+    expect(samples).toBeGreaterThan(5);
+    expect(lowest).toBeGreaterThanOrEqual(9);
+    // The batches did take replicas down: the floor was reached, not avoided by accident.
+    expect(lowest).toBeLessThan(12);
+    const after = await replicas();
+    expect(after).toHaveLength(12);
+    expect(byImage(after)).toEqual({ [env.images.web2]: 12 });
+  });
+
+  it('start-first keeps all 12 serving throughout', async () => {
+    writeSpec({ image: env.images.web1, order: 'start-first', failureAction: 'rollback', attempt: 1 });
+    const { run: applied, lowest, samples } = await applyWatched();
+    expect(applied.code).toBe(0);
+    expect(samples).toBeGreaterThan(5);
+    expect(lowest).toBeGreaterThanOrEqual(12);
+    const after = await replicas();
+    expect(after).toHaveLength(12);
+    expect(byImage(after)).toEqual({ [env.images.web1]: 12 });
+  });
+
+  it('a version that never turns healthy is rolled back, says so, and is not tried again', async () => {
+    writeSpec({ image: env.images.sick, order: 'stop-first', failureAction: 'rollback', attempt: 1 });
+    const { run: applied, lowest } = await applyWatched();
+    expect(applied.code).toBe(1);
+    expect(applied.stdout).toMatch(
+      /web: rollout failed, rolling back: 1 of 12 replacement\(s\) failed|web: rollout failed, rolling back: \d of 12/,
+    );
+    expect(applied.stdout).toMatch(/unhealthy/);
+    expect(applied.stdout).toContain('Rolled back web to the previous config');
+    expect(lowest).toBeGreaterThanOrEqual(9);
+    const after = await replicas();
+    expect(after).toHaveLength(12);
+    expect(byImage(after)).toEqual({ [env.images.web1]: 12 });
+    expect((await marks()).length).toBe(3);
+
+    // Held: the plan changes nothing and says why; apply does nothing and does not call it success.
+    const planned = await run('plan', '--detailed-exitcode');
+    expect(planned.stdout).toMatch(/web: v1:\w+ was rolled back \(.*unhealthy.*\)/);
+    expect(planned.stdout).toContain(
+      "No changes, but the hosts do not run the spec's config of web (rolled-back)",
+    );
+    expect(planned.code).toBe(0);
+    const again = await run('apply', '--yes');
+    expect(again.code).toBe(1);
+    const status = JSON.parse((await run('status', '--json')).stdout) as {
+      rollout: { state: string } | null;
+    }[];
+    expect(status[0]?.rollout?.state).toBe('rolled-back');
+  });
+
+  it('with failure_action pause, stops where it failed, and heal rollback returns it by hand', async () => {
+    writeSpec({ image: env.images.sick, order: 'stop-first', failureAction: 'pause', attempt: 2 });
+    const applied = await run('apply', '--yes');
+    expect(applied.code).toBe(1);
+    expect(applied.stdout).toMatch(/web: rollout paused: \d of 12 replacement\(s\) failed/);
+    expect(applied.stdout).toMatch(/skipped: .*the rollout of web stopped \(paused\)/);
+    const paused = await replicas();
+    expect(paused).toHaveLength(12);
+    expect(paused.filter((replica) => replica.image === env.images.sick)).toHaveLength(3);
+    expect(byImage(paused)).toEqual({ [env.images.web1]: 9 });
+    // The rolled-back mark of the last attempt is gone; this one's pause mark is there.
+    expect((await marks()).every((name) => name.includes('_heal-paused_web_'))).toBe(true);
+
+    // Held: no replica of the old config is replaced; the failed ones are healed as any replica.
+    const held = await run('plan', '--json');
+    const heldPlan = JSON.parse(held.stdout) as { warnings: string[]; rollouts: unknown[] };
+    expect(heldPlan.warnings).toContainEqual(expect.stringMatching(/^web: the rollout of v1:\w+ is paused/));
+    expect(heldPlan.rollouts).toEqual([]);
+
+    const back = await run('rollback', 'web', '--yes');
+    expect(back.stderr).toBe('');
+    expect(back.code).toBe(0);
+    expect(back.stdout).toMatch(/rollback to v1:\w+: 3 slot\(s\)/);
+    const after = await replicas();
+    expect(after).toHaveLength(12);
+    expect(byImage(after)).toEqual({ [env.images.web1]: 12 });
+  });
+
+  it('heal killed mid-rollout resumes, never has more than 3 down, and finishes with no mix', async () => {
+    writeSpec({ image: env.images.web2, order: 'stop-first', failureAction: 'rollback', attempt: 3 });
+    const first = startHeal(work, ['apply', '--yes']);
+    let lowest = Number.POSITIVE_INFINITY;
+    await waitFor('the second batch to start', 60_000, async () => {
+      lowest = Math.min(lowest, await healthyNow());
+      return /phase \d+ update batch 2 of 4:/.test(first.stdout()) ? true : undefined;
+    });
+    process.kill(first.pid, 'SIGKILL');
+    const killed = await first.done;
+    expect(killed.code).toBe(-1);
+    const mixed = await replicas();
+    expect(new Set(mixed.map((replica) => replica.image)).size).toBe(2);
+
+    const { run: resumed, lowest: lowestAfter } = await applyWatched();
+    expect(resumed.stderr).toBe('');
+    expect(resumed.code).toBe(0);
+    expect(Math.min(lowest, lowestAfter)).toBeGreaterThanOrEqual(9);
+    const after = await replicas();
+    expect(after).toHaveLength(12);
+    expect(byImage(after)).toEqual({ [env.images.web2]: 12 });
+    const converged = await run('plan', '--detailed-exitcode');
+    expect(converged.code).toBe(0);
+  });
+
+  it('a tag that does not exist fails before any replica is stopped', async () => {
+    const before = await replicas();
+    writeSpec({
+      image: env.images.web2.replace(/:v2$/, ':v404'),
+      order: 'stop-first',
+      failureAction: 'rollback',
+      attempt: 3,
+    });
+    const applied = await run('apply', '--yes');
+    expect(applied.code).toBe(1);
+    expect(applied.stdout).toMatch(/pull .*:v404.*FAILED|failed: .*pull .*v404/);
+    expect(applied.stdout).toMatch(/could not be pulled/);
+    const after = await replicas();
+    expect(after.map((replica) => replica.id).sort()).toEqual(before.map((replica) => replica.id).sort());
+    expect(byImage(after)).toEqual({ [env.images.web2]: 12 });
+    expect(await containersOnAll(HOSTS, OWNED)).toHaveLength(12);
+  });
+
+  it('a replica that exits within monitor of starting counts as a failure', async () => {
+    writeSpec({
+      image: env.images.crash,
+      order: 'stop-first',
+      failureAction: 'rollback',
+      attempt: 4,
+      healthcheck: false,
+    });
+    const applied = await run('apply', '--yes');
+    expect(applied.code).toBe(1);
+    // Each new replica ran (so its batch was done), and exited a second later.
+    expect(applied.stdout).toMatch(
+      /rolling back: \d of 12 replacement\(s\) failed: h\d: \S+ exited with code 1 within monitor/,
+    );
+    expect(applied.stdout).toContain('Rolled back web to the previous config');
+    const after = await replicas();
+    expect(after).toHaveLength(12);
+    expect(byImage(after)).toEqual({ [env.images.web2]: 12 });
+  });
+});
