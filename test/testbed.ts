@@ -27,8 +27,11 @@ export interface TestbedEnv {
   knownHosts: string;
   /** The registry every host pulls from, `10.231.0.1:5000`. */
   registry: string;
-  /** Test images in that registry: web v1/v2 (port 8080, `/` and `/health`), crash (exits 1), sick. */
-  images: { web1: string; web2: string; crash: string; sick: string };
+  /**
+   * Test images in that registry: web v1/v2 (port 8080, `/` and `/health`), crash (exits 1), sick,
+   * proxy (HAProxy reading /usr/local/etc/haproxy/haproxy.cfg).
+   */
+  images: { web1: string; web2: string; crash: string; sick: string; proxy: string };
 }
 
 interface RunOptions {

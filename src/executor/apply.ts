@@ -92,9 +92,10 @@ export async function apply(plan: Plan, stack: Stack, options: ApplyOptions): Pr
           outcomes.push(outcome);
           if (made) guard.updated(action, made.client, made.id);
           if (outcome.result !== 'failed') return;
-          if (/unreachable/.test(outcome.error)) deadHosts.set(hostName, outcome.error);
           if (action.kind === 'pull') failedPulls.add(`${hostName}\n${action.image}`);
-          await guard.failed(action, outcome.error);
+          // A host that stops answering says nothing about the config being rolled out.
+          if (/unreachable/.test(outcome.error)) deadHosts.set(hostName, outcome.error);
+          else await guard.failed(action, outcome.error);
         }),
       ),
     );

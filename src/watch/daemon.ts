@@ -289,7 +289,7 @@ export async function startDaemon(
   };
 
   const noteHeal = (stack: Stack, action: Action): void => {
-    if ((action.kind === 'start' || action.kind === 'replace') && !/^config changed/.test(action.reason)) {
+    if (action.kind === 'start' || (action.kind === 'replace' && !action.update)) {
       restarts.record(action.service, action.slot, Date.now());
       metrics.countHeal(stack.name, /unhealthy/.test(action.reason) ? 'unhealthy' : 'crashed');
     }

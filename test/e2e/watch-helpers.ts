@@ -176,6 +176,7 @@ export type Status = {
     healthy: number;
     dirty: number;
     crashLooping: boolean;
+    rollout: { state: string; configHash: string; reason: string } | null;
   }[];
 };
 

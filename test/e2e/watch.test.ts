@@ -53,7 +53,7 @@ const timings: Record<string, string> = {};
 let pending = { sha: '', at: 0 };
 let beforeWebhook: Replica[] = [];
 
-type Shape = { web: number; round: number; crasher: boolean; broken: boolean };
+type Shape = { web: number; round: number; crasher: boolean; broken: boolean; neverHealthy?: boolean };
 let shape: Shape = { web: 4, round: 1, crasher: false, broken: false };
 
 function specText(s: Shape): string {
@@ -72,13 +72,13 @@ function specText(s: Shape): string {
     `    image: ${env.images.web1}`,
     `    environment: { ROUND: "${s.round}" }`,
     '    healthcheck:',
-    '      test: ["CMD-SHELL", "test ! -f /tmp/sick"]',
+    `      test: ["CMD-SHELL", "${s.neverHealthy ? 'false' : 'test ! -f /tmp/sick'}"]`,
     '      interval: 1s',
     '      timeout: 2s',
     '      retries: 1',
     '    deploy:',
     `      replicas: ${s.web}`,
-    '      update_config: { parallelism: 2, order: start-first }',
+    '      update_config: { parallelism: 2, order: start-first, failure_action: rollback }',
     ...(s.crasher ? ['  crasher:', `    image: ${env.images.crash}`, '    deploy: { replicas: 1 }'] : []),
     '',
   ].join('\n');
@@ -659,6 +659,39 @@ describe('heal watch on three hosts', () => {
     timings['lock leases left behind'] =
       left.map((lock) => `${lock.host} (pid ${lock.pid})`).join(', ') || 'none';
   }, 120_000);
+
+  it('rolls back a commit whose replicas never turn healthy, says so on /status and /metrics, and takes the next commit', async () => {
+    const before = await replicasOnAll(env, HOSTS, STACK);
+    const previousRevision = goodRevision;
+    const { sha } = await commit(
+      { neverHealthy: true, round: 5 },
+      'round 5: a healthcheck that always fails',
+    );
+    await pokeWebhook(sha);
+    const status = await until('the daemon to report the rollback', 60_000, async () => {
+      const now = await statusOf(port);
+      return now.revision === sha && now.lastReconcile?.outcome === 'rolled_back' ? now : undefined;
+    });
+    expect(status.services.find((service) => service.service === 'web')?.rollout).toEqual({
+      state: 'rolled-back',
+      configHash: expect.stringMatching(/^v1:/),
+      reason: expect.stringMatching(/unhealthy/),
+    });
+    expect(status.lastReconcile?.message).toMatch(/web: v1:\w+ was rolled back/);
+    expect(await metricNow('heal_service_rolled_back', { service: 'web' })).toBe(1);
+    expect(await metricNow('heal_reconciles_total', { outcome: 'rolled_back' })).toBeGreaterThan(0);
+    // The replicas that ran before the commit still run: start-first never stopped one.
+    const after = await replicasOnAll(env, HOSTS, STACK);
+    expect(ids(after)).toEqual(ids(before));
+    expect(logs('rollout ended', { service: 'web', result: 'rolled-back' })).toHaveLength(1);
+    expect(previousRevision).not.toBe(sha);
+
+    const fixed = await commit({ neverHealthy: false, round: 6 }, 'round 6: healthy again');
+    await pokeWebhook(fixed.sha);
+    const { status: healed } = await converged(60_000, 'the next commit to roll out');
+    expect(healed.services.find((service) => service.service === 'web')?.rollout).toBeNull();
+    expect(await metricNow('heal_service_rolled_back', { service: 'web' })).toBe(0);
+  }, 150_000);
 
   it('exits 0 on SIGTERM, releasing everything and leaving the replicas running', async () => {
     daemon.signal('SIGTERM');
