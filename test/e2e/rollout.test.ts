@@ -9,7 +9,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dockerOn, ensureTestbed, type TestbedEnv } from '../testbed.js';
-import { containersOnAll, heal, killStartedHeals, startHeal, waitFor, type Run } from './helpers.js';
+import {
+  cleanStack,
+  containersOnAll,
+  heal,
+  killStartedHeals,
+  startHeal,
+  waitFor,
+  type Run,
+} from './helpers.js';
 
 const STACK = 'e2eroll';
 const HOSTS = ['h1', 'h2', 'h3'] as const;
@@ -114,19 +122,6 @@ function byImage(list: readonly Replica[]): Record<string, number> {
   return out;
 }
 
-async function cleanHosts(): Promise<void> {
-  const lines = (text: string): string[] => text.split('\n').filter(Boolean);
-  for (const host of HOSTS) {
-    const ids = lines(await dockerOn(host, 'ps', '-aq', '--filter', OWNED));
-    if (ids.length > 0) await dockerOn(host, 'rm', '-f', '-v', ...ids);
-    const networks = lines(await dockerOn(host, 'network', 'ls', '-q', '--filter', OWNED));
-    const lock = lines(await dockerOn(host, 'network', 'ls', '-q', '--filter', `name=^heal-lock-${STACK}$`));
-    if (networks.length + lock.length > 0) await dockerOn(host, 'network', 'rm', ...networks, ...lock);
-    const volumes = lines(await dockerOn(host, 'volume', 'ls', '-q', '--filter', OWNED));
-    if (volumes.length > 0) await dockerOn(host, 'volume', 'rm', '-f', ...volumes);
-  }
-}
-
 /** Rollout marks on each host: volume names. */
 async function marks(): Promise<string[]> {
   const all = await Promise.all(
@@ -140,12 +135,12 @@ async function marks(): Promise<string[]> {
 beforeAll(async () => {
   env = await ensureTestbed(3);
   work = mkdtempSync(join(tmpdir(), 'heal-e2e-roll-'));
-  await cleanHosts();
+  await cleanStack(HOSTS, STACK);
 });
 
 afterAll(async () => {
   killStartedHeals();
-  if (env) await cleanHosts();
+  if (env) await cleanStack(HOSTS, STACK);
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
