@@ -73,14 +73,19 @@ export async function apply(plan: Plan, stack: Stack, options: ApplyOptions): Pr
       for (const action of actions) outcomes.push(skip(action, 'heal is stopping', emit));
       continue;
     }
+    // update_config.delay paces batches that run; a batch whose rollout stopped is not waited for.
+    const runs = actions.some(
+      (action) => !(skipReason(action, deadHosts, failedPulls) ?? guard.skipReason(action)),
+    );
+    const delay = runs ? phase.delayBefore : 0;
     emit({
       type: 'phase',
       index: phase.index,
       label: phase.label,
       count: actions.length,
-      delayBefore: phase.delayBefore,
+      delayBefore: delay,
     });
-    if (phase.delayBefore > 0) await new Promise((resolve) => setTimeout(resolve, phase.delayBefore));
+    if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
     const byHost = new Map<string, Action[]>();
     for (const action of actions) byHost.set(action.host, [...(byHost.get(action.host) ?? []), action]);
     await Promise.all(

@@ -108,6 +108,9 @@ describe('examples/blog, as its README walks it', () => {
     );
     expect(applied.stdout).toContain('Rolled back web to the previous config');
     expect(applied.stdout).toMatch(/skipped: .*the rollout of web stopped \(rolled-back\)/);
+    // The batches that were skipped are not waited for: no 10 s delay before them.
+    expect(applied.stdout).toMatch(/update batch 4 of 4: 3 action\(s\)\n/);
+    expect(applied.stdout).not.toMatch(/update batch [234] of 4: 3 action\(s\) after/);
     expect(await census()).toEqual({ healthy: { [env.images.web2]: 12 }, containers: 12 });
     const planned = await run('plan');
     expect(planned.stdout).toContain(
