@@ -256,6 +256,14 @@ export async function startDaemon(
         reach: current.reach,
         stopping: () => stopping,
         onEvent: (event) => {
+          // A rollout's batches, as `heal apply` prints them: `update batch 2 of 4`.
+          if (event.type === 'phase' && made.rollouts.length > 0)
+            log.info(
+              { stack: stack.name, phase: event.label, actions: event.count, afterMs: event.delayBefore },
+              'phase started',
+            );
+          if (event.type === 'rollout')
+            log.warn({ stack: stack.name, ...event.rollout }, 'rollout stopped by failure_action');
           if (event.type === 'done' || event.type === 'failed') {
             metrics.countAction(stack.name, event.action.kind, event.type);
             const fields = {

@@ -313,4 +313,19 @@ describe('rolling updates on 12 replicas', () => {
     expect(after).toHaveLength(12);
     expect(byImage(after)).toEqual({ [env.images.web2]: 12 });
   });
+
+  it('failure_action continue takes every batch through, failures and all, and says so', async () => {
+    writeSpec({ image: env.images.sick, order: 'stop-first', failureAction: 'continue', attempt: 5 });
+    const applied = await run('apply', '--yes');
+    expect(applied.code).toBe(1);
+    expect(applied.stdout).toMatch(
+      /web: rollout goes on \(failure_action continue\): 1 of 12 replacement\(s\) failed/,
+    );
+    expect(applied.stdout).toMatch(/phase \d+ update batch 4 of 4: 3 action\(s\)/);
+    expect(applied.stdout).not.toMatch(/skipped: /);
+    const after = await replicas();
+    expect(after).toHaveLength(12);
+    expect(after.every((replica) => replica.image === env.images.sick)).toBe(true);
+    expect(await marks()).toEqual([]);
+  });
 });

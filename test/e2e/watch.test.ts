@@ -684,6 +684,12 @@ describe('heal watch on three hosts', () => {
     const after = await replicasOnAll(env, HOSTS, STACK);
     expect(ids(after)).toEqual(ids(before));
     expect(logs('rollout ended', { service: 'web', result: 'rolled-back' })).toHaveLength(1);
+    expect(logs('phase started').map((line) => line.phase)).toContainEqual(
+      expect.stringMatching(/^update batch 1 of 2$/),
+    );
+    expect(logs('rollout stopped by failure_action', { service: 'web', result: 'rolled-back' })).toHaveLength(
+      1,
+    );
     expect(previousRevision).not.toBe(sha);
 
     const fixed = await commit({ neverHealthy: false, round: 6 }, 'round 6: healthy again');
