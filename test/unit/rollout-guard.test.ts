@@ -1,0 +1,93 @@
+import { describe, expect, it } from 'vitest';
+import type { HostClient } from '../../src/executor/host-client.js';
+import { RolloutGuard, type RolloutResult } from '../../src/executor/rollout-guard.js';
+import { plan } from '../../src/planner/plan.js';
+import type { Action } from '../../src/planner/plan-types.js';
+import { deployed, stackOf, T1 } from './plan-helpers.js';
+
+/**
+ * The failure arithmetic of a rollout, on a plan made by the planner. The hosts are stand-ins that
+ * record the marks written: the real engines are in test/e2e/rollout.test.ts.
+ */
+async function rollout(updateConfig: string) {
+  const spec = (image: string) => `
+services:
+  web:
+    image: ${image}
+    deploy:
+      replicas: 12
+      update_config: ${updateConfig}
+`;
+  const v1 = await stackOf(spec('nginx:1'));
+  const v2 = await stackOf(spec('nginx:2'));
+  const made = plan(v2, deployed(v1), { now: T1 });
+  const marks: unknown[] = [];
+  const client = {
+    host: v2.heal.hosts.h1,
+    call: (_operation: string, run: (docker: never) => Promise<unknown>) =>
+      run({ createVolume: async (body: unknown) => void marks.push(body) } as never),
+  } as unknown as HostClient;
+  const halts: RolloutResult[] = [];
+  const guard = new RolloutGuard(
+    made,
+    v2,
+    async () => ({ client }),
+    (_service, result) => halts.push(result),
+  );
+  const replaces = made.actions.filter(
+    (action): action is Extract<Action, { kind: 'replace' }> => action.kind === 'replace',
+  );
+  return { guard, replaces, marks, halts };
+}
+
+describe('RolloutGuard', () => {
+  it('lets failures up to max_failure_ratio pass, and rolls back on the one past it', async () => {
+    const { guard, replaces, marks, halts } = await rollout(
+      '{ parallelism: 3, failure_action: rollback, max_failure_ratio: 0.25 }',
+    );
+    for (const action of replaces.slice(0, 3)) await guard.failed(action, 'unhealthy');
+    expect(halts).toEqual([]);
+    expect(guard.skipReason(replaces[11]!)).toBeNull();
+    await guard.failed(replaces[3]!, 'unhealthy');
+    expect(halts.map((halt) => halt.result)).toEqual(['rolled-back']);
+    expect(guard.skipReason(replaces[11]!)).toMatch(
+      /^the rollout of web stopped \(rolled-back\): h\d: unhealthy$/,
+    );
+    // One mark per host of the spec, naming the config that failed.
+    expect(marks).toHaveLength(3);
+    expect(marks[0]).toMatchObject({
+      Labels: { 'io.heal.rollout': 'rolled-back', 'io.heal.service': 'web' },
+    });
+    expect(guard.results()).toEqual([
+      expect.objectContaining({
+        result: 'rolled-back',
+        failures: 4,
+        slots: 12,
+        reason: expect.stringMatching(/^4 of 12 replacement\(s\) failed \(max_failure_ratio 0\.25\)/),
+      }),
+    ]);
+  });
+
+  it('pauses on the first failure by default, and writes a paused mark', async () => {
+    const { guard, replaces, marks, halts } = await rollout('{ parallelism: 3 }');
+    await guard.failed(replaces[0]!, 'exited with code 1');
+    expect(halts.map((halt) => halt.result)).toEqual(['paused']);
+    expect(marks[0]).toMatchObject({ Labels: { 'io.heal.rollout': 'paused' } });
+  });
+
+  it('with continue, counts every failure and never stops a batch', async () => {
+    const { guard, replaces, marks } = await rollout('{ parallelism: 3, failure_action: continue }');
+    for (const action of replaces.slice(0, 5)) await guard.failed(action, 'unhealthy');
+    expect(replaces.map((action) => guard.skipReason(action))).toEqual(replaces.map(() => null));
+    expect(marks).toEqual([]);
+    expect(guard.results()).toEqual([expect.objectContaining({ result: 'continued', failures: 5 })]);
+  });
+
+  it('calls a rollout with every slot updated done, and one with slots left incomplete', async () => {
+    const { guard, replaces } = await rollout('{ parallelism: 3 }');
+    for (const action of replaces.slice(0, 11)) guard.updated(action, {} as HostClient, 'id');
+    expect(guard.results()).toEqual([expect.objectContaining({ result: 'incomplete', updated: 11 })]);
+    guard.updated(replaces[11]!, {} as HostClient, 'id');
+    expect(guard.results()).toEqual([expect.objectContaining({ result: 'done', updated: 12 })]);
+  });
+});
