@@ -61,6 +61,8 @@ export async function startDaemon(
   const restarts = new Restarts();
   let good: { stack: Stack; revision: string | null } | null = null;
   let specError: string | null = null;
+  /** The source announced something new since the spec was last read (true at the start). */
+  let specChanged = true;
   let fleet: { key: string; fleet: Fleet; events: { stop(): void } } | null = null;
   let hostStates: HostStates | null = null;
   let last: LastReconcile | null = null;
@@ -115,8 +117,15 @@ export async function startDaemon(
     return opened;
   };
 
-  /** The spec now: the source refreshed and loaded; on failure the last good spec stays in force. */
+  /**
+   * The spec now: the source refreshed and loaded; on failure the last good spec stays in force.
+   * Only after the source said it changed (a new commit fetched, a file saved) or at the start:
+   * a reconcile for a crashed container must not wait on the forge, nor fail while it is down.
+   */
   const loadSpec = async (): Promise<void> => {
+    if (!specChanged) return;
+    // Cleared first: a change that lands while this load runs sets it again.
+    specChanged = false;
     let at: string | null = null;
     try {
       const revision = await source.refresh();
@@ -391,7 +400,10 @@ export async function startDaemon(
       : {}),
   });
 
-  source.start(() => reconciler.trigger());
+  source.start(() => {
+    specChanged = true;
+    reconciler.trigger();
+  });
   let resync: NodeJS.Timeout | null = null;
   const scheduleResync = (): void => {
     const interval = good?.stack.heal.watch.interval ?? 15_000;
