@@ -8,17 +8,19 @@ import type { TestbedEnv } from '../test/testbed.js';
 import { deployFloor, deployHeal, deploySwarm, scaleFloor, scaleHeal, scaleSwarm } from './apply-rows.js';
 import { hostDownHeal, hostDownSwarm, killHeal, killSwarm } from './heal-rows.js';
 import type { ResultRow } from './results-row.js';
+import { rolloutFloor, rolloutHeal, rolloutSwarm } from './rollout-rows.js';
 import { withSwarm } from './swarm.js';
 import { docker, HOSTS, type Sample } from './util.js';
 import { commitToConverged, idleDaemon, type GitSamples, type IdleSamples } from './watch-rows.js';
 
 /** The measurements, by the key `--only=a,b` names. */
-export const BED_KEYS = ['create', 'apply24', 'scale', 'kill', 'hostdown', 'git', 'idle'] as const;
+export const BED_KEYS = ['create', 'apply24', 'scale', 'kill', 'hostdown', 'git', 'idle', 'rollout'] as const;
 export type BedKey = (typeof BED_KEYS)[number];
 
 const CREATE = { name: 'bcreate', replicas: 6, health: true };
 const APPLY24 = { name: 'bapply', replicas: 24, health: false };
 const SCALE = { name: 'bscale', from: 6, to: 24 };
+const ROLLOUT = { name: 'broll', replicas: 12, parallelism: 3 };
 
 type Cells = { heal?: Sample; swarm?: Sample; floor?: Sample };
 
@@ -38,6 +40,8 @@ export async function bedRows(env: TestbedEnv, only: ReadonlySet<BedKey>): Promi
   };
 
   const pulled = await ensureImage(env, env.images.web1);
+  // The rollout's new image too, so that no column pays a pull.
+  const pulled2 = wants('rollout') ? await ensureImage(env, env.images.web2) : [];
   try {
     // heal and the floor, no swarm on the hosts.
     if (wants('create')) {
@@ -58,9 +62,13 @@ export async function bedRows(env: TestbedEnv, only: ReadonlySet<BedKey>): Promi
     if (wants('hostdown')) cell('hostdown').heal = await hostDownHeal(env, 'bhostdown');
     if (wants('git')) git = (await guard('heal git', () => commitToConverged(env, 'bgit'))) ?? null;
     if (wants('idle')) idle = (await guard('heal idle', () => idleDaemon(env, 'bidle'))) ?? null;
+    if (wants('rollout')) {
+      cell('rollout').heal = await rolloutHeal(env, ROLLOUT);
+      cell('rollout').floor = await rolloutFloor(env, ROLLOUT);
+    }
 
     // Docker Swarm on the same hosts.
-    if (['create', 'apply24', 'scale', 'kill', 'hostdown'].some((key) => wants(key as BedKey))) {
+    if (['create', 'apply24', 'scale', 'kill', 'hostdown', 'rollout'].some((key) => wants(key as BedKey))) {
       await guard('swarm', () =>
         withSwarm(env, async () => {
           if (wants('create')) cell('create').swarm = await deploySwarm(env, CREATE);
@@ -69,11 +77,13 @@ export async function bedRows(env: TestbedEnv, only: ReadonlySet<BedKey>): Promi
           if (wants('kill'))
             cell('kill').swarm = await guard('swarm kill', () => killSwarm(env, 'bkill-swarm'));
           if (wants('hostdown')) cell('hostdown').swarm = await hostDownSwarm(env, 'bhostdown-swarm');
+          if (wants('rollout')) cell('rollout').swarm = await rolloutSwarm(env, ROLLOUT);
         }),
       );
     }
   } finally {
     for (const host of pulled) await docker(env, host, ['rmi', env.images.web1]).catch(() => undefined);
+    for (const host of pulled2) await docker(env, host, ['rmi', env.images.web2]).catch(() => undefined);
   }
 
   const rows: ResultRow[] = [];
@@ -108,6 +118,18 @@ export async function bedRows(env: TestbedEnv, only: ReadonlySet<BedKey>): Promi
         text: '≤ 0.5x swarm',
         met: within(heal, swarm, 0.5),
       })),
+    );
+  if (wants('rollout'))
+    rows.push(
+      row(
+        'rolling update of 12 replicas, parallelism 3, delay 0',
+        's',
+        cell('rollout'),
+        (heal, swarm, floor) => ({
+          text: '≤ 0.5x swarm, ≤ 1.5x floor',
+          met: within(heal, swarm, 0.5) && within(heal, floor, 1.5),
+        }),
+      ),
     );
   if (git) {
     rows.push(row('commit → converged, webhook', 's', { heal: git.webhook }));

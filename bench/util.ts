@@ -76,6 +76,8 @@ export type EngineContainer = {
   readonly id: string;
   readonly host: string;
   readonly name: string;
+  /** As the container was created with it: `reg/web:v2`, or `reg/web:v2@sha256:…` for a Swarm task. */
+  readonly image: string;
   readonly state: string;
   /** `Up 3 seconds (healthy)` */
   readonly status: string;
@@ -100,6 +102,7 @@ export async function containersOn(
       const raw = JSON.parse(answer.body) as {
         Id: string;
         Names: string[];
+        Image: string;
         State: string;
         Status: string;
         Labels: Record<string, string> | null;
@@ -108,6 +111,7 @@ export async function containersOn(
         id: item.Id,
         host,
         name: (item.Names[0] ?? '').replace(/^\//, ''),
+        image: item.Image,
         state: item.State,
         status: item.Status,
         labels: item.Labels ?? {},
@@ -389,6 +393,8 @@ export type SpecShape = {
   readonly image: string;
   /** The test images' healthcheck, one probe a second. */
   readonly health: boolean;
+  /** `deploy.update_config`, in flow style: `{ parallelism: 3, delay: 0s }`. */
+  readonly updateConfig?: string;
 };
 
 /** A heal spec naming the bed's three hosts, one service `web`, no published ports. */
@@ -409,6 +415,7 @@ export function specText(env: TestbedEnv, shape: SpecShape): string {
       : []),
     '    deploy:',
     `      replicas: ${shape.replicas}`,
+    ...(shape.updateConfig ? [`      update_config: ${shape.updateConfig}`] : []),
     '',
   ].join('\n');
 }
