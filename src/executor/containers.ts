@@ -13,7 +13,7 @@ export class ActionError extends Error {
   override readonly name = 'ActionError';
 }
 
-const POLL_MS = 200;
+const POLL_MS = 100;
 
 /** Pulls an image; fails with the registry's own words (`manifest unknown`, connection refused...). */
 export async function pullImage(client: HostClient, image: string): Promise<void> {
