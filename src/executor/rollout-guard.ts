@@ -102,7 +102,11 @@ export class RolloutGuard {
   }
 
   results(): RolloutResult[] {
-    return [...this.states.values()].map(({ rollout, updated, failures, halted }) => ({
+    return [...this.states.values()].map((state) => this.result(state));
+  }
+
+  private result({ rollout, updated, failures, halted }: State): RolloutResult {
+    return {
       service: rollout.service,
       kind: rollout.kind,
       to: rollout.to,
@@ -111,7 +115,7 @@ export class RolloutGuard {
       updated,
       failures: failures.length,
       reason: failures.length > 0 ? summary(rollout, failures) : null,
-    }));
+    };
   }
 
   private async count(service: string, failure: string): Promise<void> {
@@ -121,6 +125,7 @@ export class RolloutGuard {
     const { rollout } = state;
     if (state.failures.length / rollout.slots <= rollout.maxFailureRatio) return;
     if (rollout.failureAction === 'continue') {
+      if (state.halted === null) this.onHalt(service, { ...this.result(state), result: 'continued' });
       state.halted = 'continued';
       return;
     }
@@ -141,10 +146,7 @@ export class RolloutGuard {
         reason,
       }).catch((error: Error) => state.failures.push(error.message));
     }
-    this.onHalt(
-      service,
-      this.results().find((result) => result.service === service)!,
-    );
+    this.onHalt(service, this.result(state));
   }
 }
 

@@ -76,8 +76,10 @@ describe('RolloutGuard', () => {
   });
 
   it('with continue, counts every failure and never stops a batch', async () => {
-    const { guard, replaces, marks } = await rollout('{ parallelism: 3, failure_action: continue }');
+    const { guard, replaces, marks, halts } = await rollout('{ parallelism: 3, failure_action: continue }');
     for (const action of replaces.slice(0, 5)) await guard.failed(action, 'unhealthy');
+    // Said once, at the first failure.
+    expect(halts).toEqual([expect.objectContaining({ result: 'continued', failures: 1 })]);
     expect(replaces.map((action) => guard.skipReason(action))).toEqual(replaces.map(() => null));
     expect(marks).toEqual([]);
     expect(guard.results()).toEqual([expect.objectContaining({ result: 'continued', failures: 5 })]);
