@@ -87,50 +87,21 @@ export async function bedRows(env: TestbedEnv, only: ReadonlySet<BedKey>): Promi
   }
 
   const rows: ResultRow[] = [];
-  const within = (a: number | null, b: number | null, factor: number): boolean =>
-    a !== null && b !== null && a <= b * factor;
-  if (wants('create')) {
-    rows.push(
-      row('create 6 replicas over 3 hosts (healthy)', 's', cell('create'), (heal, swarm, floor) => ({
-        text: '≤ 1.5x floor, ≤ 0.5x swarm',
-        met: within(heal, floor, 1.5) && within(heal, swarm, 0.5),
-      })),
-    );
-  }
+  // The issue's targets: at most half of Swarm's time on every row Swarm shares; within 1.5x of
+  // the floor for create, scale and the rollout. Each part is shown with its ratio.
+  const both = targets({ swarm: 0.5, floor: 1.5 });
+  const swarmOnly = targets({ swarm: 0.5 });
+  if (wants('create')) rows.push(row('create 6 replicas over 3 hosts (healthy)', 's', cell('create'), both));
   if (wants('apply24'))
     rows.push(
-      row('apply 24 containers over 3 hosts', 's', cell('apply24'), (heal, _swarm, floor) => ({
-        text: 'within 1.5x floor',
-        met: within(heal, floor, 1.5),
-      })),
+      row('apply 24 containers over 3 hosts', 's', cell('apply24'), targets({ swarm: 0.5, floor: 1.5 })),
     );
-  if (wants('scale')) rows.push(row('scale 6 → 24', 's', cell('scale')));
-  if (wants('kill'))
-    rows.push(
-      row('docker kill of a replica → running again', 's', cell('kill'), (heal, swarm) => ({
-        text: '≤ 0.5x swarm',
-        met: within(heal, swarm, 0.5),
-      })),
-    );
+  if (wants('scale')) rows.push(row('scale 6 → 24', 's', cell('scale'), both));
+  if (wants('kill')) rows.push(row('docker kill of a replica → running again', 's', cell('kill'), swarmOnly));
   if (wants('hostdown'))
-    rows.push(
-      row('host switched off → replicas running on the others', 's', cell('hostdown'), (heal, swarm) => ({
-        text: '≤ 0.5x swarm',
-        met: within(heal, swarm, 0.5),
-      })),
-    );
+    rows.push(row('host switched off → replicas running on the others', 's', cell('hostdown'), swarmOnly));
   if (wants('rollout'))
-    rows.push(
-      row(
-        'rolling update of 12 replicas, parallelism 3, delay 0',
-        's',
-        cell('rollout'),
-        (heal, swarm, floor) => ({
-          text: '≤ 0.5x swarm, ≤ 1.5x floor',
-          met: within(heal, swarm, 0.5) && within(heal, floor, 1.5),
-        }),
-      ),
-    );
+    rows.push(row('rolling update of 12 replicas, parallelism 3, delay 0', 's', cell('rollout'), both));
   if (git) {
     rows.push(row('commit → converged, webhook', 's', { heal: git.webhook }));
     rows.push(row('commit → converged, polling (default interval)', 's', { heal: git.polling }));
@@ -195,4 +166,31 @@ async function ensureImage(env: TestbedEnv, image: string): Promise<string[]> {
     pulled.push(host);
   }
   return pulled;
+}
+
+/** Targets as ratios to Swarm and to the floor: `≤ 0.5x swarm: 0.71x MISSED; ≤ 1.5x floor: 1.17x met`. */
+function targets(limits: { readonly swarm?: number; readonly floor?: number }) {
+  return (
+    heal: number | null,
+    swarm: number | null,
+    floor: number | null,
+  ): { text: string; met: boolean } => {
+    const parts = (
+      [
+        ['swarm', limits.swarm, swarm],
+        ['floor', limits.floor, floor],
+      ] as const
+    ).flatMap(([what, limit, base]) => {
+      if (limit === undefined) return [];
+      const ratio = heal !== null && base !== null && base > 0 ? heal / base : null;
+      const met = ratio !== null && ratio <= limit;
+      return [
+        {
+          met,
+          text: `≤ ${limit}x ${what}: ${ratio === null ? '?' : `${ratio.toFixed(2)}x`} ${met ? 'met' : 'MISSED'}`,
+        },
+      ];
+    });
+    return { text: parts.map((part) => part.text).join('; '), met: parts.every((part) => part.met) };
+  };
 }
