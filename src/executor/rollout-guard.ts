@@ -86,7 +86,10 @@ export class RolloutGuard {
 
   async failed(action: Action, error: string): Promise<void> {
     if (action.kind !== 'replace' || !action.update) return;
-    await this.count(action.service, `${action.host}: ${error}`);
+    await this.count(
+      action.service,
+      error.startsWith(`${action.host}: `) ? error : `${action.host}: ${error}`,
+    );
   }
 
   /** Looks once at every new container still in its monitor window. */
