@@ -42,7 +42,13 @@ export function followEvents(options: {
       if ('client' in reached) {
         try {
           const stream = (await reached.client.docker.getEvents({
-            filters: { type: ['container'], label: [`${LABEL.stack}=${options.stack}`] },
+            // Filtered by the engine: a healthcheck's exec_create/exec_start/exec_die every interval
+            // would otherwise cross SSH and be parsed here only to be dropped.
+            filters: {
+              type: ['container'],
+              label: [`${LABEL.stack}=${options.stack}`],
+              event: ['die', 'oom', 'kill', 'stop', 'destroy', 'start', 'health_status'],
+            },
           })) as NodeJS.ReadableStream & { destroy?: () => void };
           streams.add(stream);
           if (lost) options.onSignal({ kind: 'opened', host: host.name });

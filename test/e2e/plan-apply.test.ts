@@ -318,6 +318,7 @@ describe('heal apply on three hosts', () => {
         dirty: 0,
         hosts: { h2: 2 },
         image: env.images.web1,
+        rollout: null,
       },
       {
         service: 'web',
@@ -328,6 +329,7 @@ describe('heal apply on three hosts', () => {
         dirty: 0,
         hosts: { h1: 1, h2: 1, h3: 1 },
         image: env.images.web1,
+        rollout: null,
       },
       {
         service: 'worker',
@@ -338,6 +340,7 @@ describe('heal apply on three hosts', () => {
         dirty: 0,
         hosts: { h1: 2, h2: 2, h3: 2 },
         image: env.images.web1,
+        rollout: null,
       },
     ]);
 
