@@ -4,7 +4,7 @@
  * shared 2-core machine are figures to read, not assertions.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { TestbedEnv } from '../test/testbed.js';
@@ -13,6 +13,8 @@ import { planRows } from './plan-rows.js';
 import type { ResultRow } from './results-row.js';
 import { observeRows } from './observe-rows.js';
 import { transportRows } from './transport-rows.js';
+
+type Results = { rows: (ResultRow & { date?: string })[]; date: string };
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const TESTBED = `${ROOT}scripts/testbed`;
@@ -76,8 +78,16 @@ const machine = {
   node: process.version,
 };
 mkdirSync(`${ROOT}bench/results`, { recursive: true });
-writeFileSync(
-  `${ROOT}bench/results/latest.json`,
-  `${JSON.stringify({ rows, machine, date: new Date().toISOString() }, null, 2)}\n`,
-);
+const file = `${ROOT}bench/results/latest.json`;
+// A partial run (--only) replaces its own rows and keeps the others, each with the date it ran.
+const date = new Date().toISOString();
+const dated = rows.map((row) => ({ ...row, date }));
+const kept = onlyArgument && existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Results) : null;
+const merged = kept
+  ? [
+      ...kept.rows.map((row) => dated.find((mine) => mine.name === row.name) ?? { date: kept.date, ...row }),
+      ...dated.filter((mine) => !kept.rows.some((row) => row.name === mine.name)),
+    ]
+  : dated;
+writeFileSync(file, `${JSON.stringify({ rows: merged, machine, date }, null, 2)}\n`);
 console.log(`\nwritten: bench/results/latest.json`);
