@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dockerOn, ensureTestbed, type TestbedEnv } from '../testbed.js';
-import { heal, killStartedHeals, page, startHeal, waitFor } from './helpers.js';
+import { cleanStack, heal, killStartedHeals, page, startHeal, waitFor } from './helpers.js';
 
 const EXAMPLE = fileURLToPath(new URL('../../examples/fronted/', import.meta.url));
 const STACK = 'e2efronted';
@@ -112,30 +112,17 @@ async function loadWhile(running: () => boolean): Promise<Answer[]> {
   return Promise.all(sent);
 }
 
-async function cleanHosts(): Promise<void> {
-  const lines = (text: string): string[] => text.split('\n').filter(Boolean);
-  for (const host of hosts) {
-    const ids = lines(await dockerOn(host, 'ps', '-aq', '--filter', OWNED));
-    if (ids.length > 0) await dockerOn(host, 'rm', '-f', '-v', ...ids);
-    const networks = lines(await dockerOn(host, 'network', 'ls', '-q', '--filter', OWNED));
-    const lock = lines(await dockerOn(host, 'network', 'ls', '-q', '--filter', `name=^heal-lock-${STACK}$`));
-    if (networks.length + lock.length > 0) await dockerOn(host, 'network', 'rm', ...networks, ...lock);
-    const volumes = lines(await dockerOn(host, 'volume', 'ls', '-q', '--filter', OWNED));
-    if (volumes.length > 0) await dockerOn(host, 'volume', 'rm', '-f', ...volumes);
-  }
-}
-
 beforeAll(async () => {
   env = await ensureTestbed(3);
   hosts = env.hosts.map((host) => host.name);
   work = mkdtempSync(join(tmpdir(), 'heal-e2e-fronted-'));
   copyFileSync(join(EXAMPLE, 'haproxy.cfg'), join(work, 'haproxy.cfg'));
-  await cleanHosts();
+  await cleanStack(hosts, STACK);
 });
 
 afterAll(async () => {
   killStartedHeals();
-  if (env) await cleanHosts();
+  if (env) await cleanStack(hosts, STACK);
   if (work) rmSync(work, { recursive: true, force: true });
 });
 

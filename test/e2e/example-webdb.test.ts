@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dockerOn, ensureTestbed, hostOf, type TestbedEnv } from '../testbed.js';
 import {
+  cleanStack,
   containersOnAll,
   heal,
   killStartedHeals,
@@ -113,27 +114,6 @@ async function expectConverged(): Promise<void> {
   expect(again.code).toBe(0);
 }
 
-/** Removes everything of the stack from every host; one host failing does not stop the others. */
-async function cleanHosts(): Promise<void> {
-  const failures: string[] = [];
-  for (const host of HOSTS) {
-    try {
-      const ids = lines(await dockerOn(host, 'ps', '-aq', '--filter', OWNED));
-      if (ids.length > 0) await dockerOn(host, 'rm', '-f', '-v', ...ids);
-      const networks = lines(await dockerOn(host, 'network', 'ls', '-q', '--filter', OWNED));
-      const lock = lines(
-        await dockerOn(host, 'network', 'ls', '-q', '--filter', `name=^heal-lock-${STACK}$`),
-      );
-      if (networks.length + lock.length > 0) await dockerOn(host, 'network', 'rm', ...networks, ...lock);
-      const volumes = await volumesOn(host);
-      if (volumes.length > 0) await dockerOn(host, 'volume', 'rm', '-f', ...volumes);
-    } catch (error) {
-      failures.push(`${host}: ${(error as Error).message}`);
-    }
-  }
-  if (failures.length > 0) throw new Error(`could not clean up:\n${failures.join('\n')}`);
-}
-
 /** The example publishes fixed ports: a container of another stack holding one would move a replica. */
 async function expectPortsFree(): Promise<void> {
   for (const host of HOSTS) {
@@ -151,13 +131,13 @@ beforeAll(async () => {
   env = await ensureTestbed(3);
   work = mkdtempSync(join(tmpdir(), 'heal-e2e-webdb-'));
   example = readFileSync(EXAMPLE, 'utf8');
-  await cleanHosts();
+  await cleanStack(HOSTS, STACK);
   await expectPortsFree();
 });
 
 afterAll(async () => {
   killStartedHeals();
-  if (env) await cleanHosts();
+  if (env) await cleanStack(HOSTS, STACK);
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
