@@ -556,6 +556,17 @@ describe('heal apply on three hosts', () => {
 
     const fresh = await run('plan', '-o', 'fresh.json');
     expect(fresh.code).toBe(0);
+    // A plan saved by a heal from before rollouts were planned: refused, nothing touched.
+    const older = JSON.parse(readFileSync(join(work, 'fresh.json'), 'utf8')) as {
+      plan: Record<string, unknown>;
+    };
+    delete older.plan.rollouts;
+    writeFileSync(join(work, 'older.json'), JSON.stringify(older));
+    const refused = await run('apply', '--yes', 'older.json');
+    expect(refused.stderr).toBe(
+      'older.json: saved by an older heal, without its rollouts; run heal plan -o again\n',
+    );
+    expect(refused.code).toBe(64);
     const applied = await run('apply', '--yes', 'fresh.json');
     expect(applied.stderr).toBe('');
     expect(applied.stdout).toMatch(/^Apply complete: 3 done, 0 failed, 0 skipped/m);

@@ -108,6 +108,9 @@ function readSaved(file: string): SavedPlan {
   if (saved.version !== 1 || typeof saved.fingerprint !== 'string' || !saved.plan) {
     throw new UsageError(`${file}: not a plan saved by heal plan -o`);
   }
+  if (!Array.isArray(saved.plan.rollouts) || !Array.isArray(saved.plan.held)) {
+    throw new UsageError(`${file}: saved by an older heal, without its rollouts; run heal plan -o again`);
+  }
   return saved;
 }
 
