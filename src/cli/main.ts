@@ -12,7 +12,7 @@ import { statusCommand } from './commands/status.js';
 import { validateCommand } from './commands/validate.js';
 import { watchCommand } from './commands/watch.js';
 import { HttpListenError } from '../watch/http.js';
-import { SpecSourceError } from '../watch/source.js';
+import { SpecSourceError } from '../watch/source-error.js';
 import { describeError, EXIT, exitCodeFor, registerUserError } from './errors.js';
 
 registerUserError(HostUnreachableError);

@@ -10,6 +10,7 @@ import { mkdir, realpath, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve, sep } from 'node:path';
 import { GitError, GitPluginError, simpleGit, type SimpleGitOptions } from 'simple-git';
+import { SpecSourceError } from './source-error.js';
 import type { SourceLog, SpecRevision, SpecSource } from './source.js';
 
 export type GitSourceOptions = {
@@ -35,20 +36,6 @@ export type GitSourceOptions = {
  * - `checkout-failed`: the local clone could not be brought to the fetched commit;
  * - `outside-clone`: the spec path leads out of the clone through a symlink.
  */
-export type SpecSourceErrorKind =
-  'invalid' | 'fetch-failed' | 'ref-missing' | 'checkout-failed' | 'outside-clone';
-
-/** The spec's source could not give a spec; the message is a sentence without credentials. */
-export class SpecSourceError extends Error {
-  override readonly name = 'SpecSourceError';
-  readonly kind: SpecSourceErrorKind;
-
-  constructor(kind: SpecSourceErrorKind, message: string) {
-    super(message);
-    this.kind = kind;
-  }
-}
-
 /** Where each fetch lands: a private ref no remote-tracking configuration touches. */
 const TARGET = 'refs/heal/target';
 /** Kill a git command that has printed nothing for this long (a hung connection). */

@@ -59,4 +59,4 @@ export function specSource(options: SpecSourceOptions): SpecSource {
 }
 
 export { fileSource, gitSource, type FileSourceOptions, type GitSourceOptions };
-export { SpecSourceError, type SpecSourceErrorKind } from './source-git.js';
+export { SpecSourceError, type SpecSourceErrorKind } from './source-error.js';

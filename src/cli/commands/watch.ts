@@ -1,7 +1,4 @@
 import { Command } from 'commander';
-import { gitSource, fileSource } from '../../watch/source.js';
-import { startDaemon } from '../../watch/daemon.js';
-import { createLogger } from '../../watch/log.js';
 import { UsageError } from '../errors.js';
 
 type Options = {
@@ -42,6 +39,13 @@ export function watchCommand(): Command {
       const seconds = Number(options.connectTimeout);
       if (!Number.isFinite(seconds) || seconds <= 0)
         throw new UsageError(`--connect-timeout: "${options.connectTimeout}" is not a number of seconds`);
+      // Loaded here, not at the top: the one-shot commands never pay for git, chokidar, pino and
+      // prom-client.
+      const [{ createLogger }, { gitSource, fileSource }, { startDaemon }] = await Promise.all([
+        import('../../watch/log.js'),
+        import('../../watch/source.js'),
+        import('../../watch/daemon.js'),
+      ]);
       const log = createLogger({ level: options.logLevel });
       const secrets = [
         process.env.HEAL_GIT_TOKEN,
