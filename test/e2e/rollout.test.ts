@@ -221,6 +221,9 @@ describe('rolling updates on 12 replicas', () => {
       rollout: { state: string } | null;
     }[];
     expect(status[0]?.rollout?.state).toBe('rolled-back');
+    const table = await run('status');
+    expect(table.stdout).toMatch(/^SERVICE .* ROLLOUT$/m);
+    expect(table.stdout).toMatch(/^web .* rolled-back: \d of 12 replacement\(s\) failed: /m);
   });
 
   it('with failure_action pause, stops where it failed, and heal rollback returns it by hand', async () => {

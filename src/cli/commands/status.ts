@@ -16,7 +16,7 @@ export function statusCommand(): Command {
 
 function render(rows: readonly StatusRow[]): string {
   return table(
-    ['SERVICE', 'MODE', 'REPLICAS', 'HEALTHY', 'DIRTY', 'HOSTS', 'IMAGE'],
+    ['SERVICE', 'MODE', 'REPLICAS', 'HEALTHY', 'DIRTY', 'HOSTS', 'IMAGE', 'ROLLOUT'],
     rows.map((row) => [
       row.service,
       row.mode,
@@ -28,6 +28,8 @@ function render(rows: readonly StatusRow[]): string {
         .map(([host, count]) => `${host}:${count}`)
         .join(' ') || '-',
       row.image,
+      // The spec's image is not what runs while its config is rolled back or paused.
+      row.rollout ? `${row.rollout.state}: ${row.rollout.reason}` : '-',
     ]),
   );
 }
