@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { serviceSpecLabel } from '../../src/planner/create.js';
 import { LABEL } from '../../src/planner/labels.js';
@@ -6,7 +7,7 @@ import { plan } from '../../src/planner/plan.js';
 import type { Plan } from '../../src/planner/plan-types.js';
 import type { Stack } from '../../src/spec/types.js';
 import { changes, deployed, stackOf, T0, T1, T2 } from './plan-helpers.js';
-import { applyPlan, withHost } from './simulate.js';
+import { applyPlan, planSteps, withHost } from './simulate.js';
 
 const WEB = (image: string) => `
 services:
@@ -221,5 +222,41 @@ describe('plan: marks the spec has moved past', () => {
       expect.objectContaining({ kind: 'update', to: v3.services.web!.configHash }),
     ]);
     expect(T0).toBeLessThan(T2);
+  });
+});
+
+describe('plan: a mark written wherever heal stopped', () => {
+  /**
+   * heal killed at any step of the update to v2 (`steps` of the simulator), a mark then written on
+   * one host: the next plan, applied, converges in one go, and a rolled-back service ends with
+   * every slot once on v1, a paused one with nothing left to do and no slot lost.
+   */
+  it('converges in one plan for any point of an interrupted update', async () => {
+    const { v1, v2 } = await versions();
+    const base = deployed(v1);
+    const update = plan(v2, base, { now: T1 });
+    const hashes1 = v1.services.web!.configHash;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 0, max: planSteps(update) }),
+        fc.constantFrom<RolloutMark['state']>('rolled-back', 'paused'),
+        fc.constantFrom('h1', 'h2', 'h3'),
+        async (steps, state, host) => {
+          const stopped = marked(applyPlan(base, update, T1, steps), mark(v2, state, host));
+          const next = plan(v2, stopped, { now: T2 });
+          expect(next.refused).toBeNull();
+          const after = applyPlan(stopped, next, T2);
+          expect(plan(v2, after, { now: T2 + 1 }).actions).toEqual([]);
+          const containers = after.hosts.flatMap((item) => item.containers);
+          expect(new Set(containers.map((container) => container.slot))).toEqual(new Set([1, 2, 3, 4, 5, 6]));
+          expect(containers).toHaveLength(6);
+          if (state === 'rolled-back') expect(hashes(after)).toEqual({ [hashes1]: 6 });
+          // A paused rollout replaces nothing for its config: no slot moved further than heal had got.
+          if (state === 'paused')
+            expect(next.actions.filter((action) => action.kind === 'replace' && action.update)).toEqual([]);
+        },
+      ),
+      { numRuns: 60 },
+    );
   });
 });
