@@ -3,6 +3,7 @@ import { DockerApiError, HostUnreachableError } from '../executor/errors.js';
 import { LockHeldError } from '../executor/lock.js';
 import { applyCommand, ApplyRefused } from './commands/apply.js';
 import { configCommand } from './commands/config.js';
+import { downCommand } from './commands/down.js';
 import { hostsCommand } from './commands/hosts.js';
 import { planCommand } from './commands/plan.js';
 import { psCommand } from './commands/ps.js';
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
     statusCommand(),
     scaleCommand((args) => main(['node', 'heal', ...args])),
     rollbackCommand(),
+    downCommand(),
     watchCommand(),
   ]) {
     program.addCommand(command.exitOverride());

@@ -331,4 +331,27 @@ describe('rolling updates on 12 replicas', () => {
     expect(after.every((replica) => replica.image === env.images.sick)).toBe(true);
     expect(await marks()).toEqual([]);
   });
+
+  it('heal down removes the stack from every host: containers, networks, marks and the lock', async () => {
+    // A paused rollout first, so that there is a mark to remove too.
+    writeSpec({ image: env.images.web1, order: 'stop-first', failureAction: 'pause', attempt: 6 });
+    expect((await run('apply', '--yes')).code).toBe(0);
+    writeSpec({ image: env.images.sick, order: 'stop-first', failureAction: 'pause', attempt: 7 });
+    expect((await run('apply', '--yes')).code).toBe(1);
+    expect(await marks()).toHaveLength(3);
+
+    const down = await run('down', '--yes');
+    expect(down.stderr).toBe('');
+    expect(down.code).toBe(0);
+    expect(down.stdout).toMatch(/- web\.\d+ e2eroll-web-\d+ +on h\d: heal down/);
+    expect(await replicas()).toEqual([]);
+    expect(await marks()).toEqual([]);
+    for (const host of HOSTS) {
+      expect(await dockerOn(host, 'network', 'ls', '-q', '--filter', OWNED)).toBe('');
+      expect(await dockerOn(host, 'network', 'ls', '-q', '--filter', `name=^heal-lock-${STACK}$`)).toBe('');
+    }
+    const again = await run('down', '--yes');
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain('No changes');
+  });
 });
