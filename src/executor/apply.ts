@@ -8,6 +8,7 @@ import {
   stopAndRemove,
   waitHealthy,
 } from './containers.js';
+import { HostUnreachableError } from './errors.js';
 import type { HostClient } from './host-client.js';
 import type { Reach } from './observe.js';
 import { RolloutGuard, type RolloutResult } from './rollout-guard.js';
@@ -93,13 +94,13 @@ export async function apply(plan: Plan, stack: Stack, options: ApplyOptions): Pr
         runBounded(hostActions, options.perHost ?? 2, async (action) => {
           const why = skipReason(action, deadHosts, failedPulls) ?? guard.skipReason(action);
           if (why) return void outcomes.push(skip(action, why, emit));
-          const { outcome, made } = await runOne(action, stack, options, emit);
+          const { outcome, made, hostLost } = await runOne(action, stack, options, emit);
           outcomes.push(outcome);
           if (made) guard.updated(action, made.client, made.id);
           if (outcome.result !== 'failed') return;
           if (action.kind === 'pull') failedPulls.add(`${hostName}\n${action.image}`);
           // A host that stops answering says nothing about the config being rolled out.
-          if (/unreachable/.test(outcome.error)) deadHosts.set(hostName, outcome.error);
+          if (hostLost) deadHosts.set(hostName, outcome.error);
           else await guard.failed(action, outcome.error);
         }),
       ),
@@ -139,7 +140,7 @@ async function runOne(
   stack: Stack,
   options: ApplyOptions,
   emit: (event: ApplyEvent) => void,
-): Promise<{ outcome: ActionOutcome; made?: { client: HostClient; id: string } }> {
+): Promise<{ outcome: ActionOutcome; made?: { client: HostClient; id: string }; hostLost?: boolean }> {
   const started = Date.now();
   emit({ type: 'start', action });
   try {
@@ -158,7 +159,10 @@ async function runOne(
     const ms = Date.now() - started;
     const message = error instanceof Error ? error.message : String(error);
     emit({ type: 'failed', action, ms, error: message });
-    return { outcome: { action, result: 'failed', ms, error: message } };
+    return {
+      outcome: { action, result: 'failed', ms, error: message },
+      hostLost: error instanceof HostUnreachableError,
+    };
   }
 }
 
