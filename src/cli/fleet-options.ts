@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { openFleet, type Fleet } from '../executor/fleet.js';
+import { acquireLock } from '../executor/lock.js';
 import { observe } from '../executor/observe.js';
 import type { Observed } from '../planner/observed.js';
 import type { Stack } from '../spec/types.js';
@@ -29,6 +30,29 @@ export function fleetFromOptions(stack: Stack, options: FleetCliOptions): Fleet 
     acceptNewHostKeys: options.acceptNewHostKeys === true,
     connectTimeoutMs: seconds * 1000,
   });
+}
+
+/**
+ * The shape of every command that changes the hosts: a fleet for the stack and the stack's lock,
+ * both released after `work`, whatever happens in it.
+ */
+export async function withLockedFleet(
+  stack: Stack,
+  options: FleetCliOptions,
+  lock: { readonly command: string; readonly waitMs?: number },
+  work: (fleet: Fleet) => Promise<void>,
+): Promise<void> {
+  const fleet = fleetFromOptions(stack, options);
+  try {
+    const held = await acquireLock(stack, { reach: fleet.reach, ...lock });
+    try {
+      await work(fleet);
+    } finally {
+      await held.release();
+    }
+  } finally {
+    await fleet.close();
+  }
 }
 
 export type ObservingOptions = SpecOptions & FleetCliOptions & { json?: boolean };

@@ -69,15 +69,11 @@ export function renderPlan(plan: Plan, paint: Paint): string {
     out.push('', paint.bold(service === '(stack)' ? `stack ${plan.stack}` : `service ${service}`));
     const rollout = plan.rollouts.find((item) => item.service === service);
     if (rollout) out.push(`  ${paint.change(rolloutHeader(rollout))}`);
-    for (const action of [...actions].sort((a, b) =>
-      rollout
-        ? a.phase - b.phase || (a.host < b.host ? -1 : 1)
-        : a.host < b.host
-          ? -1
-          : a.host > b.host
-            ? 1
-            : a.phase - b.phase,
-    )) {
+    // A rollout reads batch by batch; anything else host by host.
+    const byHost = (a: Action, b: Action): number => (a.host < b.host ? -1 : a.host > b.host ? 1 : 0);
+    const byPhase = (a: Action, b: Action): number => a.phase - b.phase;
+    const order = rollout ? [byPhase, byHost] : [byHost, byPhase];
+    for (const action of [...actions].sort((a, b) => order[0]!(a, b) || order[1]!(a, b))) {
       const batch = action.kind === 'replace' ? `${plan.phases[action.phase]?.label ?? ''}, ` : '';
       out.push(
         `  ${colour(action, paint)(`${SYMBOL[action.kind]} ${describe(action)}`)}  ${paint.dim(`${batch}on ${action.host}: ${action.reason}`)}`,

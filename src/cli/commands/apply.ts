@@ -4,10 +4,9 @@ import { Command } from 'commander';
 import { apply, type ApplyReport } from '../../executor/apply.js';
 import type { Fleet } from '../../executor/fleet.js';
 import type { Stack } from '../../spec/types.js';
-import { acquireLock } from '../../executor/lock.js';
 import { parseDuration } from '../../spec/syntax/duration.js';
 import { EXIT, UsageError } from '../errors.js';
-import { fleetFromOptions, withFleetOptions, type FleetCliOptions } from '../fleet-options.js';
+import { withFleetOptions, withLockedFleet, type FleetCliOptions } from '../fleet-options.js';
 import { observeAndPlan, withPlanOptions, type PlanCliOptions, type SavedPlan } from '../planning.js';
 import { progress, rolloutLine } from '../progress.js';
 import { describe, hasChanges, paintFor, renderPlan, type Paint } from '../render-plan.js';
@@ -34,15 +33,12 @@ export function applyCommand(): Command {
         throw new UsageError('refusing to apply without a terminal to confirm on: pass --yes');
       }
       const stack = await loadFromOptions(options);
-      const fleet = fleetFromOptions(stack, options);
       const paint = paintFor(process.stdout);
-      try {
-        const lock = await acquireLock(stack, {
-          reach: fleet.reach,
-          command: 'heal apply',
-          waitMs: lockWait.value,
-        });
-        try {
+      await withLockedFleet(
+        stack,
+        options,
+        { command: 'heal apply', waitMs: lockWait.value },
+        async (fleet) => {
           const { plan, fingerprint } = await observeAndPlan(stack, fleet, options);
           if (saved && saved.fingerprint !== fingerprint) {
             throw new ApplyRefused(
@@ -66,12 +62,8 @@ export function applyCommand(): Command {
           if (!report.ok || plan.unplaced.length > 0) process.exitCode = EXIT.failed;
           if (report.rollouts.some((rollout) => rollout.result === 'rolled-back'))
             await rollBack(stack, fleet, options, paint);
-        } finally {
-          await lock.release();
-        }
-      } finally {
-        await fleet.close();
-      }
+        },
+      );
     });
 }
 

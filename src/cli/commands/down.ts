@@ -1,11 +1,10 @@
 import { Command } from 'commander';
 import { apply } from '../../executor/apply.js';
-import { acquireLock } from '../../executor/lock.js';
 import { observe } from '../../executor/observe.js';
 import { plan } from '../../planner/plan.js';
 import type { Plan } from '../../planner/plan-types.js';
 import { EXIT, UsageError } from '../errors.js';
-import { fleetFromOptions, withFleetOptions, type FleetCliOptions } from '../fleet-options.js';
+import { withFleetOptions, withLockedFleet, type FleetCliOptions } from '../fleet-options.js';
 import { progress } from '../progress.js';
 import { hasChanges, paintFor, renderPlan } from '../render-plan.js';
 import { loadFromOptions, withSpecOptions, type SpecOptions } from '../spec-options.js';
@@ -28,40 +27,31 @@ export function downCommand(): Command {
       if (!options.yes && !process.stdin.isTTY)
         throw new UsageError('refusing to remove the stack without a terminal to confirm on: pass --yes');
       const stack = await loadFromOptions(options);
-      const fleet = fleetFromOptions(stack, options);
       const paint = paintFor(process.stdout);
-      try {
-        const lock = await acquireLock(stack, { reach: fleet.reach, command: 'heal down' });
-        try {
-          const observed = await observe(stack, fleet.reach, Date.now);
-          const silent = observed.hosts.filter((host) => !host.reachable).map((host) => host.name);
-          const made = removal(
-            plan({ ...stack, services: {} }, observed, {
-              now: Date.now(),
-              allowEmpty: true,
-              pruneVolumes: options.volumes === true,
-            }),
+      await withLockedFleet(stack, options, { command: 'heal down' }, async (fleet) => {
+        const observed = await observe(stack, fleet.reach, Date.now);
+        const silent = observed.hosts.filter((host) => !host.reachable).map((host) => host.name);
+        const made = removal(
+          plan({ ...stack, services: {} }, observed, {
+            now: Date.now(),
+            allowEmpty: true,
+            pruneVolumes: options.volumes === true,
+          }),
+        );
+        process.stdout.write(renderPlan(made, paint));
+        if (silent.length > 0)
+          process.stdout.write(
+            paint.remove(`! ${silent.join(', ')} did not answer: whatever of the stack runs there stays\n`),
           );
-          process.stdout.write(renderPlan(made, paint));
-          if (silent.length > 0)
-            process.stdout.write(
-              paint.remove(`! ${silent.join(', ')} did not answer: whatever of the stack runs there stays\n`),
-            );
-          if (!hasChanges(made)) return void (process.exitCode = silent.length > 0 ? EXIT.failed : EXIT.ok);
-          if (!options.yes && !(await confirm()))
-            throw new ApplyRefused('down cancelled: nothing was changed');
-          const report = await apply(made, stack, {
-            reach: fleet.reach,
-            onEvent: progress(process.stdout, paint, made),
-          });
-          process.stdout.write(summary(report, 0, paint));
-          if (!report.ok || silent.length > 0) process.exitCode = EXIT.failed;
-        } finally {
-          await lock.release();
-        }
-      } finally {
-        await fleet.close();
-      }
+        if (!hasChanges(made)) return void (process.exitCode = silent.length > 0 ? EXIT.failed : EXIT.ok);
+        if (!options.yes && !(await confirm())) throw new ApplyRefused('down cancelled: nothing was changed');
+        const report = await apply(made, stack, {
+          reach: fleet.reach,
+          onEvent: progress(process.stdout, paint, made),
+        });
+        process.stdout.write(summary(report, 0, paint));
+        if (!report.ok || silent.length > 0) process.exitCode = EXIT.failed;
+      });
     });
 }
 

@@ -1,6 +1,5 @@
 import { Command } from 'commander';
 import { apply } from '../../executor/apply.js';
-import { acquireLock } from '../../executor/lock.js';
 import { markName, writeMark, type NewMark } from '../../executor/marks.js';
 import { observe } from '../../executor/observe.js';
 import type { Observed } from '../../planner/observed.js';
@@ -8,7 +7,7 @@ import { plan } from '../../planner/plan.js';
 import { driveStack, shortHash } from '../../planner/rollout.js';
 import type { Stack } from '../../spec/types.js';
 import { EXIT, UsageError } from '../errors.js';
-import { fleetFromOptions, withFleetOptions, type FleetCliOptions } from '../fleet-options.js';
+import { withFleetOptions, withLockedFleet, type FleetCliOptions } from '../fleet-options.js';
 import { progress } from '../progress.js';
 import { paintFor, renderPlan } from '../render-plan.js';
 import { loadFromOptions, withSpecOptions, type SpecOptions } from '../spec-options.js';
@@ -39,43 +38,33 @@ export function rollbackCommand(): Command {
         state: 'rolled-back',
         reason: 'heal rollback by hand',
       };
-      const fleet = fleetFromOptions(stack, options);
       const paint = paintFor(process.stdout);
-      try {
-        const lock = await acquireLock(stack, { reach: fleet.reach, command: 'heal rollback' });
-        try {
-          const observed = await observe(stack, fleet.reach, Date.now);
-          const marked = withMark(stack, observed, mark);
-          const driven = driveStack(
-            stack,
-            marked.hosts.filter((host) => host.reachable),
-          );
-          if (!driven.rollingBack.has(name)) {
-            const why = driven.warnings.find((warning) => warning.startsWith(`${name}:`));
-            throw new ApplyRefused(
-              `nothing to roll back to: ${why ?? `${name}: no previous config is known`}`,
-            );
-          }
-          const made = plan(stack, marked, { now: Date.now() });
-          process.stdout.write(renderPlan(made, paint));
-          if (!options.yes && !(await confirm()))
-            throw new ApplyRefused('rollback cancelled: nothing was changed');
-          await writeMark(stack, fleet.reach, mark);
-          const report = await apply(made, stack, {
-            reach: fleet.reach,
-            onEvent: progress(process.stdout, paint, made),
-          });
-          process.stdout.write(summary(report, made.unplaced.length, paint));
-          process.stdout.write(
-            `${name}: ${shortHash(service.configHash)} is rolled back; it is not tried again until the spec changes.\n`,
-          );
-          if (!report.ok) process.exitCode = EXIT.failed;
-        } finally {
-          await lock.release();
+      await withLockedFleet(stack, options, { command: 'heal rollback' }, async (fleet) => {
+        const observed = await observe(stack, fleet.reach, Date.now);
+        const marked = withMark(stack, observed, mark);
+        const driven = driveStack(
+          stack,
+          marked.hosts.filter((host) => host.reachable),
+        );
+        if (!driven.rollingBack.has(name)) {
+          const why = driven.warnings.find((warning) => warning.startsWith(`${name}:`));
+          throw new ApplyRefused(`nothing to roll back to: ${why ?? `${name}: no previous config is known`}`);
         }
-      } finally {
-        await fleet.close();
-      }
+        const made = plan(stack, marked, { now: Date.now() });
+        process.stdout.write(renderPlan(made, paint));
+        if (!options.yes && !(await confirm()))
+          throw new ApplyRefused('rollback cancelled: nothing was changed');
+        await writeMark(stack, fleet.reach, mark);
+        const report = await apply(made, stack, {
+          reach: fleet.reach,
+          onEvent: progress(process.stdout, paint, made),
+        });
+        process.stdout.write(summary(report, made.unplaced.length, paint));
+        process.stdout.write(
+          `${name}: ${shortHash(service.configHash)} is rolled back; it is not tried again until the spec changes.\n`,
+        );
+        if (!report.ok) process.exitCode = EXIT.failed;
+      });
     });
 }
 
