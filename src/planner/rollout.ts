@@ -37,7 +37,13 @@ export function driveStack(desired: Stack, hosts: readonly ObservedHost[]): Driv
     if (!service || service.configHash !== mark.configHash) stale.push(mark);
     else if (!held.has(mark.service) || mark.state === 'rolled-back') held.set(mark.service, mark);
   }
-  const containers = hosts.flatMap((host) => host.containers);
+  const byService = new Map<string, ObservedContainer[]>();
+  for (const container of hosts.flatMap((host) => host.containers)) {
+    if (container.service === null) continue;
+    const list = byService.get(container.service) ?? [];
+    list.push(container);
+    byService.set(container.service, list);
+  }
   const services: Record<string, Service> = { ...desired.services };
   const paused = new Set<string>();
   const rollingBack = new Set<string>();
@@ -45,8 +51,7 @@ export function driveStack(desired: Stack, hosts: readonly ObservedHost[]): Driv
   const warnings: string[] = [];
 
   for (const service of Object.values(desired.services)) {
-    const own = containers.filter((container) => container.service === service.name);
-    const before = previousConfig(service, own);
+    const before = previousConfig(service, byService.get(service.name) ?? []);
     const mark = held.get(service.name);
     if (!mark) {
       if (before) previous.set(service.name, before);
