@@ -26,6 +26,8 @@ import {
   removeAll,
   removeHealStack,
   repeat,
+  type Finished,
+  type RunResult,
   type Sample,
   seconds,
   specText,
@@ -63,6 +65,33 @@ function waitUpdated(env: TestbedEnv, label: string, count: number): Promise<num
 }
 
 /** Seconds from `started` until the first container of web v2 with `label` was created. */
+/**
+ * Times one update from its command's start until the engines list `count` healthy v2 replicas
+ * (the value), with when the command returned and when the first new container was created.
+ */
+async function timedUpdate(
+  env: TestbedEnv,
+  label: string,
+  count: number,
+  run: () => Promise<Finished>,
+): Promise<RunResult> {
+  const started = Date.now();
+  const command = run();
+  try {
+    const ready = await waitUpdated(env, label, count);
+    const done = await command;
+    return {
+      value: seconds(started, ready),
+      extra: {
+        command: seconds(started, done.endedAt),
+        firstCreate: await firstCreated(env, label, started),
+      },
+    };
+  } finally {
+    await command.catch(() => undefined);
+  }
+}
+
 async function firstCreated(env: TestbedEnv, label: string, started: number): Promise<number> {
   const updated = (await containersOn(env, HOSTS, label)).filter((container) =>
     runsImage(container, env.images.web2),
@@ -121,22 +150,11 @@ export function rolloutHeal(env: TestbedEnv, rollout: Rollout): Promise<Sample> 
           timeoutMs: SETUP_TIMEOUT_MS,
         });
         writeFileSync(spec, specText(env, { ...shape, image: env.images.web2 }));
-        const started = Date.now();
-        const command = heal(dir, ['apply', '--yes', '-f', 'stack.yml'], READY_TIMEOUT_MS);
-        try {
-          const ready = await waitUpdated(env, label, rollout.replicas);
-          const done = await command;
+        return await timedUpdate(env, label, rollout.replicas, async () => {
+          const done = await heal(dir, ['apply', '--yes', '-f', 'stack.yml'], READY_TIMEOUT_MS);
           if (done.code !== 0) throw new Error(`heal apply exited ${done.code}: ${done.stdout.slice(-2000)}`);
-          return {
-            value: seconds(started, ready),
-            extra: {
-              command: seconds(started, done.endedAt),
-              firstCreate: await firstCreated(env, label, started),
-            },
-          };
-        } finally {
-          await command.catch(() => undefined);
-        }
+          return done;
+        });
       } finally {
         await cleanup();
       }
@@ -216,36 +234,24 @@ export function rolloutSwarm(env: TestbedEnv, rollout: Rollout): Promise<Sample>
         healthy: true,
         timeoutMs: SETUP_TIMEOUT_MS,
       });
-      const started = Date.now();
-      const command = docker(
-        env,
-        MANAGER,
-        [
-          'service',
-          'update',
-          '--image',
-          env.images.web2,
-          '--update-parallelism',
-          String(rollout.parallelism),
-          '--update-delay',
-          '0s',
-          name,
-        ],
-        180_000,
+      return await timedUpdate(env, label, rollout.replicas, () =>
+        docker(
+          env,
+          MANAGER,
+          [
+            'service',
+            'update',
+            '--image',
+            env.images.web2,
+            '--update-parallelism',
+            String(rollout.parallelism),
+            '--update-delay',
+            '0s',
+            name,
+          ],
+          180_000,
+        ),
       );
-      try {
-        const ready = await waitUpdated(env, label, rollout.replicas);
-        const done = await command;
-        return {
-          value: seconds(started, ready),
-          extra: {
-            command: seconds(started, done.endedAt),
-            firstCreate: await firstCreated(env, label, started),
-          },
-        };
-      } finally {
-        await command.catch(() => undefined);
-      }
     } finally {
       await removeService(env, name);
     }
