@@ -6,7 +6,7 @@ import type { Observed, RolloutMark } from '../../src/planner/observed.js';
 import { plan } from '../../src/planner/plan.js';
 import type { Plan } from '../../src/planner/plan-types.js';
 import type { Stack } from '../../src/spec/types.js';
-import { changes, deployed, stackOf, T0, T1, T2 } from './plan-helpers.js';
+import { changes, deployed, stackOf, T1, T2 } from './plan-helpers.js';
 import { applyPlan, planSteps, withHost } from './simulate.js';
 
 const WEB = (image: string) => `
@@ -184,7 +184,7 @@ describe('plan: a rolled-back config', () => {
 
 describe('plan: a paused rollout', () => {
   it('replaces nothing for its config, restarts what crashed, and places a missing slot by the spec', async () => {
-    const { v1, v2, world } = await halfway();
+    const { v2, world } = await halfway();
     const paused = marked(world, mark(v2, 'paused'));
     expect(plan(v2, paused, { now: T2 }).actions).toEqual([]);
 
@@ -206,7 +206,6 @@ describe('plan: a paused rollout', () => {
       v2.services.web!.configHash,
     );
     expect(healed.warnings).toContainEqual(expect.stringMatching(/^web: the rollout of v1:\w+ is paused/));
-    expect(v1.services.web!.configHash).not.toBe(v2.services.web!.configHash);
   });
 });
 
@@ -221,7 +220,6 @@ describe('plan: marks the spec has moved past', () => {
     expect(moved.rollouts).toEqual([
       expect.objectContaining({ kind: 'update', to: v3.services.web!.configHash }),
     ]);
-    expect(T0).toBeLessThan(T2);
   });
 });
 
