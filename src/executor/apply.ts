@@ -8,7 +8,7 @@ import {
   stopAndRemove,
   waitHealthy,
 } from './containers.js';
-import { HostUnreachableError } from './errors.js';
+import { DockerApiError, HostUnreachableError } from './errors.js';
 import type { HostClient } from './host-client.js';
 import type { Reach } from './observe.js';
 import { RolloutGuard, type RolloutResult } from './rollout-guard.js';
@@ -61,14 +61,20 @@ export async function apply(plan: Plan, stack: Stack, options: ApplyOptions): Pr
   const emit = options.onEvent ?? (() => undefined);
   const outcomes: ActionOutcome[] = [];
   const deadHosts = new Map<string, string>();
-  const failedPulls = new Set<string>();
+  /** `host\nimage` → whether the registry said the image does not exist (not merely unreachable). */
+  const failedPulls = new Map<string, boolean>();
   if (plan.refused) return { outcomes, rollouts: [], ok: false, ms: 0 };
   const guard = new RolloutGuard(plan, stack, options.reach, (_service, rollout) =>
     emit({ type: 'rollout', rollout }),
   );
 
+  let settled = false;
   for (const phase of plan.phases) {
     const actions = plan.actions.filter((action) => action.phase === phase.index);
+    if (!settled && actions.some((action) => action.kind === 'replace')) {
+      settled = true;
+      await guard.settle();
+    }
     await guard.check();
     if (options.stopping?.()) {
       for (const action of actions) outcomes.push(skip(action, 'heal is stopping', emit));
@@ -93,12 +99,18 @@ export async function apply(plan: Plan, stack: Stack, options: ApplyOptions): Pr
       [...byHost].map(([hostName, hostActions]) =>
         runBounded(hostActions, options.perHost ?? 2, async (action) => {
           const why = skipReason(action, deadHosts, failedPulls) ?? guard.skipReason(action);
-          if (why) return void outcomes.push(skip(action, why, emit));
-          const { outcome, made, hostLost } = await runOne(action, stack, options, emit);
+          if (why) {
+            outcomes.push(skip(action, why, emit));
+            // An image its registry does not have fails the rollout as surely as a crash would:
+            // failure_action takes it back, and heal goes on healing the config that runs.
+            if (imageMissing(action, failedPulls)) await guard.failed(action, why);
+            return;
+          }
+          const { outcome, made, hostLost, notFound } = await runOne(action, stack, options, emit);
           outcomes.push(outcome);
           if (made) guard.updated(action, made.client, made.id);
           if (outcome.result !== 'failed') return;
-          if (action.kind === 'pull') failedPulls.add(`${hostName}\n${action.image}`);
+          if (action.kind === 'pull') failedPulls.set(`${hostName}\n${action.image}`, notFound === true);
           // A host that stops answering says nothing about the config being rolled out.
           if (hostLost) deadHosts.set(hostName, outcome.error);
           else await guard.failed(action, outcome.error);
@@ -117,7 +129,7 @@ export async function apply(plan: Plan, stack: Stack, options: ApplyOptions): Pr
 function skipReason(
   action: Action,
   deadHosts: ReadonlyMap<string, string>,
-  failedPulls: ReadonlySet<string>,
+  failedPulls: ReadonlyMap<string, boolean>,
 ): string | null {
   if (deadHosts.has(action.host)) return `${action.host} is unreachable`;
   // A new container whose image could not be pulled: the old one is never stopped for it.
@@ -125,9 +137,16 @@ function skipReason(
     (action.kind === 'create' || action.kind === 'replace') &&
     failedPulls.has(`${action.host}\n${action.create.body.Image}`)
   ) {
-    return `${action.create.body.Image} could not be pulled on ${action.host}`;
+    const image = action.create.body.Image;
+    return failedPulls.get(`${action.host}\n${image}`)
+      ? `${image} could not be pulled on ${action.host}: its registry has no such image`
+      : `${image} could not be pulled on ${action.host}`;
   }
   return null;
+}
+
+function imageMissing(action: Action, failedPulls: ReadonlyMap<string, boolean>): boolean {
+  return action.kind === 'replace' && failedPulls.get(`${action.host}\n${action.create.body.Image}`) === true;
 }
 
 function skip(action: Action, why: string, emit: (event: ApplyEvent) => void): ActionOutcome {
@@ -140,7 +159,13 @@ async function runOne(
   stack: Stack,
   options: ApplyOptions,
   emit: (event: ApplyEvent) => void,
-): Promise<{ outcome: ActionOutcome; made?: { client: HostClient; id: string }; hostLost?: boolean }> {
+): Promise<{
+  outcome: ActionOutcome;
+  made?: { client: HostClient; id: string };
+  hostLost?: boolean;
+  /** The engine answered 404: for a pull, the registry has no such image. */
+  notFound?: boolean;
+}> {
   const started = Date.now();
   emit({ type: 'start', action });
   try {
@@ -162,6 +187,7 @@ async function runOne(
     return {
       outcome: { action, result: 'failed', ms, error: message },
       hostLost: error instanceof HostUnreachableError,
+      notFound: error instanceof DockerApiError && error.status === 404,
     };
   }
 }

@@ -1,8 +1,13 @@
 import type { Action, Plan, Rollout } from '../planner/plan-types.js';
 import type { Host, Stack } from '../spec/types.js';
 import type { HostClient } from './host-client.js';
+import { waitHealthy } from './containers.js';
+import { HostUnreachableError } from './errors.js';
 import { writeMark } from './marks.js';
 import type { Reach } from './observe.js';
+
+/** How long a replica found starting may take to turn healthy before a rollout goes on without it. */
+const SETTLE_TIMEOUT_MS = 60_000;
 
 /** How one service's rollout ended in this apply. */
 export type RolloutResult = {
@@ -89,6 +94,29 @@ export class RolloutGuard {
     await this.count(
       action.service,
       error.startsWith(`${action.host}: `) ? error : `${action.host}: ${error}`,
+    );
+  }
+
+  /**
+   * Waits until the replicas each rollout found still starting are healthy, before its first
+   * batch takes more down. One of the config rolled out that fails counts against the rollout;
+   * any other is left for the next reconcile to heal.
+   */
+  async settle(): Promise<void> {
+    await Promise.all(
+      [...this.states.values()].flatMap(({ rollout }) =>
+        rollout.settling.map(async (replica) => {
+          const host = this.stack.heal.hosts[replica.host];
+          const reached = host ? await this.reach(host) : null;
+          if (!reached || 'error' in reached) return;
+          try {
+            await waitHealthy(reached.client, replica.id, replica.name, SETTLE_TIMEOUT_MS);
+          } catch (error) {
+            if (error instanceof HostUnreachableError || replica.configHash !== rollout.to) return;
+            await this.count(rollout.service, (error as Error).message);
+          }
+        }),
+      ),
     );
   }
 

@@ -50,6 +50,13 @@ export type Rollout = {
   readonly failureAction: 'pause' | 'continue' | 'rollback';
   readonly monitor: number;
   readonly maxFailureRatio: number;
+  /**
+   * Replicas of the service still starting (health `starting`) that the first batch leaves
+   * standing, with their config hash: an earlier batch in flight when heal stopped, or a replica
+   * just healed. The first batch waits until they are healthy, so that no more than
+   * `parallelism` slots are ever down at once.
+   */
+  readonly settling: readonly (ContainerRef & { readonly configHash: string | null })[];
 };
 
 export type Phase = {

@@ -463,6 +463,7 @@ function finish(
 /** Per service whose replicas change config: how many, in how many batches, by which policy. */
 function rollouts(input: ScheduleInput, batches: ReadonlyMap<Intent, { index: number }>): Rollout[] {
   const out = new Map<string, Rollout>();
+  const settling = settlingReplicas(input.intents, batches);
   for (const intent of input.intents) {
     if (intent.kind !== 'replace' || intent.container.configHash === intent.service.configHash) continue;
     const { service } = intent;
@@ -481,9 +482,28 @@ function rollouts(input: ScheduleInput, batches: ReadonlyMap<Intent, { index: nu
       failureAction: config.failureAction,
       monitor: config.monitor,
       maxFailureRatio: config.maxFailureRatio,
+      settling: settling.get(service.name) ?? [],
     });
   }
   return [...out.values()].sort((a, b) => (a.service < b.service ? -1 : 1));
+}
+
+/** Per service: its running replicas whose health is still `starting`, except those batch 1 replaces. */
+function settlingReplicas(
+  intents: readonly Intent[],
+  batches: ReadonlyMap<Intent, { index: number }>,
+): Map<string, Rollout['settling'][number][]> {
+  const out = new Map<string, Rollout['settling'][number][]>();
+  for (const intent of intents) {
+    if (intent.kind !== 'unchanged' && intent.kind !== 'replace') continue;
+    if (intent.kind === 'replace' && batches.get(intent)?.index === 0) continue;
+    const { container } = intent;
+    if (container.state !== 'running' || container.health !== 'starting' || !intent.service) continue;
+    const list = out.get(intent.service.name) ?? [];
+    list.push({ ...ref(container), configHash: container.configHash });
+    out.set(intent.service.name, list);
+  }
+  return out;
 }
 
 const KIND_ORDER: readonly Action['kind'][] = [

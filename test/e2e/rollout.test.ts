@@ -279,7 +279,7 @@ describe('rolling updates on 12 replicas', () => {
     expect(converged.code).toBe(0);
   });
 
-  it('a tag that does not exist fails before any replica is stopped', async () => {
+  it('a tag that does not exist fails before any replica is stopped, and is rolled back as a failed rollout', async () => {
     const before = await replicas();
     writeSpec({
       image: env.images.web2.replace(/:v2$/, ':v404'),
@@ -290,11 +290,18 @@ describe('rolling updates on 12 replicas', () => {
     const applied = await run('apply', '--yes');
     expect(applied.code).toBe(1);
     expect(applied.stdout).toMatch(/pull .*:v404.*FAILED|failed: .*pull .*v404/);
-    expect(applied.stdout).toMatch(/could not be pulled/);
+    expect(applied.stdout).toMatch(/could not be pulled on h\d: its registry has no such image/);
+    // A definite "no such image" is a failed rollout: failure_action takes the service back, so
+    // that heal goes on healing the config that runs instead of retrying a pull that cannot work.
+    expect(applied.stdout).toContain('Rolled back web to the previous config');
     const after = await replicas();
     expect(after.map((replica) => replica.id).sort()).toEqual(before.map((replica) => replica.id).sort());
     expect(byImage(after)).toEqual({ [env.images.web2]: 12 });
     expect(await containersOnAll(HOSTS, OWNED)).toHaveLength(12);
+    const planned = await run('plan');
+    expect(planned.stdout).toContain(
+      "No changes, but the hosts do not run the spec's config of web (rolled-back)",
+    );
   });
 
   it('a replica that exits within monitor of starting counts as a failure', async () => {

@@ -83,9 +83,41 @@ describe('plan: rolling updates', () => {
         failureAction: 'rollback',
         monitor: 3000,
         maxFailureRatio: 0,
+        settling: [],
       },
     ]);
     expect(update.actions.filter((action) => action.kind === 'replace' && action.update)).toHaveLength(6);
+  });
+
+  it('names the replicas still starting that its first batch must wait for (heal stopped mid-batch)', async () => {
+    const { v2, world } = await halfway();
+    const newHash = v2.services.web!.configHash;
+    // The first batch's new containers run but have not passed a healthcheck yet.
+    const starting: Observed = {
+      hosts: world.hosts.map((host) => ({
+        ...host,
+        containers: host.containers.map((container) =>
+          container.configHash === newHash ? { ...container, health: 'starting' as const } : container,
+        ),
+      })),
+    };
+    const resumed = plan(v2, starting, { now: T2 });
+    const fresh = starting.hosts
+      .flatMap((host) => host.containers)
+      .filter((container) => container.configHash === newHash);
+    expect(resumed.rollouts[0]!.settling).toEqual(
+      fresh
+        .map((container) => ({
+          id: container.id,
+          name: container.name,
+          host: container.host,
+          configHash: newHash,
+        }))
+        .sort((a, b) => a.name.localeCompare(b.name)),
+    );
+    expect(resumed.rollouts[0]!.slots).toBe(4);
+    // Healthy, they hold nothing up.
+    expect(plan(v2, world, { now: T2 }).rollouts[0]!.settling).toEqual([]);
   });
 
   it('records on each new container the config its slot ran before', async () => {

@@ -75,17 +75,21 @@ export function applyCommand(): Command {
 async function rollBack(stack: Stack, fleet: Fleet, options: Options, paint: Paint): Promise<void> {
   const { plan } = await observeAndPlan(stack, fleet, options);
   process.stdout.write(`\n${paint.bold('Rolling back')}\n${renderPlan(plan, paint)}`);
-  const report = await apply(plan, stack, {
-    reach: fleet.reach,
-    onEvent: progress(process.stdout, paint, plan),
-  });
-  process.stdout.write(summary(report, plan.unplaced.length, paint));
-  const back = plan.rollouts
-    .filter((rollout) => rollout.kind === 'rollback')
-    .map((rollout) => rollout.service);
-  const line = report.ok
-    ? `Rolled back ${back.join(', ')} to the previous config; the spec's config is not tried again until it changes.`
-    : `The rollback of ${back.join(', ')} did not finish; heal apply again continues it.`;
+  // A rollout that failed before it replaced anything leaves the previous config running.
+  const report = hasChanges(plan)
+    ? await apply(plan, stack, { reach: fleet.reach, onEvent: progress(process.stdout, paint, plan) })
+    : null;
+  if (report) process.stdout.write(summary(report, plan.unplaced.length, paint));
+  const back = [
+    ...new Set([
+      ...plan.rollouts.filter((rollout) => rollout.kind === 'rollback').map((rollout) => rollout.service),
+      ...plan.held.filter((mark) => mark.state === 'rolled-back').map((mark) => mark.service),
+    ]),
+  ].sort();
+  const line =
+    (report?.ok ?? true)
+      ? `Rolled back ${back.join(', ')} to the previous config; the spec's config is not tried again until it changes.`
+      : `The rollback of ${back.join(', ')} did not finish; heal apply again continues it.`;
   process.stdout.write(`${paint.remove(line)}\n`);
   process.exitCode = EXIT.failed;
 }
@@ -100,7 +104,11 @@ function readSaved(file: string): SavedPlan {
   if (saved.version !== 1 || typeof saved.fingerprint !== 'string' || !saved.plan) {
     throw new UsageError(`${file}: not a plan saved by heal plan -o`);
   }
-  if (!Array.isArray(saved.plan.rollouts) || !Array.isArray(saved.plan.held)) {
+  if (
+    !Array.isArray(saved.plan.rollouts) ||
+    !Array.isArray(saved.plan.held) ||
+    !saved.plan.rollouts.every((rollout) => Array.isArray(rollout.settling))
+  ) {
     throw new UsageError(`${file}: saved by an older heal, without its rollouts; run heal plan -o again`);
   }
   return saved;
