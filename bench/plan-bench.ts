@@ -105,6 +105,7 @@ function observedFleet(stack: Stack, size: PlanBenchSize): Observed {
         engine: { name, version: '20.10.24', os: 'linux', arch: 'x86_64', cpus: 4, memory: 8e9 },
         containers: here,
         totalContainers: here.length + 3,
+        foreignPorts: [],
         networks: network === undefined ? [] : [network],
         volumes: [],
         images: [...new Set(here.map((container) => container.image))].sort(),

@@ -27,13 +27,13 @@ export async function observe(
   now: () => number,
 ): Promise<Observed> {
   const hosts = await Promise.all(
-    Object.values(stack.heal.hosts).map((host) => observeHost(stack.name, host, reach, now)),
+    Object.values(stack.heal.hosts).map((host) => observeHost(stack, host, reach, now)),
   );
   return { hosts };
 }
 
 async function observeHost(
-  stack: string,
+  stack: Stack,
   host: Host,
   reach: (host: Host) => Promise<Reach>,
   now: () => number,
@@ -46,6 +46,7 @@ async function observeHost(
     engine: null,
     containers: [],
     totalContainers: null,
+    foreignPorts: [],
     networks: [],
     volumes: [],
     images: [],
@@ -55,13 +56,20 @@ async function observeHost(
   if ('error' in reached) return unreachable(reached.error);
   const { client } = reached;
   try {
-    const owned = { label: [`${LABEL.stack}=${stack}`] };
-    const [info, list, networks, volumes, images] = await Promise.all([
+    const owned = { label: [`${LABEL.stack}=${stack.name}`] };
+    const ports = publishedBy(stack);
+    const [info, list, networks, volumes, images, publishers] = await Promise.all([
       client.call('info', (docker) => docker.info() as Promise<Record<string, unknown>>),
       client.call('listContainers', (docker) => docker.listContainers({ all: true, filters: owned })),
       client.call('listNetworks', (docker) => docker.listNetworks({ filters: owned })),
       client.call('listVolumes', (docker) => docker.listVolumes({ filters: owned })),
       client.call('listImages', (docker) => docker.listImages()),
+      // Only when the stack publishes ports: the running containers that hold any of them.
+      ports.length === 0
+        ? []
+        : client.call('listContainers publishing', (docker) =>
+            docker.listContainers({ filters: { publish: ports } }),
+          ),
     ]);
     const at = now();
     return {
@@ -72,6 +80,7 @@ async function observeHost(
       engine: engineFacts(info),
       containers: list.map((container) => toObserved(host.name, container, at)),
       totalContainers: typeof info.Containers === 'number' ? info.Containers : null,
+      foreignPorts: foreignBindings(publishers, stack),
       networks: networks.map((network) => network.Name).sort(),
       volumes: (volumes.Volumes ?? [])
         .filter((volume) => !volume.Labels?.[LABEL.rollout])
@@ -135,4 +144,29 @@ export function toObserved(host: string, container: Dockerode.ContainerInfo, now
     createdAt: container.Created * 1000,
     ...parseStatus(container.Status, now),
   };
+}
+
+/** `9090/tcp` for each host port a service of the stack publishes, each once. */
+function publishedBy(stack: Stack): string[] {
+  const ports = Object.values(stack.services).flatMap((service) =>
+    service.ports.flatMap((port) => (port.published === null ? [] : [`${port.published}/${port.protocol}`])),
+  );
+  return [...new Set(ports)].sort();
+}
+
+/** The bindings (`0.0.0.0:9090/tcp`) that containers of another owner hold, as placement reads them. */
+function foreignBindings(publishers: readonly Dockerode.ContainerInfo[], stack: Stack): string[] {
+  const bindings = publishers
+    .filter((container) => container.Labels?.[LABEL.stack] !== stack.name)
+    .flatMap((container) =>
+      (container.Ports ?? []).flatMap((port) =>
+        port.PublicPort === undefined
+          ? []
+          : // An IPv6 wildcard holds the port as surely as the IPv4 one.
+            [
+              `${port.IP === undefined || port.IP === '::' ? '0.0.0.0' : port.IP}:${port.PublicPort}/${port.Type}`,
+            ],
+      ),
+    );
+  return [...new Set(bindings)].sort();
 }

@@ -16,6 +16,11 @@ export type ObservedHost = {
   readonly containers: readonly ObservedContainer[];
   /** Every container on the engine, heal's or not. */
   readonly totalContainers: number | null;
+  /**
+   * Host ports (`ip:port/proto`) that running containers heal does not own publish, among the
+   * ports this stack publishes: a replica asking for one cannot start there.
+   */
+  readonly foreignPorts: readonly string[];
   /** This stack's networks and volumes on the host (by their engine names). */
   readonly networks: readonly string[];
   readonly volumes: readonly string[];

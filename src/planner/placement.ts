@@ -24,7 +24,7 @@ export function hostLoad(host: ObservedHost): HostLoad {
     arch: host.engine?.arch ?? '',
     perService: new Map(),
     containers: (host.totalContainers ?? owned) - owned,
-    ports: new Set(),
+    ports: new Set(host.foreignPorts),
   };
 }
 

@@ -271,6 +271,7 @@ function worldOf(stack: Stack, recipe: WorldGen): { observed: Observed; options:
         ? observedHost(stack, name, {
             containers: containers.get(name)!,
             totalContainers: containers.get(name)!.length + 2,
+            foreignPorts: [],
             networks: recipe.networks[index]!,
             volumes: recipe.volumes[index]!,
             images: recipe.images[index]!,

@@ -368,6 +368,29 @@ services:
     ]);
   });
 
+  it('keeps off a host port that a container heal does not own publishes', async () => {
+    const stack = await stackOf(`
+services:
+  web:
+    image: nginx:1
+    ports: ["80:80"]
+    deploy: { replicas: 2 }
+`);
+    const held = withHost(withHost(emptyWorld(stack), 'h1', { foreignPorts: ['0.0.0.0:80/tcp'] }), 'h2', {
+      foreignPorts: ['10.0.0.2:80/tcp'],
+    });
+    const result = plan(stack, held, { now: T0 });
+    expect(changes(result)).toEqual(['1 create h3 web/1 app-web-1']);
+    expect(result.unplaced).toEqual([
+      { service: 'web', slot: 2, reason: 'no eligible host: 3 hosts already publish port 80' },
+    ]);
+    const other = withHost(emptyWorld(stack), 'h1', { foreignPorts: ['0.0.0.0:8080/tcp'] });
+    expect(changes(plan(stack, other, { now: T0 }))).toEqual([
+      '1 create h1 web/1 app-web-1',
+      '1 create h2 web/2 app-web-2',
+    ]);
+  });
+
   it('moves a slot off a host it shares a published port with', async () => {
     const stack = await stackOf(`
 services:

@@ -29,6 +29,7 @@ export function observedHost(
       : null,
     containers: [],
     totalContainers: reachable ? (overrides.containers?.length ?? 0) : null,
+    foreignPorts: [],
     networks: [],
     volumes: [],
     images: [],

@@ -14,6 +14,7 @@ function host(name: string, reachable: boolean): ObservedHost {
     engine: null,
     containers: [],
     totalContainers: 0,
+    foreignPorts: [],
     networks: [],
     volumes: [],
     images: [],
