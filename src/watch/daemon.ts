@@ -60,6 +60,8 @@ export async function startDaemon(
   const metrics = createMetrics();
   const restarts = new Restarts();
   let good: { stack: Stack; revision: string | null } | null = null;
+  /** The good spec before the newest one, until the newest has planned: a plan it refuses falls back. */
+  let fallback: { stack: Stack; revision: string | null } | null = null;
   let specError: string | null = null;
   /** The source announced something new since the spec was last read (true at the start). */
   let specChanged = true;
@@ -139,6 +141,7 @@ export async function startDaemon(
       });
       if (good?.revision !== revision.revision || good.stack.name !== stack.name)
         log.info({ stack: stack.name, revision: revision.revision }, 'spec loaded');
+      if (good && good.revision !== revision.revision) fallback = good;
       good = { stack, revision: revision.revision };
       source.pollEvery?.(stack.heal.watch.interval);
       options.secrets?.(
@@ -160,6 +163,20 @@ export async function startDaemon(
       specError = message;
       metrics.specLoad(good?.stack.name ?? 'unknown', false);
     }
+  };
+
+  const rejectNewest = (reason: string): Promise<{ retryAt: number | null }> => {
+    const message = `revision ${good?.revision?.slice(0, 12) ?? 'file'}: ${reason}`;
+    log.error(
+      { stack: good?.stack.name ?? null, revision: good?.revision ?? null, error: message },
+      'spec rejected; the last good spec stays in force',
+    );
+    specError = message;
+    good = fallback;
+    fallback = null;
+    metrics.specLoad(good?.stack.name ?? 'unknown', false);
+    metrics.setRevision(good?.stack.name ?? 'unknown', good?.revision ?? 'file');
+    return reconcileOnce();
   };
 
   const reconcileOnce = async (): Promise<{ retryAt: number | null }> => {
@@ -213,8 +230,11 @@ export async function startDaemon(
 
     if (made.refused) {
       log.error({ stack: stack.name, reason: made.refused }, 'plan refused');
+      // A commit that would remove the whole stack is rejected like one that does not load.
+      if (fallback) return rejectNewest(made.refused);
       return finish(started, 'failed', 0, 0, made.refused, null, stack);
     }
+    fallback = null;
     const waitAt = earliest(hosts.nextChangeAt, made.waitUntil);
     if (made.actions.length === 0) {
       const waiting = waitAt !== null || made.unplaced.length > 0;
@@ -230,12 +250,16 @@ export async function startDaemon(
           ? 'paused'
           : null;
       if (held && !waiting) return finish(started, held, 0, 0, made.warnings.join('; '), null, stack);
+      const why = [
+        ...made.warnings,
+        ...made.unplaced.map((item) => `${item.service}.${item.slot} cannot be placed: ${item.reason}`),
+      ];
       return finish(
         started,
         waiting ? 'waiting' : 'converged',
         0,
         0,
-        waiting ? made.warnings.join('; ') || null : null,
+        waiting ? why.join('; ') || null : null,
         waitAt,
         stack,
       );
