@@ -2,7 +2,7 @@
  * The test bed of real Docker hosts (scripts/testbed, see scripts/README.md) for tests: run its
  * verbs, read its addresses, and drive a host's engine straight over its socket.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 /** Absolute path of scripts/testbed. */
@@ -21,7 +21,7 @@ export interface TestbedHost {
 
 export interface TestbedEnv {
   hosts: TestbedHost[];
-  /** The client's private key, accepted by every host's sshd for root. */
+  /** The client's private key, accepted by every host's sshd for root (unless `revoke`d). */
   identityFile: string;
   /** A known_hosts file with every host's key (`10.231.0.11 ssh-ed25519 AAAA...`). */
   knownHosts: string;
@@ -111,4 +111,41 @@ export function sshOptions(env: TestbedEnv, connectTimeoutSeconds = 5): string[]
 export async function sshOn(host: string, command: string, timeoutMs = 30_000): Promise<string> {
   const env = await testbedEnv();
   return run('ssh', [...sshOptions(env), hostOf(env, host).ssh, command], { timeoutMs });
+}
+
+/** An SSH session held open by `openSshSession`. */
+export interface SshSession {
+  /** Resolves once the remote command runs (the session is established). */
+  opened: Promise<void>;
+  /** The ssh client's exit code, or 'open' if the session still runs after `ms`. */
+  closedWithin(ms: number): Promise<number | 'open'>;
+  /** Ends the session from the client side. */
+  close(): void;
+}
+
+/**
+ * Opens an SSH session into `host` that stays open until the server drops it, as `rekey`,
+ * `restore-key` and `revoke` do: a remote `cat` on the session's stdin, which this side never writes
+ * nor closes (so the remote end leaves no process behind either way). `options` (e.g. `-o StrictHostKeyChecking=no`) win
+ * over `sshOptions`.
+ */
+export function openSshSession(env: TestbedEnv, host: string, options: string[] = []): SshSession {
+  // ssh keeps the first value it gets for an option: `options` go first to override sshOptions.
+  const args = [...options, ...sshOptions(env), hostOf(env, host).ssh, 'echo open; exec cat'];
+  const child = spawn('ssh', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  const exited = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? -1)));
+  const opened = new Promise<void>((resolve, reject) => {
+    let stderr = '';
+    child.stderr.on('data', (data: Buffer) => (stderr += data.toString()));
+    child.stdout.on('data', (data: Buffer) => {
+      if (data.toString().includes('open')) resolve();
+    });
+    void exited.then((code) => reject(new Error(`ssh ${host} ended (${code}) before it opened: ${stderr}`)));
+  });
+  return {
+    opened,
+    closedWithin: (ms) =>
+      Promise.race([exited, new Promise<'open'>((r) => setTimeout(() => r('open'), ms).unref())]),
+    close: () => child.kill(),
+  };
 }

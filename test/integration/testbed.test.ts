@@ -5,7 +5,16 @@
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { describe, it, expect, beforeAll } from 'vitest';
-import { dockerOn, ensureTestbed, hostOf, sshOn, testbed, type TestbedEnv } from '../testbed.js';
+import {
+  dockerOn,
+  ensureTestbed,
+  hostOf,
+  openSshSession,
+  sshOn,
+  testbed,
+  type SshSession,
+  type TestbedEnv,
+} from '../testbed.js';
 
 type Probe = 'banner' | 'silent' | 'refused' | 'unreachable' | 'timeout';
 
@@ -197,6 +206,136 @@ describe('test bed', () => {
     }
     expect(await statusOf('h1')).toBe('running');
     expect(await probeSsh(h1, 2_000)).toBe('banner');
+  });
+
+  it('stops the registry so that pulls fail to connect, and starts it again', async () => {
+    try {
+      await testbed('stop-registry');
+      await testbed('stop-registry'); // idempotent
+      expect(await testbed('status')).toBe('h1 running\nh2 running\nh3 running\nregistry stopped\n');
+      // Even with the image in its cache, a pull asks the registry first.
+      await expect(dockerOn('h2', 'pull', env.images.web1)).rejects.toThrow(
+        /dial tcp 10\.231\.0\.1:5000: connect: connection refused/,
+      );
+    } finally {
+      await testbed('start-registry');
+    }
+    expect(await testbed('status')).toBe('h1 running\nh2 running\nh3 running\n');
+    expect(await dockerOn('h2', 'pull', '-q', env.images.web1)).toContain(env.images.web1);
+  });
+
+  it("restarts a host's engine: containers with a restart policy come back, the others stay exited", async () => {
+    const kept = 'testbed-test-policy';
+    const lost = 'testbed-test-no-policy';
+    const h1 = hostOf(env, 'h1');
+    const inspect = async (name: string): Promise<string[]> =>
+      (await dockerOn('h1', 'inspect', '--format', '{{.Id}} {{.State.Status}} {{.State.StartedAt}}', name))
+        .trim()
+        .split(' ');
+    await dockerOn('h1', 'rm', '-f', kept, lost);
+    try {
+      await dockerOn('h1', 'run', '-d', '--name', kept, '--restart', 'unless-stopped', env.images.web1);
+      await dockerOn('h1', 'run', '-d', '--name', lost, env.images.web1);
+      const [id, , startedAt] = await inspect(kept);
+      await testbed('restart-engine', 'h1');
+      expect(await engineAnswers(h1.socket, 1_000)).toBe(true);
+      let after = await inspect(kept);
+      for (let i = 0; i < 40 && after[1] !== 'running'; i++) {
+        await new Promise((r) => setTimeout(r, 250));
+        after = await inspect(kept);
+      }
+      expect(after[0]).toBe(id);
+      expect(after[1]).toBe('running');
+      expect(after[2]).not.toBe(startedAt);
+      expect((await inspect(lost))[1]).toBe('exited');
+      expect((await sshOn('h1', 'docker ps --format {{.Names}}')).trim().split('\n')).toContain(kept);
+      // The new dockerd lives in the host's cgroup: `kill` takes it down with the host.
+      await testbed('kill', 'h1');
+      expect(await engineAnswers(h1.socket, 1_500)).toBe(false);
+    } finally {
+      await ensureTestbed(3); // revives h1; starts its dockerd if a restart left none
+      await dockerOn('h1', 'rm', '-f', kept, lost);
+    }
+    expect(await statusOf('h1')).toBe('running');
+  });
+
+  it('rekeys a host: sessions drop, clients see a changed host key; restore-key puts the original back', async () => {
+    const rekeyedOk = [
+      '-o',
+      'StrictHostKeyChecking=no',
+      '-o',
+      'UserKnownHostsFile=/dev/null',
+      '-o',
+      'LogLevel=ERROR',
+    ];
+    const before = openSshSession(env, 'h2');
+    let after: SshSession | undefined;
+    try {
+      await before.opened;
+      await testbed('rekey', 'h2');
+      expect(await statusOf('h2')).toBe('running,rekeyed');
+      expect(await before.closedWithin(5_000)).toBe(255);
+      await expect(sshOn('h2', 'hostname')).rejects.toThrow(/REMOTE HOST IDENTIFICATION HAS CHANGED/);
+      await testbed('rekey', 'h2'); // idempotent: the same new key
+      // sshd runs and takes the client key: only the host key differs from known_hosts.
+      after = openSshSession(env, 'h2', rekeyedOk);
+      await after.opened;
+      await testbed('restore-key', 'h2');
+      expect(await statusOf('h2')).toBe('running');
+      expect(await after.closedWithin(5_000)).toBe(255);
+      expect((await sshOn('h2', 'hostname')).trim()).toBe('h2');
+    } finally {
+      before.close();
+      after?.close();
+      await ensureTestbed(3); // puts back the original key if restore-key did not
+    }
+  });
+
+  it('revokes the client key on one host: sessions drop, logins fail; grant lets it in again', async () => {
+    const name = 'testbed-test-revoke';
+    let session: SshSession | undefined;
+    await dockerOn('h3', 'rm', '-f', name);
+    try {
+      await dockerOn('h3', 'run', '-d', '--name', name, env.images.web1);
+      const startedAt = await dockerOn('h3', 'inspect', '--format', '{{.State.StartedAt}}', name);
+      session = openSshSession(env, 'h3');
+      await session.opened;
+      await testbed('revoke', 'h3');
+      expect(await statusOf('h3')).toBe('running,revoked');
+      expect(await session.closedWithin(5_000)).toBe(255);
+      await expect(sshOn('h3', 'hostname')).rejects.toThrow(/Permission denied \(publickey\)/);
+      expect((await sshOn('h1', 'hostname')).trim()).toBe('h1');
+      // Nothing else changed: the engine and its containers run on.
+      expect(await dockerOn('h3', 'inspect', '--format', '{{.State.StartedAt}}', name)).toBe(startedAt);
+      expect(await dockerOn('h3', 'inspect', '--format', '{{.State.Status}}', name)).toBe('running\n');
+      await testbed('grant', 'h3');
+      expect(await statusOf('h3')).toBe('running');
+      expect((await sshOn('h3', 'hostname')).trim()).toBe('h3');
+    } finally {
+      session?.close();
+      await ensureTestbed(3); // grants again if grant did not
+      await dockerOn('h3', 'rm', '-f', name);
+    }
+  });
+
+  it('shows rekeyed, revoked hosts and a stopped registry in status; up repairs them', async () => {
+    try {
+      await testbed('rekey', 'h1');
+      await testbed('revoke', 'h2');
+      await testbed('stop-registry');
+      expect(await testbed('status')).toBe(
+        'h1 running,rekeyed\nh2 running,revoked\nh3 running\nregistry stopped\n',
+      );
+      await testbed('up', '3');
+      expect(await testbed('status')).toBe('h1 running\nh2 running\nh3 running\n');
+      expect((await sshOn('h1', 'hostname')).trim()).toBe('h1');
+      expect((await sshOn('h2', 'hostname')).trim()).toBe('h2');
+      expect(await dockerOn('h2', 'pull', '-q', env.images.web1)).toContain(env.images.web1);
+    } finally {
+      await testbed('restore-key', 'h1');
+      await testbed('grant', 'h2');
+      await testbed('start-registry');
+    }
   });
 
   it('leaves every host running (idempotent up)', async () => {
