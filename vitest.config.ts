@@ -9,7 +9,7 @@ export default defineConfig({
       {
         test: {
           name: 'integration',
-          include: ['test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts'],
+          include: ['test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts', 'test/chaos/**/*.test.ts'],
           // One test bed of real hosts serves every file: stand it up once, run files one at a time.
           globalSetup: ['test/global-setup.ts'],
           fileParallelism: false,

@@ -1,0 +1,400 @@
+/**
+ * The faults, each a function of the running suite: inject, wait as a user would, repair. The
+ * measurement around each is `Chaos.fault`; what must hold is in test/chaos/README.md.
+ */
+import { readFileSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import { testbed } from '../testbed.js';
+import { dockerAt, type LogLine } from '../e2e/watch-helpers.js';
+import type { Chaos, FaultRecord, FaultRun, Injection } from './harness.js';
+import { isOwned, type Seen } from './monitor.js';
+import {
+  aliasBomb,
+  HOSTS,
+  hugeSpec,
+  invalidYaml,
+  portTakenSpec,
+  schemaError,
+  TAKEN_PORT,
+  unknownTag,
+  zeroSpec,
+  type Shape,
+} from './stack.js';
+
+export type Fault = {
+  readonly name: string;
+  /** Part of the short run (`npm test`); the full run (`npm run chaos`) runs every fault. */
+  readonly short: boolean;
+  readonly run: (chaos: Chaos) => Promise<FaultRecord>;
+};
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Waits until the current daemon logs a line (from line `from` on) that `match` accepts. */
+async function logLine(
+  chaos: Chaos,
+  from: number,
+  match: (line: LogLine) => boolean,
+  timeoutMs: number,
+): Promise<LogLine> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = chaos.daemon.lines().slice(from).find(match);
+    if (found) return found;
+    if (Date.now() > deadline)
+      throw new Error(`the daemon did not log what was awaited in ${timeoutMs / 1000} s`);
+    await sleep(50);
+  }
+}
+
+const rolloutBatch = (line: LogLine): boolean =>
+  line.msg === 'phase started' && String(line.phase ?? '').includes('update batch');
+
+/** Until the daemon reports the spec at `sha` rejected (or the reconcile of it failed). */
+async function rejected(chaos: Chaos, sha: string, timeoutMs: number): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const status = await chaos.status().catch(() => null);
+    if (status?.specError?.includes(sha.slice(0, 12))) return status.specError;
+    // Loaded, but heal will not run it: a rollout stopped, or slots that no host can take.
+    const outcome = status?.lastReconcile?.outcome ?? '';
+    if (status?.revision === sha && ['failed', 'rolled_back', 'paused', 'waiting'].includes(outcome))
+      return `${outcome}: ${status.lastReconcile?.message ?? ''}`;
+    if (Date.now() > deadline)
+      throw new Error(`the daemon did not report revision ${sha.slice(0, 12)} as bad`);
+    await sleep(200);
+  }
+}
+
+/** A running replica of `service`, chosen at random from the monitor's look now. */
+async function someReplica(chaos: Chaos, service: string): Promise<Seen> {
+  const sample = await chaos.monitor.sampleNow();
+  const candidates = [...sample.hosts.values()]
+    .flatMap((list) => list ?? [])
+    .filter(
+      (item) => isOwned(item) && item.labels['io.heal.service'] === service && item.state === 'running',
+    );
+  const chosen = candidates[Math.floor(chaos.rand() * candidates.length)];
+  if (!chosen) throw new Error(`no running replica of ${service} to strike`);
+  return chosen;
+}
+
+/** Kills a running web replica by hand and waits for heal to bring the slot back (healing goes on). */
+async function stillHeals(chaos: Chaos, run: FaultRun): Promise<void> {
+  const victim = await someReplica(chaos, 'web');
+  await dockerAt(chaos.env, victim.host, ['kill', victim.id]);
+  await sleep(500);
+  await run.converged([], 60_000);
+}
+
+function scaled(chaos: Chaos): Shape {
+  const pick = (low: number, high: number, not: number): number => {
+    for (;;) {
+      const value = low + Math.floor(chaos.rand() * (high - low + 1));
+      if (value !== not) return value;
+    }
+  };
+  return { ...chaos.shape, web: pick(6, 11, chaos.shape.web), api: pick(3, 6, chaos.shape.api) };
+}
+
+function healKilledMidApply(index: number, short: boolean): Fault {
+  return {
+    name: `heal SIGKILLed mid-apply #${index}`,
+    short,
+    run: (chaos) =>
+      chaos.fault(`heal SIGKILLed mid-apply #${index}`, async (run) => {
+        const from = chaos.daemon.lines().length;
+        await chaos.commit(scaled(chaos), `chaos: scale (kill point ${index})`);
+        await logLine(chaos, from, (line) => line.msg === 'action planned', 30_000);
+        const delay = Math.floor(chaos.rand() * 400);
+        await sleep(delay);
+        const lines = chaos.daemon.lines().slice(from);
+        const pending =
+          lines.filter((line) => line.msg === 'action planned').length >
+          lines.filter((line) => line.msg === 'action done' || line.msg === 'action failed').length;
+        run.injectedNow();
+        await chaos.killDaemon();
+        run.note(`killed ${delay} ms after the first action was planned`);
+        chaos.startDaemon();
+        await run.converged();
+        return { injected: pending };
+      }),
+  };
+}
+
+function healKilledMidRollout(index: number, short: boolean): Fault {
+  return {
+    name: `heal SIGKILLed mid-rollout #${index}`,
+    short,
+    run: (chaos) =>
+      chaos.fault(`heal SIGKILLed mid-rollout #${index}`, async (run) => {
+        const from = chaos.daemon.lines().length;
+        await chaos.commit(
+          { ...chaos.shape, tag: await chaos.newTag() },
+          `chaos: roll out (kill point ${index})`,
+        );
+        await logLine(chaos, from, rolloutBatch, 30_000);
+        const delay = Math.floor(chaos.rand() * 3_000);
+        await sleep(delay);
+        const ended = chaos.daemon
+          .lines()
+          .slice(from)
+          .some((line) => line.msg === 'rollout ended');
+        run.injectedNow();
+        await chaos.killDaemon();
+        run.note(`killed ${delay} ms into the rollout`);
+        chaos.startDaemon();
+        await run.converged();
+        return { injected: !ended };
+      }),
+  };
+}
+
+type HostVerb = 'kill' | 'freeze' | 'cut' | 'rekey' | 'revoke';
+const REPAIR: Record<HostVerb, string> = {
+  kill: 'revive',
+  freeze: 'thaw',
+  cut: 'mend',
+  rekey: 'restore-key',
+  revoke: 'grant',
+};
+
+/** Accepted logins in a host's sshd log: heal must add none while the host's key is wrong. */
+function logins(chaos: Chaos, host: string): number {
+  const log = join(chaos.env.knownHosts, '..', host, 'sshd.log');
+  try {
+    return readFileSync(log, 'utf8').split('Accepted publickey').length - 1;
+  } catch {
+    return 0;
+  }
+}
+
+function hostFault(verb: HostVerb, hosts: readonly string[], midRollout: boolean, short: boolean): Fault {
+  const name = `${hosts.join('+')} ${{ kill: 'killed', freeze: 'frozen', cut: 'cut off', rekey: 'SSH host key changed', revoke: 'SSH access revoked' }[verb]}${midRollout ? ' mid-rollout' : ''}`;
+  return {
+    name,
+    short,
+    run: (chaos) =>
+      chaos.fault(name, async (run) => {
+        const from = chaos.daemon.lines().length;
+        if (midRollout) {
+          await chaos.commit({ ...chaos.shape, tag: await chaos.newTag() }, `chaos: roll out while ${name}`);
+          await logLine(chaos, from, rolloutBatch, 30_000);
+        }
+        const taken = await chaos.slotsOn(hosts);
+        const loginsBefore = hosts.map((host) => logins(chaos, host));
+        for (const host of hosts) await testbed(verb, host);
+        run.injectedNow(taken);
+        // Mid-rollout means the rollout had not ended when the fault struck.
+        const ended = chaos.daemon
+          .lines()
+          .slice(from)
+          .some((line) => line.msg === 'rollout ended');
+        try {
+          await run.converged(hosts, 90_000);
+          if (verb === 'rekey' || verb === 'revoke') {
+            const after = hosts.map((host) => logins(chaos, host));
+            if (verb === 'rekey' && after.some((count, index) => count !== loginsBefore[index]))
+              throw new Error(`heal logged in to a host whose key changed (${loginsBefore} → ${after})`);
+            // The daemon must say why, in the words of its error kinds.
+            const kind = verb === 'rekey' ? '(host-key-changed)' : '(auth-failed)';
+            const said = chaos.daemon
+              .lines()
+              .slice(from)
+              .some((line) => String(line.error ?? '').includes(kind));
+            if (!said) throw new Error(`the daemon never logged ${kind} for ${hosts.join(', ')}`);
+          }
+        } finally {
+          for (const host of hosts) await testbed(REPAIR[verb], host);
+        }
+        return { injected: !midRollout || !ended, struck: verb === 'kill' ? hosts : [] };
+      }),
+  };
+}
+
+const registryDown: Fault = {
+  name: 'registry down during a rollout',
+  short: true,
+  run: (chaos) =>
+    chaos.fault('registry down during a rollout', async (run) => {
+      const tag = await chaos.newTag();
+      await testbed('stop-registry');
+      let tried: boolean;
+      try {
+        run.injectedNow();
+        const from = chaos.daemon.lines().length;
+        await chaos.commit({ ...chaos.shape, tag }, 'chaos: roll out while the registry is down');
+        tried = await logLine(
+          chaos,
+          from,
+          (line) =>
+            line.msg === 'action failed' || (line.msg === 'reconcile done' && line.outcome === 'failed'),
+          30_000,
+        )
+          .then(() => true)
+          .catch(() => false);
+        await sleep(2_000);
+      } finally {
+        await testbed('start-registry');
+      }
+      await run.converged([], 120_000);
+      return { injected: tried };
+    }),
+};
+
+const engineRestart: Fault = {
+  name: 'dockerd restarted on h2',
+  short: true,
+  run: (chaos) =>
+    chaos.fault('dockerd restarted on h2', async (run) => {
+      const taken = await chaos.slotsOn(['h2']);
+      await testbed('restart-engine', 'h2');
+      run.injectedNow(taken);
+      await run.converged([], 90_000);
+      return { injected: true, struck: ['h2'] };
+    }),
+};
+
+function byHand(what: 'removed' | 'stopped' | 'renamed', short: boolean): Fault {
+  const name = `a container ${what} by hand`;
+  return {
+    name,
+    short,
+    run: (chaos) =>
+      chaos.fault(name, async (run) => {
+        const victim = await someReplica(chaos, 'web');
+        const args = {
+          removed: ['rm', '-f', victim.id],
+          stopped: ['stop', victim.id],
+          renamed: ['rename', victim.id, `${victim.name}-renamed`],
+        }[what];
+        await dockerAt(chaos.env, victim.host, args);
+        run.injectedNow({ web: 1 });
+        await run.converged([], 60_000);
+        return { injected: true };
+      }),
+  };
+}
+
+const collidingName: Fault = {
+  name: 'a hand-started container takes a replica’s name',
+  short: true,
+  run: (chaos) =>
+    chaos.fault('a hand-started container takes a replica’s name', async (run) => {
+      const victim = await someReplica(chaos, 'web');
+      await dockerAt(chaos.env, victim.host, ['rm', '-f', victim.id]);
+      await chaos.bystanders.start(victim.host, ['--name', victim.name, chaos.env.images.web1]);
+      run.injectedNow({ web: 1 });
+      await run.converged([], 60_000);
+      return { injected: true };
+    }),
+};
+
+/** Every host's bystander runs, holding TAKEN_PORT: else the port fault would test nothing. */
+async function portHeldEverywhere(chaos: Chaos): Promise<void> {
+  const sample = await chaos.monitor.sampleNow();
+  for (const host of HOSTS) {
+    const held = (sample.hosts.get(host) ?? []).some(
+      (item) => item.name === 'chaos-bystander' && item.state === 'running',
+    );
+    if (!held) throw new Error(`${host}: its bystander does not run, so port ${TAKEN_PORT} is free there`);
+  }
+}
+
+/** A commit heal must refuse: the fleet keeps the last good spec, and heal goes on healing it. */
+function badCommit(
+  name: string,
+  text: (chaos: Chaos) => string,
+  short: boolean,
+  precondition: (chaos: Chaos) => Promise<void> = async () => undefined,
+): Fault {
+  return {
+    name: `commit: ${name}`,
+    short,
+    run: (chaos) =>
+      chaos.fault(`commit: ${name}`, async (run) => {
+        await precondition(chaos);
+        const sha = await chaos.push(text(chaos), `chaos: ${name}`);
+        run.injectedNow();
+        const why = await rejected(chaos, sha, 60_000);
+        run.convergedNow();
+        run.note(`reported: ${why.slice(0, 160)}`);
+        await stillHeals(chaos, run);
+        // The next good commit moves on from it.
+        await chaos.commit({ ...chaos.shape }, `chaos: after ${name}`);
+        await run.converged([], 60_000);
+        return { injected: true };
+      }),
+  };
+}
+
+const gitUnreachable: Fault = {
+  name: 'git remote unreachable',
+  short: true,
+  run: (chaos) =>
+    chaos.fault('git remote unreachable', async (run) => {
+      const away = `${chaos.remote.bare}.away`;
+      renameSync(chaos.remote.bare, away);
+      run.injectedNow();
+      let reported: boolean;
+      try {
+        // The webhook makes the daemon fetch now: it must fail, and healing must go on.
+        const from = chaos.daemon.lines().length;
+        await chaos.poke('0'.repeat(40));
+        reported = await logLine(chaos, from, (line) => line.msg === 'spec fetch failed', 30_000)
+          .then(() => true)
+          .catch(() => false);
+        await stillHeals(chaos, run);
+      } finally {
+        renameSync(away, chaos.remote.bare);
+      }
+      await chaos.commit(
+        { ...chaos.shape, worker: chaos.shape.worker === 2 ? 3 : 2 },
+        'chaos: after the remote came back',
+      );
+      await run.converged([], 60_000);
+      return { injected: reported };
+    }),
+};
+
+export function faults(killPoints: number): Fault[] {
+  const kills: Fault[] = [];
+  for (let index = 1; index <= killPoints; index += 1) {
+    kills.push(healKilledMidApply(index, index === 1));
+    kills.push(healKilledMidRollout(index, index === 1));
+  }
+  return [
+    ...kills,
+    hostFault('kill', ['h2'], false, true),
+    hostFault('freeze', ['h3'], false, false),
+    hostFault('cut', ['h4'], false, false),
+    hostFault('kill', ['h1'], true, false),
+    hostFault('freeze', ['h2'], true, true),
+    hostFault('cut', ['h3'], true, true),
+    hostFault('kill', ['h3', 'h4'], false, true),
+    registryDown,
+    engineRestart,
+    byHand('removed', true),
+    byHand('stopped', false),
+    byHand('renamed', true),
+    collidingName,
+    badCommit('invalid YAML', (chaos) => invalidYaml(chaos.env, chaos.shape, chaos.files), true),
+    badCommit('schema error', (chaos) => schemaError(chaos.env, chaos.shape, chaos.files), false),
+    badCommit('unknown image tag', (chaos) => unknownTag(chaos.env, chaos.shape, chaos.files), true),
+    badCommit(
+      'port taken on every host',
+      (chaos) => portTakenSpec(chaos.env, chaos.shape, chaos.files),
+      true,
+      portHeldEverywhere,
+    ),
+    badCommit('replicas: 0 everywhere', (chaos) => zeroSpec(chaos.env, chaos.shape, chaos.files), true),
+    badCommit('YAML alias bomb', () => aliasBomb(), false),
+    badCommit('50 MB spec', (chaos) => hugeSpec(chaos.env, chaos.shape, chaos.files), false),
+    gitUnreachable,
+    hostFault('rekey', ['h3'], false, true),
+    hostFault('revoke', ['h4'], false, true),
+  ];
+}
+
+export { HOSTS };
+export type { Injection };
