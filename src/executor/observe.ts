@@ -10,6 +10,7 @@ import type {
 } from '../planner/observed.js';
 import type { Host, Stack } from '../spec/types.js';
 import { parseStatus } from './container-status.js';
+import { HostUnreachableError } from './errors.js';
 import type { HostClient } from './host-client.js';
 
 /** A connected client, or why the host could not be reached. */
@@ -20,25 +21,43 @@ export type Reach = { readonly client: HostClient } | { readonly error: Error };
  * networks and volumes, and the images present: one list call of each per host, in parallel,
  * and no per-container inspect. Hosts are read in parallel; one that fails
  * is reported unreachable with its cause and never holds up the others.
+ *
+ * `answerBy(host)`: an epoch ms by which the host must have answered, else it is reported
+ * unreachable then (the daemon gives a silent host until it would be declared down, so that a hung
+ * connection never holds the look that declares it down); null waits for the transport's own
+ * timeouts.
  */
 export async function observe(
   stack: Stack,
   reach: (host: Host) => Promise<Reach>,
   now: () => number,
+  answerBy: (host: string) => number | null = () => null,
 ): Promise<Observed> {
   const hosts = await Promise.all(
-    Object.values(stack.heal.hosts).map((host) => observeHost(stack, host, reach, now)),
+    Object.values(stack.heal.hosts).map((host) =>
+      bounded(observeHost(stack, host, reach, now), host, answerBy(host.name), now),
+    ),
   );
   return { hosts };
 }
 
-async function observeHost(
-  stack: Stack,
+async function bounded(
+  reading: Promise<ObservedHost>,
   host: Host,
-  reach: (host: Host) => Promise<Reach>,
+  deadline: number | null,
   now: () => number,
 ): Promise<ObservedHost> {
-  const unreachable = (error: Error): ObservedHost => ({
+  if (deadline === null) return reading;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<ObservedHost>((resolve) => {
+    const silent = new HostUnreachableError(host.name, 'timeout', 'no answer since it fell silent');
+    timer = setTimeout(() => resolve(unreachableHost(host, silent)), Math.max(0, deadline - now()));
+  });
+  return Promise.race([reading, late]).finally(() => clearTimeout(timer));
+}
+
+function unreachableHost(host: Host, error: Error): ObservedHost {
+  return {
     name: host.name,
     host,
     reachable: false,
@@ -51,7 +70,16 @@ async function observeHost(
     volumes: [],
     images: [],
     marks: [],
-  });
+  };
+}
+
+async function observeHost(
+  stack: Stack,
+  host: Host,
+  reach: (host: Host) => Promise<Reach>,
+  now: () => number,
+): Promise<ObservedHost> {
+  const unreachable = (error: Error): ObservedHost => unreachableHost(host, error);
   const reached = await reach(host);
   if ('error' in reached) return unreachable(reached.error);
   const { client } = reached;

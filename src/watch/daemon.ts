@@ -185,7 +185,13 @@ export async function startDaemon(
     if (!good) return finish(started, 'failed', 0, 0, specError, null, null);
     const { stack, revision } = good;
     const current = fleetFor(stack);
-    const observed = await observe(stack, current.reach, Date.now);
+    // A silent host gets until it would be declared down to answer: a hung connect must not delay that.
+    const observed = await observe(
+      stack,
+      current.reach,
+      Date.now,
+      (name) => hostStates?.downAt(name) ?? null,
+    );
     lastObserved = observed;
     const now = Date.now();
     const hosts = hostStates!.update(observed.hosts, now);

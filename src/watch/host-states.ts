@@ -71,6 +71,12 @@ export class HostStates {
     return { suspect, partitioned, nextChangeAt: pending.length > 0 ? Math.min(...pending) : null, changes };
   }
 
+  /** When a suspect host will be declared down if it stays silent; null when it is not suspect. */
+  downAt(name: string): number | null {
+    const view = this.#hosts.get(name);
+    return view?.state === 'suspect' ? view.since + this.downAfterMs : null;
+  }
+
   /** A host whose connection just dropped (its event stream ended): suspect from now, not from the next look. */
   lost(name: string, now: number, error: string): void {
     const before = this.#hosts.get(name);
