@@ -20,11 +20,16 @@ import { cleanStack } from '../e2e/helpers.js';
 
 const FULL = process.env.HEAL_CHAOS === 'full';
 const SEED = Number(process.env.HEAL_CHAOS_SEED ?? Date.now() % 1_000_000);
-const RESULTS = fileURLToPath(
-  new URL(`../../bench/results/${FULL ? 'chaos' : 'chaos-short'}.json`, import.meta.url),
-);
+
 // HEAL_CHAOS_ONLY=TEXT,TEXT: only the faults whose name contains one of them (while working on them).
 const ONLY = process.env.HEAL_CHAOS_ONLY?.split(',');
+// A partial run never overwrites the full run's results.
+const RESULTS = fileURLToPath(
+  new URL(
+    `../../bench/results/${ONLY ? 'chaos-only' : FULL ? 'chaos' : 'chaos-short'}.json`,
+    import.meta.url,
+  ),
+);
 const chosen = faults(FULL ? 5 : 1).filter((fault) =>
   ONLY ? ONLY.some((text) => fault.name.includes(text)) : FULL || fault.short,
 );

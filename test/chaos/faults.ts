@@ -106,15 +106,20 @@ function healKilledMidApply(index: number, short: boolean): Fault {
         const from = chaos.daemon.lines().length;
         await chaos.commit(scaled(chaos), `chaos: scale (kill point ${index})`);
         await logLine(chaos, from, (line) => line.msg === 'action planned', 30_000);
-        const delay = Math.floor(chaos.rand() * 400);
-        await sleep(delay);
-        const lines = chaos.daemon.lines().slice(from);
-        const pending =
-          lines.filter((line) => line.msg === 'action planned').length >
-          lines.filter((line) => line.msg === 'action done' || line.msg === 'action failed').length;
+        // The kill point: after k of the n actions are done, k drawn from 0..n-2.
+        const count = (...messages: string[]): number =>
+          chaos.daemon
+            .lines()
+            .slice(from)
+            .filter((line) => messages.includes(line.msg)).length;
+        const planned = count('action planned');
+        // Below n - 1 when it can be: the last action may finish between the look and the kill.
+        const k = Math.floor(chaos.rand() * Math.max(1, planned - 1));
+        await logLine(chaos, from, () => count('action done', 'action failed') >= k, 30_000);
+        const pending = count('action done', 'action failed') < count('action planned');
         run.injectedNow();
         await chaos.killDaemon();
-        run.note(`killed ${delay} ms after the first action was planned`);
+        run.note(`killed after ${k} of ${planned} actions`);
         chaos.startDaemon();
         await run.converged();
         return { injected: pending };
