@@ -13,6 +13,15 @@ import {
 } from './simulate.js';
 import { brief, changes, deployed, layout, settled, stackOf, T0, T1, T2 } from './plan-helpers.js';
 
+/** Two replicas, each holding host port 80. */
+const WEB_ON_PORT_80 = `
+services:
+  web:
+    image: nginx:1
+    ports: ["80:80"]
+    deploy: { replicas: 2 }
+`;
+
 const WEB3 = `
 services:
   web:
@@ -369,13 +378,7 @@ services:
   });
 
   it('keeps off a host port that a container heal does not own publishes', async () => {
-    const stack = await stackOf(`
-services:
-  web:
-    image: nginx:1
-    ports: ["80:80"]
-    deploy: { replicas: 2 }
-`);
+    const stack = await stackOf(WEB_ON_PORT_80);
     const held = withHost(withHost(emptyWorld(stack), 'h1', { foreignPorts: ['0.0.0.0:80/tcp'] }), 'h2', {
       foreignPorts: ['10.0.0.2:80/tcp'],
     });
@@ -392,13 +395,7 @@ services:
   });
 
   it('moves a slot off a host it shares a published port with', async () => {
-    const stack = await stackOf(`
-services:
-  web:
-    image: nginx:1
-    ports: ["80:80"]
-    deploy: { replicas: 2 }
-`);
+    const stack = await stackOf(WEB_ON_PORT_80);
     const world = withContainers(emptyWorld(stack), [
       ownedContainer(stack, { host: 'h1', service: 'web', slot: 1 }),
       ownedContainer(stack, { host: 'h1', service: 'web', slot: 2, state: 'created' }),
