@@ -47,6 +47,12 @@ export type ApplyOptions = {
   readonly onEvent?: (event: ApplyEvent) => void;
   /** Checked between phases: a daemon shutting down stops after the phase in flight. */
   readonly stopping?: () => boolean;
+  /**
+   * Whether the host's engine went away (restarted, or stopped answering) after `since`, epoch
+   * ms: a new container that stopped then says nothing about its config, and is not counted
+   * against its rollout. The daemon knows from its event streams; without it, every stop counts.
+   */
+  readonly disturbedSince?: (host: string, since: number) => boolean;
 };
 
 /**
@@ -64,8 +70,12 @@ export async function apply(plan: Plan, stack: Stack, options: ApplyOptions): Pr
   /** `host\nimage` → whether the registry said the image does not exist (not merely unreachable). */
   const failedPulls = new Map<string, boolean>();
   if (plan.refused) return { outcomes, rollouts: [], ok: false, ms: 0 };
-  const guard = new RolloutGuard(plan, stack, options.reach, (_service, rollout) =>
-    emit({ type: 'rollout', rollout }),
+  const guard = new RolloutGuard(
+    plan,
+    stack,
+    options.reach,
+    (_service, rollout) => emit({ type: 'rollout', rollout }),
+    options.disturbedSince,
   );
 
   let settled = false;

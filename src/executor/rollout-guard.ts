@@ -33,6 +33,7 @@ type Watched = {
   readonly client: HostClient;
   readonly id: string;
   readonly name: string;
+  readonly startedAt: number;
   readonly until: number;
 };
 
@@ -60,6 +61,7 @@ export class RolloutGuard {
     private readonly stack: Stack,
     private readonly reach: (host: Host) => Promise<Reach>,
     private readonly onHalt: (service: string, result: RolloutResult) => void,
+    private readonly disturbedSince: (host: string, since: number) => boolean = () => false,
   ) {
     for (const rollout of plan.rollouts)
       this.states.set(rollout.service, { rollout, updated: 0, failures: [], halted: null });
@@ -85,6 +87,7 @@ export class RolloutGuard {
         client,
         id,
         name: action.create.query.name,
+        startedAt: Date.now(),
         until: Date.now() + state.rollout.monitor,
       });
   }
@@ -128,6 +131,8 @@ export class RolloutGuard {
     for (const { item, why } of failing) {
       if (why === null) continue;
       this.watched = this.watched.filter((other) => other !== item);
+      // Its engine restarted (or was lost) since it started: the stop was the host's, not the config's.
+      if (this.disturbedSince(item.client.host.name, item.startedAt)) continue;
       await this.count(item.service, `${item.client.host.name}: ${item.name} ${why} within monitor`);
     }
   }

@@ -62,6 +62,8 @@ export async function startDaemon(
   let good: { stack: Stack; revision: string | null } | null = null;
   /** The good spec before the newest one, until the newest has planned: a plan it refuses falls back. */
   let fallback: { stack: Stack; revision: string | null } | null = null;
+  /** When each host's event stream last dropped: its engine restarted or stopped answering. */
+  const streamLost = new Map<string, number>();
   let specError: string | null = null;
   /** The source announced something new since the spec was last read (true at the start). */
   let specChanged = true;
@@ -90,6 +92,7 @@ export async function startDaemon(
       reach: opened.reach,
       onSignal: (signal) => {
         if (signal.kind === 'lost') {
+          streamLost.set(signal.host, Date.now());
           hostStates?.lost(signal.host, Date.now(), signal.error);
           log.debug({ host: signal.host, error: signal.error }, 'event stream lost');
           reconciler.trigger();
@@ -294,6 +297,7 @@ export async function startDaemon(
       const report = await apply(made, stack, {
         reach: current.reach,
         stopping: () => stopping,
+        disturbedSince: (host, since) => (streamLost.get(host) ?? 0) >= since,
         onEvent: (event) => {
           // A rollout's batches, as `heal apply` prints them: `update batch 2 of 4`.
           if (event.type === 'phase' && made.rollouts.length > 0)

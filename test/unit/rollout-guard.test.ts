@@ -9,7 +9,7 @@ import { deployed, stackOf, T1 } from './plan-helpers.js';
  * The failure arithmetic of a rollout, on a plan made by the planner. The hosts are stand-ins that
  * record the marks written: the real engines are in test/e2e/rollout.test.ts.
  */
-async function rollout(updateConfig: string) {
+async function rollout(updateConfig: string, disturbed = false) {
   const spec = (image: string) => `
 services:
   web:
@@ -33,6 +33,7 @@ services:
     v2,
     async () => ({ client }),
     (_service, result) => halts.push(result),
+    () => disturbed,
   );
   const replaces = made.actions.filter(
     (action): action is Extract<Action, { kind: 'replace' }> => action.kind === 'replace',
@@ -41,6 +42,19 @@ services:
 }
 
 describe('RolloutGuard', () => {
+  it('counts a new container that stopped within monitor, unless its engine went away since it started', async () => {
+    for (const disturbed of [false, true]) {
+      const { guard, replaces, halts } = await rollout(
+        '{ parallelism: 3, failure_action: rollback, monitor: 10s }',
+        disturbed,
+      );
+      const client = { host: { name: 'h1' }, call: async () => ({ State: { Running: false, ExitCode: 0 } }) };
+      guard.updated(replaces[0]!, client as unknown as HostClient, 'c1');
+      await guard.check();
+      expect(halts.map((halt) => halt.result)).toEqual(disturbed ? [] : ['rolled-back']);
+    }
+  });
+
   it('lets failures up to max_failure_ratio pass, and rolls back on the one past it', async () => {
     const { guard, replaces, marks, halts } = await rollout(
       '{ parallelism: 3, failure_action: rollback, max_failure_ratio: 0.25 }',
