@@ -93,6 +93,8 @@ export class Chaos {
   readonly files: Files;
   readonly secrets: readonly string[];
   #tags = 0;
+  /** The fault after which the fleet never converged: the ones after it cannot be judged. */
+  broken: string | null = null;
 
   constructor(env: TestbedEnv, root: string, seed: number) {
     this.env = env;
@@ -247,6 +249,24 @@ export class Chaos {
     return this.secrets.reduce((sum, secret) => sum + text.split(secret).length - 1, 0);
   }
 
+  /** The record of a fault not run because an earlier one left the fleet unconverged. */
+  notRun(name: string): FaultRecord {
+    const record: FaultRecord = {
+      fault: name,
+      injected: false,
+      survived: false,
+      duplicates: 0,
+      orphans: 0,
+      unmanagedTouched: 0,
+      secretsLogged: 0,
+      belowMinimumSeconds: 0,
+      convergeSeconds: null,
+      notes: [`not run: the fleet never converged after "${this.broken}"`],
+    };
+    this.records.push(record);
+    return record;
+  }
+
   /**
    * Runs one fault: `body` injects it (calling `injectedNow`), waits as it needs, and repairs
    * it. Then the whole fleet must match the shape, with every invariant measured into a record.
@@ -256,6 +276,7 @@ export class Chaos {
     body: (run: FaultRun) => Promise<Injection>,
     finalTimeoutMs = 90_000,
   ): Promise<FaultRecord> {
+    if (this.broken !== null) return this.notRun(name);
     await this.waitFor([], 90_000);
     await this.bystanders.rebase();
     const outputBefore = this.output().length;
@@ -298,6 +319,7 @@ export class Chaos {
     } catch (error) {
       failure ??= (error as Error).message;
       final = census(await this.monitor.sampleNow(), this.wanted());
+      this.broken = name;
     }
     convergedAt ??= failure === null ? Date.now() : null;
     const touched = await this.bystanders.touched(new Set(injection.struck ?? []));
