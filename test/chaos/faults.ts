@@ -6,7 +6,7 @@ import { readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { testbed } from '../testbed.js';
 import { dockerAt, type LogLine } from '../e2e/watch-helpers.js';
-import type { Chaos, FaultRecord, FaultRun, Injection } from './harness.js';
+import type { Chaos, FaultRecord, FaultRun } from './harness.js';
 import { isOwned, type Seen } from './monitor.js';
 import {
   aliasBomb,
@@ -403,6 +403,3 @@ export function faults(killPoints: number): Fault[] {
     engineRestart,
   ];
 }
-
-export { HOSTS };
-export type { Injection };

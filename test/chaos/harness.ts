@@ -232,7 +232,7 @@ export class Chaos {
     return statusOf(this.port);
   }
 
-  /** Lines of every daemon's output (stdout and stderr) from character `from` of the joined whole. */
+  /** Everything every daemon wrote (stdout and stderr), killed ones included, joined. */
   output(): string {
     return this.daemons.map((item) => `${item.stdout()}\n${item.stderr()}`).join('\n');
   }
