@@ -249,12 +249,14 @@ const registryDown: Fault = {
 
 const engineRestart: Fault = {
   name: 'dockerd restarted on h2',
-  short: true,
+  // Full mode only: see "Known" in test/chaos/README.md; CI must not hang on Docker's flake.
+  short: false,
   run: (chaos) =>
     chaos.fault('dockerd restarted on h2', async (run) => {
       const taken = await chaos.slotsOn(['h2']);
       await testbed('restart-engine', 'h2');
       run.injectedNow(taken);
+      run.struck(['h2']);
       await run.converged([], 90_000);
       return { injected: true, struck: ['h2'] };
     }),

@@ -64,6 +64,8 @@ export type FaultRun = {
   /** Records the convergence time now (a bad commit: the moment heal reported it). */
   convergedNow(): void;
   note(text: string): void;
+  /** Hosts the fault itself struck, known before the body ends (so a body that throws keeps them). */
+  struck(hosts: readonly string[]): void;
 };
 
 export function random(seed: number): () => number {
@@ -287,6 +289,7 @@ export class Chaos {
     let convergedAt: number | null = null;
     let injection: Injection = { injected: false };
     let failure: string | null = null;
+    let struck: readonly string[] = [];
     const run: FaultRun = {
       injectedNow: (slots = {}) => {
         injectedAt = Date.now();
@@ -307,6 +310,7 @@ export class Chaos {
         convergedAt ??= Date.now();
       },
       note: (text) => notes.push(text),
+      struck: (hosts) => (struck = hosts),
     };
     try {
       injection = await body(run);
@@ -322,7 +326,7 @@ export class Chaos {
       this.broken = name;
     }
     convergedAt ??= failure === null ? Date.now() : null;
-    const touched = await this.bystanders.touched(new Set(injection.struck ?? []));
+    const touched = await this.bystanders.touched(new Set([...struck, ...(injection.struck ?? [])]));
     const secretsLogged = this.countSecrets(this.output().slice(outputBefore));
     const below = this.monitor.belowMinimumSeconds(injectedAt, minimum, taken);
     if (failure) notes.push(failure);
