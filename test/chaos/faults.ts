@@ -190,6 +190,7 @@ function hostFault(verb: HostVerb, hosts: readonly string[], midRollout: boolean
         const loginsBefore = hosts.map((host) => logins(chaos, host));
         for (const host of hosts) await testbed(verb, host);
         run.injectedNow(taken);
+        if (verb === 'kill') run.struck(hosts);
         // Mid-rollout means the rollout had not ended when the fault struck.
         const ended = chaos.daemon
           .lines()
@@ -212,7 +213,7 @@ function hostFault(verb: HostVerb, hosts: readonly string[], midRollout: boolean
         } finally {
           for (const host of hosts) await testbed(REPAIR[verb], host);
         }
-        return { injected: !midRollout || !ended, struck: verb === 'kill' ? hosts : [] };
+        return { injected: !midRollout || !ended };
       }),
   };
 }
@@ -258,7 +259,7 @@ const engineRestart: Fault = {
       run.injectedNow(taken);
       run.struck(['h2']);
       await run.converged([], 90_000);
-      return { injected: true, struck: ['h2'] };
+      return { injected: true };
     }),
 };
 

@@ -51,8 +51,6 @@ export type FaultRecord = {
 export type Injection = {
   /** Whether the fault happened as meant (a kill that landed after the rollout ended did not). */
   injected: boolean;
-  /** Hosts whose bystanders the fault itself may have stopped (a killed host, a restarted engine). */
-  struck?: readonly string[];
 };
 
 /** Handed to a fault's body. */
@@ -64,7 +62,10 @@ export type FaultRun = {
   /** Records the convergence time now (a bad commit: the moment heal reported it). */
   convergedNow(): void;
   note(text: string): void;
-  /** Hosts the fault itself struck, known before the body ends (so a body that throws keeps them). */
+  /**
+   * Hosts whose bystanders the fault itself may stop (a killed host, a restarted engine), told
+   * when it strikes: a body that throws later keeps them.
+   */
   struck(hosts: readonly string[]): void;
 };
 
@@ -326,7 +327,7 @@ export class Chaos {
       this.broken = name;
     }
     convergedAt ??= failure === null ? Date.now() : null;
-    const touched = await this.bystanders.touched(new Set([...struck, ...(injection.struck ?? [])]));
+    const touched = await this.bystanders.touched(new Set(struck));
     const secretsLogged = this.countSecrets(this.output().slice(outputBefore));
     const below = this.monitor.belowMinimumSeconds(injectedAt, minimum, taken);
     if (failure) notes.push(failure);
