@@ -6,7 +6,8 @@
 import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { once } from 'node:events';
+import { connect as connectTcp, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -360,47 +361,13 @@ describe('dial-stdio fallback', () => {
     dir = mkdtempSync(join(tmpdir(), 'heal-sshd-'));
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host_key')]);
     writeFileSync(join(dir, 'authorized_keys'), readFileSync(`${env.identityFile}.pub`));
-    port = await freePort();
+    ({ sshd, port } = await startSshd(dir, ['AllowStreamLocalForwarding=no']));
     const hostKey = readFileSync(join(dir, 'host_key.pub'), 'utf8').split(' ');
     writeFileSync(join(dir, 'known_hosts'), `[127.0.0.1]:${port} ${hostKey[0]} ${hostKey[1]}\n`);
-    sshd = spawn(
-      '/usr/sbin/sshd',
-      [
-        '-D',
-        '-e',
-        '-f',
-        '/dev/null',
-        '-h',
-        join(dir, 'host_key'),
-        '-o',
-        `ListenAddress=127.0.0.1:${port}`,
-        '-o',
-        `AuthorizedKeysFile=${join(dir, 'authorized_keys')}`,
-        '-o',
-        'StrictModes=no',
-        '-o',
-        `PidFile=${join(dir, 'sshd.pid')}`,
-        '-o',
-        'PermitRootLogin=prohibit-password',
-        '-o',
-        'AllowStreamLocalForwarding=no',
-      ],
-      { stdio: 'ignore' },
-    );
-    const listening = await eventually(
-      () =>
-        new Promise<boolean>((resolve) => {
-          const socket = createServer().listen(port, '127.0.0.1');
-          socket.on('listening', () => socket.close(() => resolve(false)));
-          socket.on('error', () => resolve(true));
-        }),
-      5000,
-    );
-    expect(listening).toBe(true);
   });
 
-  afterAll(() => {
-    if (sshd?.pid !== undefined) process.kill(sshd.pid, 'SIGTERM');
+  afterAll(async () => {
+    if (sshd) await stop(sshd);
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -435,4 +402,94 @@ function freePort(): Promise<number> {
       );
     });
   });
+}
+
+/**
+ * Starts an sshd of our own on a free port of 127.0.0.1, with the host key and authorized_keys in
+ * `dir` and `options` added, and resolves once it sends its SSH banner. It runs in a mount namespace
+ * of its own with a private /run holding /run/sshd, as the test bed's hosts do: sshd exits at once
+ * without that privilege-separation directory, which only exists on a machine whose own sshd has
+ * run since boot, and the test must not create it in the machine's /run. A port another process
+ * took between freePort() and sshd's bind is tried again with a new one.
+ */
+async function startSshd(dir: string, options: string[]): Promise<{ sshd: ChildProcess; port: number }> {
+  for (let attempt = 1; ; attempt += 1) {
+    const port = await freePort();
+    const sshd = spawn(
+      'unshare',
+      [
+        '--mount',
+        '--propagation',
+        'private',
+        'sh',
+        '-c',
+        'mount -t tmpfs -o mode=755 tmpfs /run && mkdir /run/sshd && exec /usr/sbin/sshd "$@"',
+        'sshd',
+        '-D',
+        '-e',
+        '-f',
+        '/dev/null',
+        '-h',
+        join(dir, 'host_key'),
+        ...[
+          `ListenAddress=127.0.0.1:${port}`,
+          `AuthorizedKeysFile=${join(dir, 'authorized_keys')}`,
+          'StrictModes=no',
+          `PidFile=${join(dir, 'sshd.pid')}`,
+          'PermitRootLogin=prohibit-password',
+          ...options,
+        ].flatMap((option) => ['-o', option]),
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let stderr = '';
+    sshd.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const outcome = await listened(sshd, port, 60_000);
+    if (outcome === 'listening') return { sshd, port };
+    await stop(sshd);
+    if (outcome === 'exited' && /address already in use/i.test(stderr) && attempt < 3) continue;
+    throw new Error(
+      outcome === 'exited'
+        ? `sshd exited with ${sshd.exitCode ?? sshd.signalCode} before it listened on 127.0.0.1:${port}: ${stderr.trim()}`
+        : `sshd did not send its banner on 127.0.0.1:${port} within 60 s: ${stderr.trim() || 'no message'}`,
+    );
+  }
+}
+
+/** Whether `sshd` sends an SSH banner on `port` before it exits, within `ms` (a generous bound). */
+async function listened(
+  sshd: ChildProcess,
+  port: number,
+  ms: number,
+): Promise<'listening' | 'exited' | 'silent'> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (sshd.exitCode !== null || sshd.signalCode !== null) return 'exited';
+    if (await sshBanner(port)) return 'listening';
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  return 'silent';
+}
+
+/** Whether what answers on 127.0.0.1:`port` starts by sending an SSH identification string. */
+function sshBanner(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connectTcp(port, '127.0.0.1');
+    const done = (answer: boolean): void => {
+      socket.destroy();
+      resolve(answer);
+    };
+    socket.setTimeout(2000, () => done(false));
+    socket.once('data', (data: Buffer) => done(data.toString('latin1').startsWith('SSH-')));
+    socket.once('error', () => done(false));
+    socket.once('close', () => done(false));
+  });
+}
+
+/** SIGTERM to a child that may have exited already (its own failure, or a host's), and wait for its exit. */
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  await exited;
 }
