@@ -279,17 +279,27 @@ describe('containerConfig on a real engine', () => {
   });
 
   it('gives the process what the spec asked for inside the container', async () => {
+    // The open-files limits are read from the service's own process (docker-init's child), not with
+    // `ulimit -n` in the exec'd shell: runc built with Go 1.19+ (Debian's 1.1.5 here) raises an exec'd
+    // process's soft limit to its hard one (opencontainers/runc#4195), so that shell shows 2048 2048.
     const out = await dockerOn(
       env.hosts[0]?.name ?? 'h1',
       'exec',
       CONTAINER,
       'sh',
       '-c',
-      'cat /proc/sys/net/core/somaxconn; ulimit -n; cat /srv/in/hello.txt; grep db.local /etc/hosts; touch /x 2>/dev/null || echo read-only',
+      [
+        'cat /proc/sys/net/core/somaxconn',
+        'read service _ </proc/1/task/1/children',
+        `awk '/^Max open files/ { print $4, $5 }' /proc/$service/limits`,
+        'cat /srv/in/hello.txt',
+        'grep db.local /etc/hosts',
+        'touch /x 2>/dev/null || echo read-only',
+      ].join('; '),
     );
     expect(out.split('\n').map((line) => line.trim())).toEqual([
       '1024',
-      '1024',
+      '1024 2048',
       'hi from the host',
       '10.0.0.5\tdb.local',
       'read-only',
