@@ -15,6 +15,7 @@ import {
   invalidYaml,
   portTakenSpec,
   schemaError,
+  STACK,
   TAKEN_PORT,
   unknownTag,
   zeroSpec,
@@ -284,16 +285,40 @@ function byHand(what: 'removed' | 'stopped' | 'renamed', short: boolean): Fault 
   };
 }
 
+/**
+ * A stranger (a container without heal's labels) holds the name heal gives a slot's new replica
+ * when heal must create one. The name is taken before the replica is removed: heal recreates a
+ * removed replica within a second (sooner when a look that `rm -f`'s kill started lands just after
+ * the removal), and on a busy machine it won the race for the freed name against the stranger's
+ * `docker run`, which then failed with a name conflict. A replica that holds the name is renamed
+ * aside first, which heal leaves alone (it knows a replica by its labels). The stranger holds the
+ * name on every host, so that the clash does not depend on where heal places the slot.
+ */
 const collidingName: Fault = {
   name: 'a hand-started container takes a replica’s name',
   short: true,
   run: (chaos) =>
     chaos.fault('a hand-started container takes a replica’s name', async (run) => {
       const victim = await someReplica(chaos, 'web');
+      const slot = victim.labels['io.heal.slot'] ?? '';
+      // The name heal gives a new replica of the slot (src/planner/create.ts).
+      const name = `${STACK}-web-${slot}`;
+      if (victim.name === name)
+        await dockerAt(chaos.env, victim.host, ['rename', victim.id, `${name}-aside`]);
+      for (const host of HOSTS) await chaos.bystanders.start(host, ['--name', name, chaos.env.images.web1]);
       await dockerAt(chaos.env, victim.host, ['rm', '-f', victim.id]);
-      await chaos.bystanders.start(victim.host, ['--name', victim.name, chaos.env.images.web1]);
       run.injectedNow({ web: 1 });
       await run.converged([], 60_000);
+      const sample = await chaos.monitor.sampleNow();
+      const replica = [...sample.hosts.values()]
+        .flatMap((list) => list ?? [])
+        .find(
+          (item) =>
+            isOwned(item) && item.labels['io.heal.service'] === 'web' && item.labels['io.heal.slot'] === slot,
+        );
+      run.note(
+        `web.${slot} (removed on ${victim.host}) runs again as ${replica?.host}/${replica?.name}; the strangers hold ${name}`,
+      );
       return { injected: true };
     }),
 };
