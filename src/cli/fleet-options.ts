@@ -34,19 +34,20 @@ export function fleetFromOptions(stack: Stack, options: FleetCliOptions): Fleet 
 
 /**
  * The shape of every command that changes the hosts: a fleet for the stack and the stack's lock,
- * both released after `work`, whatever happens in it.
+ * both released after `work`, whatever happens in it. `work` gets the lock's signal: it aborts
+ * when the lock is lost, and no action may start after that.
  */
 export async function withLockedFleet(
   stack: Stack,
   options: FleetCliOptions,
   lock: { readonly command: string; readonly waitMs?: number },
-  work: (fleet: Fleet) => Promise<void>,
+  work: (fleet: Fleet, signal: AbortSignal) => Promise<void>,
 ): Promise<void> {
   const fleet = fleetFromOptions(stack, options);
   try {
     const held = await acquireLock(stack, { reach: fleet.reach, ...lock });
     try {
-      await work(fleet);
+      await work(fleet, held.signal);
     } finally {
       await held.release();
     }

@@ -8,9 +8,10 @@ import {
   stopAndRemove,
   waitHealthy,
 } from './containers.js';
-import { DockerApiError, HostUnreachableError } from './errors.js';
+import { DockerApiError, HostUnreachableError, StoppedError, stopped } from './errors.js';
 import type { HostClient } from './host-client.js';
 import type { Reach } from './observe.js';
+import { sleep } from './sleep.js';
 import { RolloutGuard, type RolloutResult } from './rollout-guard.js';
 
 export type ApplyEvent =
@@ -45,8 +46,12 @@ export type ApplyOptions = {
   /** Actions at once on one host: dockerd is CPU-bound, more only queue. Default 2. */
   readonly perHost?: number;
   readonly onEvent?: (event: ApplyEvent) => void;
-  /** Checked between phases: a daemon shutting down stops after the phase in flight. */
-  readonly stopping?: () => boolean;
+  /**
+   * Aborted when heal must stop acting: it is shutting down, or its lock was lost. No action starts
+   * after it (they are skipped, `why` saying so), a batch delay ends at once, and calls in flight
+   * are abandoned (what they did is seen by the next look).
+   */
+  readonly signal?: AbortSignal;
   /**
    * Whether the host's engine went away (restarted, or stopped answering) after `since`, epoch
    * ms: a new container that stopped then says nothing about its config, and is not counted
@@ -86,8 +91,8 @@ export async function apply(plan: Plan, stack: Stack, options: ApplyOptions): Pr
       await guard.settle();
     }
     await guard.check();
-    if (options.stopping?.()) {
-      for (const action of actions) outcomes.push(skip(action, 'heal is stopping', emit));
+    if (options.signal?.aborted) {
+      for (const action of actions) outcomes.push(skip(action, stopped(options.signal).message, emit));
       continue;
     }
     // update_config.delay paces batches that run; a batch whose rollout stopped is not waited for.
@@ -102,13 +107,16 @@ export async function apply(plan: Plan, stack: Stack, options: ApplyOptions): Pr
       count: actions.length,
       delayBefore: delay,
     });
-    if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+    if (delay > 0) await sleep(delay, options.signal).catch(() => undefined);
     const byHost = new Map<string, Action[]>();
     for (const action of actions) byHost.set(action.host, [...(byHost.get(action.host) ?? []), action]);
     await Promise.all(
       [...byHost].map(([hostName, hostActions]) =>
         runBounded(hostActions, options.perHost ?? 2, async (action) => {
-          const why = skipReason(action, deadHosts, failedPulls) ?? guard.skipReason(action);
+          const why =
+            (options.signal?.aborted ? stopped(options.signal).message : null) ??
+            skipReason(action, deadHosts, failedPulls) ??
+            guard.skipReason(action);
           if (why) {
             outcomes.push(skip(action, why, emit));
             // An image its registry does not have fails the rollout as surely as a crash would:
@@ -183,7 +191,7 @@ async function runOne(
     if (!host) throw new ActionError(`${action.host} is not a host of the spec`);
     const reached = await options.reach(host);
     if ('error' in reached) throw reached.error;
-    const id = await perform(reached.client, action, stack);
+    const id = await perform(reached.client, action, stack, options.signal);
     const ms = Date.now() - started;
     emit({ type: 'done', action, ms });
     return {
@@ -193,6 +201,8 @@ async function runOne(
   } catch (error) {
     const ms = Date.now() - started;
     const message = error instanceof Error ? error.message : String(error);
+    // Cut short by heal itself (stopping, or its lock lost): not the action's failure.
+    if (error instanceof StoppedError) return { outcome: skip(action, message, emit) };
     emit({ type: 'failed', action, ms, error: message });
     return {
       outcome: { action, result: 'failed', ms, error: message },
@@ -203,61 +213,79 @@ async function runOne(
 }
 
 /** One action against one engine; for a new container, its id. */
-async function perform(client: HostClient, action: Action, stack: Stack): Promise<string | void> {
+async function perform(
+  client: HostClient,
+  action: Action,
+  stack: Stack,
+  signal: AbortSignal | undefined,
+): Promise<string | void> {
+  const write = { kind: 'write', ...(signal ? { signal } : {}) } as const;
   switch (action.kind) {
     case 'create-network':
-      return client.call(`create network ${action.network}`, (docker) =>
-        docker.createNetwork({ ...action.config } as never).then(
-          () => undefined,
-          (error: { statusCode?: number }) => {
-            // Another heal (or an earlier, interrupted run) made it first: that is what we wanted.
-            if (error.statusCode !== 409) throw error;
-          },
-        ),
+      return client.call(
+        `create network ${action.network}`,
+        (docker, abortSignal) =>
+          docker.createNetwork({ ...action.config, abortSignal } as never).then(
+            () => undefined,
+            (error: { statusCode?: number }) => {
+              // Another heal (or an earlier, interrupted run) made it first: that is what we wanted.
+              if (error.statusCode !== 409) throw error;
+            },
+          ),
+        write,
       );
     case 'create-volume':
       return client.call(
         `create volume ${action.volume}`,
-        async (docker) => void (await docker.createVolume({ ...action.config } as never)),
+        async (docker, abortSignal) =>
+          void (await docker.createVolume({ ...action.config, abortSignal } as never)),
+        write,
       );
     case 'pull':
-      return pullImage(client, action.image);
+      return pullImage(client, action.image, signal);
     case 'create':
-      return void (await createAndStart(client, action.create, stack, action.service));
+      return void (await createAndStart(client, action.create, stack, action.service, signal));
     case 'start':
-      await startContainer(client, action.container.id, action.container.name);
-      return waitHealthy(client, action.container.id, action.container.name, 60_000);
+      await startContainer(client, action.container.id, action.container.name, signal);
+      return waitHealthy(client, action.container.id, action.container.name, 60_000, signal);
     case 'replace': {
       if (action.order === 'start-first') {
-        const id = await createAndStart(client, action.create, stack, action.service);
-        await stopAndRemove(client, action.old);
+        const id = await createAndStart(client, action.create, stack, action.service, signal);
+        await stopAndRemove(client, action.old, signal);
         return id;
       }
-      await stopAndRemove(client, action.old);
-      return createAndStart(client, action.create, stack, action.service);
+      await stopAndRemove(client, action.old, signal);
+      return createAndStart(client, action.create, stack, action.service, signal);
     }
     case 'remove':
-      return stopAndRemove(client, action.container);
+      return stopAndRemove(client, action.container, signal);
     case 'remove-network':
-      return client.call(`remove network ${action.network}`, (docker) =>
-        docker
-          .getNetwork(action.network)
-          .remove()
-          .catch((error: { statusCode?: number }) => {
-            if (error.statusCode !== 404) throw error;
-          }),
+      return client.call(
+        `remove network ${action.network}`,
+        (docker, abortSignal) =>
+          docker
+            .getNetwork(action.network)
+            .remove({ abortSignal })
+            .catch((error: { statusCode?: number }) => {
+              if (error.statusCode !== 404) throw error;
+            }),
+        write,
       );
     case 'remove-volume':
-      return client.call(`remove volume ${action.volume}`, (docker) =>
-        docker
-          .getVolume(action.volume)
-          .remove()
-          .catch((error: { statusCode?: number }) => {
-            if (error.statusCode !== 404) throw error;
-          }),
+      return client.call(
+        `remove volume ${action.volume}`,
+        (docker, abortSignal) =>
+          docker
+            .getVolume(action.volume)
+            .remove({ abortSignal })
+            .catch((error: { statusCode?: number }) => {
+              if (error.statusCode !== 404) throw error;
+            }),
+        write,
       );
   }
 }
+
 
 /** Runs `work` over `items`, at most `limit` at a time. */
 export async function runBounded<T>(

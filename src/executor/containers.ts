@@ -4,6 +4,7 @@ import { SECRET_PLACEHOLDER } from '../planner/create.js';
 import type { CreateSpec } from '../planner/plan-types.js';
 import type { Stack } from '../spec/types.js';
 import { DockerApiError } from './errors.js';
+import { sleep } from './sleep.js';
 import type { HostClient } from './host-client.js';
 import { registryAuth } from './registry-auth.js';
 import { tarOneFile } from './tar.js';
@@ -16,27 +17,34 @@ export class ActionError extends Error {
 const POLL_MS = 100;
 
 /** Pulls an image; fails with the registry's own words (`manifest unknown`, connection refused...). */
-export async function pullImage(client: HostClient, image: string): Promise<void> {
+export async function pullImage(client: HostClient, image: string, signal?: AbortSignal): Promise<void> {
   const auth = registryAuth(image);
-  await client.call(`pull ${image}`, async (docker) => {
-    const stream = (await docker.pull(image, auth ? { authconfig: auth } : {})) as NodeJS.ReadableStream;
-    await new Promise<void>((resolve, reject) => {
-      docker.modem.followProgress(
-        stream,
-        (error: Error | null, events: { error?: string; errorDetail?: { message?: string } }[]) => {
-          const failed = events?.find((event) => event.error);
-          if (error) reject(error);
-          else if (failed)
-            reject(
-              new ActionError(
-                `${client.host.name}: pull ${image}: ${failed.errorDetail?.message ?? failed.error}`,
-              ),
-            );
-          else resolve();
-        },
-      );
-    });
-  });
+  await client.call(
+    `pull ${image}`,
+    async (docker, abortSignal) => {
+      const stream = (await docker.pull(image, {
+        ...(auth ? { authconfig: auth } : {}),
+        abortSignal,
+      })) as NodeJS.ReadableStream;
+      await new Promise<void>((resolve, reject) => {
+        docker.modem.followProgress(
+          stream,
+          (error: Error | null, events: { error?: string; errorDetail?: { message?: string } }[]) => {
+            const failed = events?.find((event) => event.error);
+            if (error) reject(error);
+            else if (failed)
+              reject(
+                new ActionError(
+                  `${client.host.name}: pull ${image}: ${failed.errorDetail?.message ?? failed.error}`,
+                ),
+              );
+            else resolve();
+          },
+        );
+      });
+    },
+    { kind: 'pull', ...(signal ? { signal } : {}) },
+  );
 }
 
 /**
@@ -49,9 +57,11 @@ export async function createAndStart(
   spec: CreateSpec,
   stack: Stack,
   service: string,
+  signal?: AbortSignal,
 ): Promise<string> {
+  const write = { kind: 'write', ...(signal ? { signal } : {}) } as const;
   const body = withSecrets(spec, stack, service);
-  const { Id: id } = await createContainer(client, spec, body);
+  const { Id: id } = await createContainer(client, spec, body, signal);
   for (const file of spec.files) {
     const content = readFileSync(file.file);
     const archive = tarOneFile(file.target, content, {
@@ -59,23 +69,30 @@ export async function createAndStart(
       uid: Number(file.uid ?? 0),
       gid: Number(file.gid ?? 0),
     });
-    await client.call(`copy ${file.kind} ${file.source} into ${spec.query.name}`, (docker) =>
-      docker.getContainer(id).putArchive(archive, { path: '/' }),
+    await client.call(
+      `copy ${file.kind} ${file.source} into ${spec.query.name}`,
+      (docker, abortSignal) => docker.getContainer(id).putArchive(archive, { path: '/', abortSignal }),
+      write,
     );
   }
   for (const network of spec.extraNetworks) {
-    await client.call(`connect ${spec.query.name} to ${network.name}`, (docker) =>
-      docker.getNetwork(network.name).connect({
-        Container: id,
-        EndpointConfig: {
-          Aliases: [...network.aliases],
-          ...(network.ipv4Address ? { IPAMConfig: { IPv4Address: network.ipv4Address } } : {}),
-        },
-      }),
+    await client.call(
+      `connect ${spec.query.name} to ${network.name}`,
+      (docker, abortSignal) =>
+        docker.getNetwork(network.name).connect({
+          Container: id,
+          EndpointConfig: {
+            Aliases: [...network.aliases],
+            ...(network.ipv4Address ? { IPAMConfig: { IPv4Address: network.ipv4Address } } : {}),
+          },
+          // dockerode takes it out of the body before sending; its types do not know it.
+          ...{ abortSignal },
+        }),
+      write,
     );
   }
-  await startContainer(client, id, spec.query.name);
-  if (spec.waitHealthy) await waitHealthy(client, id, spec.query.name, spec.healthTimeout);
+  await startContainer(client, id, spec.query.name, signal);
+  if (spec.waitHealthy) await waitHealthy(client, id, spec.query.name, spec.healthTimeout, signal);
   return id;
 }
 
@@ -88,10 +105,22 @@ async function createContainer(
   client: HostClient,
   spec: CreateSpec,
   body: CreateSpec['body'],
+  signal?: AbortSignal,
 ): Promise<{ Id: string }> {
   const create = (name: string) =>
-    client.call(`create ${name}`, (docker) =>
-      dial<{ Id: string }>(docker, '/containers/create?', 'POST', { ...spec.query, name }, body, 201),
+    client.call(
+      `create ${name}`,
+      (docker, abortSignal) =>
+        dial<{ Id: string }>(
+          docker,
+          '/containers/create?',
+          'POST',
+          { ...spec.query, name },
+          body,
+          201,
+          abortSignal,
+        ),
+      { kind: 'write', ...(signal ? { signal } : {}) },
     );
   try {
     return await create(spec.query.name);
@@ -101,15 +130,23 @@ async function createContainer(
   }
 }
 
-export async function startContainer(client: HostClient, id: string, name: string): Promise<void> {
-  await client.call(`start ${name}`, (docker) =>
-    docker
-      .getContainer(id)
-      .start()
-      .catch((error: { statusCode?: number }) => {
-        // 304: already running.
-        if (error.statusCode !== 304) throw error;
-      }),
+export async function startContainer(
+  client: HostClient,
+  id: string,
+  name: string,
+  signal?: AbortSignal,
+): Promise<void> {
+  await client.call(
+    `start ${name}`,
+    (docker, abortSignal) =>
+      docker
+        .getContainer(id)
+        .start({ abortSignal })
+        .catch((error: { statusCode?: number }) => {
+          // 304: already running.
+          if (error.statusCode !== 304) throw error;
+        }),
+    { kind: 'write', ...(signal ? { signal } : {}) },
   );
 }
 
@@ -117,13 +154,22 @@ export async function startContainer(client: HostClient, id: string, name: strin
 export async function stopAndRemove(
   client: HostClient,
   container: { id: string; name: string; stopTimeout: number },
+  signal?: AbortSignal,
 ): Promise<void> {
   const handle = (docker: Dockerode) => docker.getContainer(container.id);
-  await client.call(`stop ${container.name}`, (docker) =>
-    handle(docker).stop({ t: container.stopTimeout }).catch(ignoreStatus(304, 404)),
+  const write = { kind: 'write', ...(signal ? { signal } : {}) } as const;
+  await client.call(
+    `stop ${container.name}`,
+    (docker, abortSignal) =>
+      handle(docker).stop({ t: container.stopTimeout, abortSignal }).catch(ignoreStatus(304, 404)),
+    // The engine waits out the grace period before it answers.
+    { ...write, extraMs: container.stopTimeout * 1000 },
   );
-  await client.call(`remove ${container.name}`, (docker) =>
-    handle(docker).remove({ v: true, force: true }).catch(ignoreStatus(404)),
+  await client.call(
+    `remove ${container.name}`,
+    (docker, abortSignal) =>
+      handle(docker).remove({ v: true, force: true, abortSignal }).catch(ignoreStatus(404)),
+    write,
   );
 }
 
@@ -133,10 +179,15 @@ export async function waitHealthy(
   id: string,
   name: string,
   timeoutMs: number,
+  signal?: AbortSignal,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const info = await client.call(`inspect ${name}`, (docker) => docker.getContainer(id).inspect());
+    const info = await client.call(
+      `inspect ${name}`,
+      (docker, abortSignal) => docker.getContainer(id).inspect({ abortSignal }),
+      signal ? { signal } : {},
+    );
     const state = info.State;
     const health = state.Health?.Status;
     if (state.Status === 'exited' || state.Status === 'dead') {
@@ -152,7 +203,7 @@ export async function waitHealthy(
         `${client.host.name}: ${name} did not become healthy within ${Math.round(timeoutMs / 1000)} s (${health ?? state.Status})`,
       );
     }
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    await sleep(POLL_MS, signal);
   }
 }
 
@@ -191,12 +242,14 @@ function dial<T>(
   query: object,
   body: object,
   ok: number,
+  abortSignal: AbortSignal,
 ): Promise<T> {
   return new Promise((resolve, reject) => {
     docker.modem.dial(
       {
         path,
         method,
+        abortSignal,
         options: { _query: query, _body: body },
         statusCodes: {
           [ok]: true,

@@ -53,6 +53,18 @@ export class DockerApiError extends Error {
   }
 }
 
+/** Why heal gave up waiting on an engine of its own accord: it is stopping, or its lock was lost. */
+export class StoppedError extends Error {
+  override readonly name = 'StoppedError';
+}
+
+/** The StoppedError an aborted signal stands for: its reason when it is one, else a plain one. */
+export function stopped(signal: AbortSignal): StoppedError {
+  const reason: unknown = signal.reason;
+  if (reason instanceof StoppedError) return reason;
+  return new StoppedError(reason instanceof Error ? reason.message : 'heal is stopping');
+}
+
 /**
  * Turns whatever a dockerode call threw into one of the two transport errors: a HostUnreachableError
  * passes through; a socket-level failure (connection reset, refused, timed out) is the host's, not

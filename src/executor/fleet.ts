@@ -1,11 +1,14 @@
 import type { Host, Stack } from '../spec/types.js';
-import { connectHost, createStartGate, type Logger } from './host-client.js';
+import { connectHost, createStartGate, type Deadlines, type HostClient, type Logger } from './host-client.js';
 import type { Reach } from './observe.js';
 
 export type FleetOptions = {
   readonly acceptNewHostKeys?: boolean;
   readonly connectTimeoutMs?: number;
+  readonly deadlines?: Partial<Deadlines>;
   readonly log?: Logger;
+  /** Told of each client as it connects. */
+  readonly onConnect?: (client: HostClient) => void;
   /**
    * After a failed connect, wait this long before trying that host again (doubling, up to 5x).
    * Undefined: never retry (a one-shot command reports the failure once).
@@ -25,12 +28,20 @@ export function openFleet(stack: Stack, options: FleetOptions = {}): Fleet {
   const entries = new Map<string, Entry>();
   // One gate for the whole fleet bounds simultaneous SSH handshakes, as sshd's MaxStartups would.
   const startGate = createStartGate();
-  const { retryAfterMs, ...connectOptions } = options;
+  const { retryAfterMs, onConnect, ...connectOptions } = options;
 
   const connect = (host: Host, failures: number): Entry => {
     const entry: Entry = {
-      reach: connectHost(host, { ssh: stack.heal.ssh, startGate, ...connectOptions }).then(
-        (client) => ({ client }),
+      reach: connectHost(host, {
+        ssh: stack.heal.ssh,
+        startGate,
+        deadlines: stack.heal.timeouts,
+        ...connectOptions,
+      }).then(
+        (client) => {
+          onConnect?.(client);
+          return { client };
+        },
         (error: unknown) => {
           entry.failedAt = Date.now();
           entry.failures = failures + 1;

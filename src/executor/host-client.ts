@@ -3,8 +3,9 @@ import type { Agent, RequestOptions } from 'node:http';
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
-import type { DockerHost, Host, SshDefaults, SshHost } from '../spec/types.js';
-import { DockerApiError, HostUnreachableError, toTransportError } from './errors.js';
+import { TIMEOUT_DEFAULTS } from '../spec/normalize-heal.js';
+import type { DockerHost, Host, SshDefaults, SshHost, Timeouts } from '../spec/types.js';
+import { DockerApiError, HostUnreachableError, StoppedError, stopped, toTransportError } from './errors.js';
 import { buildSshAuth, identityCandidates, SshAuthSetupError } from './ssh/auth.js';
 import { createStartGate, silentLog, SshConnection } from './ssh/connection.js';
 import type { SshEndpoint, StartGate, TransportLog } from './ssh/connection.js';
@@ -26,6 +27,27 @@ export type Transport = 'ssh' | 'ssh-dial-stdio' | 'unix' | 'tcp';
 /** `up`: connected; `connecting`; `down`: the last attempt failed, retrying with backoff; `closed`. */
 export type HostState = 'up' | 'connecting' | 'down' | 'closed';
 
+/**
+ * How long an Engine API call may take before its host counts as not answering: reads (list,
+ * inspect, info), writes (create, start, remove; a stop gets its grace period on top) and pulls.
+ * A call past its deadline is abandoned and fails with HostUnreachableError `timeout`.
+ */
+export type Deadlines = Timeouts;
+
+export const DEFAULT_DEADLINES: Deadlines = TIMEOUT_DEFAULTS;
+
+export type CallOptions = {
+  /** Which deadline applies. Default `read`. */
+  readonly kind?: 'read' | 'write' | 'pull';
+  /** Added to the kind's deadline: a stop's grace period. */
+  readonly extraMs?: number;
+  /** The caller's own reason to stop waiting (heal is stopping, its lock was lost). */
+  readonly signal?: AbortSignal;
+};
+
+/** A call sent and not yet answered: what `/status` shows as holding things up. */
+export type PendingCall = { readonly operation: string; readonly since: number };
+
 /** One engine, whichever way it is reached. Every later layer talks to hosts through this. */
 export type HostClient = {
   readonly host: Host;
@@ -33,13 +55,26 @@ export type HostClient = {
   readonly docker: Dockerode;
   transport(): Transport;
   state(): HostState;
-  /** Round trip of `GET /_ping` in milliseconds; rejects with HostUnreachableError or DockerApiError. */
-  ping(): Promise<number>;
+  /**
+   * Round trip of `GET /_ping` in milliseconds, bounded by `timeoutMs` (default the connect
+   * timeout); rejects with HostUnreachableError or DockerApiError.
+   */
+  ping(timeoutMs?: number): Promise<number>;
   /**
    * Runs one dockerode call, logged before and after, with its failure turned into a
-   * HostUnreachableError (the host, not the call, is the problem) or a DockerApiError.
+   * HostUnreachableError (the host, not the call, is the problem) or a DockerApiError. Bounded by
+   * its deadline: `run` gets the signal to pass on as dockerode's `abortSignal`, and the call
+   * returns at the deadline even if the request ignores it.
    */
-  call<T>(operation: string, run: (docker: Dockerode) => Promise<T>): Promise<T>;
+  call<T>(
+    operation: string,
+    run: (docker: Dockerode, signal: AbortSignal) => Promise<T>,
+    options?: CallOptions,
+  ): Promise<T>;
+  /** Epoch ms of the engine's last answer (any response, an error status too); null before the first. */
+  lastAnswer(): number | null;
+  /** The calls sent and not yet answered, oldest first. */
+  pending(): readonly PendingCall[];
   /** Ends the connection; later calls fail with HostUnreachableError `closed`. */
   close(): Promise<void>;
 };
@@ -51,6 +86,8 @@ export type ConnectOptions = {
   readonly acceptNewHostKeys?: boolean;
   /** For the TCP connect + SSH handshake + auth, for opening a channel, and for ping. Default 5000. */
   readonly connectTimeoutMs?: number;
+  /** Per kind of Engine API call; DEFAULT_DEADLINES for what is not given. */
+  readonly deadlines?: Partial<Deadlines>;
   /** SSH keepalive period; a peer missing `keepaliveCountMax` in a row is dead. Defaults 1000 and 3. */
   readonly keepaliveIntervalMs?: number;
   readonly keepaliveCountMax?: number;
@@ -165,6 +202,7 @@ async function connectSsh(host: SshHost, options: ConnectOptions): Promise<HostC
     agent,
     log,
     pingTimeoutMs: connectTimeoutMs,
+    deadlines: { ...DEFAULT_DEADLINES, ...options.deadlines },
     transport: () => (forward.mode === 'dial-stdio' ? 'ssh-dial-stdio' : 'ssh'),
     state: () => {
       const state = connection.state;
@@ -207,6 +245,7 @@ function connectDocker(host: DockerHost, options: ConnectOptions): HostClient {
     agent,
     log,
     pingTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    deadlines: { ...DEFAULT_DEADLINES, ...options.deadlines },
     transport: () => transport,
     state: () => (closed ? 'closed' : 'up'),
     downError: () =>
@@ -225,6 +264,7 @@ type ClientParts = {
   agent: Agent;
   log: Logger;
   pingTimeoutMs: number;
+  deadlines: Deadlines;
   transport: () => Transport;
   state: () => HostState;
   /** Why the host is down, when it is. */
@@ -234,6 +274,8 @@ type ClientParts = {
 
 function makeClient(parts: ClientParts): HostClient {
   const { host, docker, log } = parts;
+  let answeredAt: number | null = null;
+  const pending = new Set<PendingCall>();
   const failure = (operation: string, error: unknown): Error => {
     if (error instanceof HostUnreachableError || error instanceof DockerApiError) return error;
     // A call cut short because the connection dropped is the host's problem, not the call's.
@@ -243,36 +285,69 @@ function makeClient(parts: ClientParts): HostClient {
     }
     return toTransportError(host.name, operation, error);
   };
+  const timedOut = (operation: string, ms: number): HostUnreachableError =>
+    new HostUnreachableError(
+      host.name,
+      'timeout',
+      `the engine did not answer ${operation} within ${seconds(ms)}`,
+    );
   return {
     host,
     docker,
     transport: parts.transport,
     state: parts.state,
-    ping: async () => {
+    lastAnswer: () => answeredAt,
+    pending: () => [...pending].sort((a, b) => a.since - b.since),
+    ping: async (timeoutMs = parts.pingTimeoutMs) => {
       const down = parts.downError();
       if (parts.state() === 'closed' && down !== undefined) throw down;
       const started = performance.now();
       try {
-        await pingOnce(host.name, parts.target, parts.pingTimeoutMs);
+        await pingOnce(host.name, parts.target, timeoutMs);
       } catch (error) {
         throw failure('ping', error);
       }
+      answeredAt = Date.now();
       return performance.now() - started;
     },
-    call: async <T>(operation: string, run: (d: Dockerode) => Promise<T>): Promise<T> => {
+    call: async <T>(
+      operation: string,
+      run: (d: Dockerode, signal: AbortSignal) => Promise<T>,
+      options: CallOptions = {},
+    ): Promise<T> => {
+      const ms = parts.deadlines[`${options.kind ?? 'read'}Ms`] + (options.extraMs ?? 0);
+      const abandon = new AbortController();
+      const timer = setTimeout(() => abandon.abort(timedOut(operation, ms)), ms);
+      const stop = (): void => abandon.abort(options.signal?.reason);
+      options.signal?.addEventListener('abort', stop, { once: true });
+      const entry: PendingCall = { operation, since: Date.now() };
+      pending.add(entry);
       const started = performance.now();
       log.debug({ host: host.name, operation }, 'docker call');
       try {
-        const result = await run(docker);
+        if (options.signal?.aborted) throw stopped(options.signal);
+        const result = await untilAborted(run(docker, abandon.signal), abandon.signal);
+        answeredAt = Date.now();
         log.debug(
           { host: host.name, operation, ms: Math.round(performance.now() - started) },
           'docker call done',
         );
         return result;
-      } catch (error) {
-        const wrapped = failure(operation, error);
+      } catch (caught) {
+        // Abandoned by the caller, or at the deadline: that says why, whatever the request threw.
+        const error = options.signal?.aborted
+          ? stopped(options.signal)
+          : abandon.signal.aborted
+            ? (abandon.signal.reason as unknown)
+            : caught;
+        if (statusOf(error) !== null) answeredAt = Date.now();
+        const wrapped = error instanceof StoppedError ? error : failure(operation, error);
         log.debug({ host: host.name, operation, error: wrapped.message }, 'docker call failed');
         throw wrapped;
+      } finally {
+        clearTimeout(timer);
+        options.signal?.removeEventListener('abort', stop);
+        pending.delete(entry);
       }
     },
     close: async () => {
@@ -280,6 +355,30 @@ function makeClient(parts: ClientParts): HostClient {
       await parts.close();
     },
   };
+}
+
+/** Settles with `work`, or rejects with the signal's reason as soon as it aborts. */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const abort = (): void => reject(signal.reason as Error);
+    signal.addEventListener('abort', abort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', abort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', abort);
+        reject(error as Error);
+      },
+    );
+  });
+}
+
+
+function seconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
 }
 
 /** `GET /_ping` through the client's own agent, bounded in time. */

@@ -1,15 +1,23 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Host, Stack } from '../spec/types.js';
-import type { HostClient } from './host-client.js';
+import { HostUnreachableError, StoppedError } from './errors.js';
+import { type Holder, type LeaseStore, lockStore, type Seen, thisMachine } from './lock-store.js';
 import type { Reach } from './observe.js';
+import { sleep } from './sleep.js';
 
 /**
- * One lock per stack, kept where every heal sees it: a labelled network, `heal-lock-<stack>`, on
- * the first reachable host by name. Creating a network with CheckDuplicate is atomic, so two
- * heals cannot both create it. The lock is a lease: it names its holder, machine, pid and
- * command, and expires `ttl` after it was (re)taken by the lock host's own clock, or at once
- * when its holder was a process on this machine that no longer runs. The holder renews it.
+ * One heal at a time per stack, under partitions too: a lease taken on a majority of the stack's
+ * hosts. On each host the lease is a container named `heal-lock-<stack>`, created and never
+ * started; the engine makes a container name unique atomically on every Docker version, so two
+ * heals cannot both hold one host, and two majorities always share a host, so two heals with any
+ * views of the fleet cannot both hold the lock.
+ *
+ * The holder renews its lease in place (a counter on each container) and counts it valid only
+ * until `ttl` after its last renewal began, by its own monotonic clock: a holder that cannot renew
+ * stops acting before anyone may take over. Another heal takes a lease over once it has seen its
+ * counter stand still for `ttl` by its own clock (no clock is compared across machines), or at
+ * once when the lease names a process of this machine that is gone.
  */
 export class LockHeldError extends Error {
   override readonly name = 'LockHeldError';
@@ -22,158 +30,244 @@ export type LockOptions = {
   /** Wait this long for a held lock; 0 fails at once. */
   readonly waitMs?: number;
   readonly ttlMs?: number;
+  /** Hosts known to be silent (the daemon's suspect and down ones): not waited for, counted as not taken. */
+  readonly skip?: ReadonlySet<string>;
 };
 
 export type Lock = {
-  readonly host: string;
+  /** The hosts whose lease this heal holds. */
+  readonly hosts: readonly string[];
+  /** Aborted, with a StoppedError saying why, once the lease is lost or lapses: stop acting. */
+  readonly signal: AbortSignal;
+  lost(): boolean;
   /** Ends the lease; safe to call twice. */
   release(): Promise<void>;
-  /** True once another heal took the lock over (ours had expired): stop acting. */
-  lost(): boolean;
 };
 
-const DEFAULT_TTL_MS = 60_000;
-const LABEL_PREFIX = 'io.heal.lock.';
+const DEFAULT_TTL_MS = 30_000;
+/** Renewals per ttl: a lease survives a few failed ones. */
+const RENEWALS_PER_TTL = 6;
+/** The share of ttl after its last renewal began that a holder counts its lease valid. */
+const VALID_SHARE = 0.75;
 
-type Holder = { holder: string; machine: string; pid: string; command: string; since: string };
+/**
+ * The hosts whose vote counts, by name: `x-heal.lock.hosts` when the spec names them, else every
+ * host but those reached through a local socket (an engine each machine has its own of), unless
+ * the stack has no other host.
+ */
+export function lockVoters(stack: Stack): Host[] {
+  const hosts = Object.values(stack.heal.hosts).sort((a, b) => (a.name < b.name ? -1 : 1));
+  const named = stack.heal.lock.hosts;
+  if (named !== null) return hosts.filter((host) => named.includes(host.name));
+  const shared = hosts.filter((host) => host.kind === 'ssh' || !host.url.startsWith('unix://'));
+  return shared.length > 0 ? shared : hosts;
+}
+
+/**
+ * More than half of the voters. Any two such sets share a host, and so do a set of a list and a
+ * set of the same list with one host more or fewer: a list changed one host at a time stays safe.
+ */
+export function isQuorum(voters: readonly string[], taken: readonly string[]): boolean {
+  return taken.filter((name) => voters.includes(name)).length * 2 > voters.length;
+}
 
 export async function acquireLock(stack: Stack, options: LockOptions): Promise<Lock> {
-  const ttl = options.ttlMs ?? DEFAULT_TTL_MS;
-  const deadline = Date.now() + (options.waitMs ?? 0);
-  const client = await lockHost(stack, options.reach);
-  const name = `heal-lock-${stack.name}`;
+  const voters = lockVoters(stack);
+  const stores = new Map(voters.map((host) => [host.name, lockStore(stack.name, host, options.reach)]));
+  return acquireLease(stack.name, stores, {
+    command: options.command,
+    ttlMs: options.ttlMs ?? DEFAULT_TTL_MS,
+    waitMs: options.waitMs ?? 0,
+    skip: options.skip ?? new Set(),
+  });
+}
+
+/** The lease over any stores (one per voter, in name order): what the unit tests drive. */
+export async function acquireLease(
+  stack: string,
+  stores: ReadonlyMap<string, LeaseStore>,
+  options: { command: string; ttlMs: number; waitMs: number; skip: ReadonlySet<string> },
+): Promise<Lock> {
+  const voters = [...stores.keys()];
+  const deadline = performance.now() + options.waitMs;
   const me: Holder = {
     holder: randomUUID(),
     machine: hostname(),
+    machineId: thisMachine(),
     pid: String(process.pid),
     command: options.command,
     since: new Date().toISOString(),
+    ttl: String(options.ttlMs),
   };
+  // Ours from the first create on: a lease of this process that is not in `mine` is a lost one.
+  mine.add(me.holder);
   for (;;) {
-    if (await tryCreate(client, name, stack.name, me, ttl)) break;
-    const held = await current(client, name);
-    if (held && (await expired(client, held, ttl))) {
-      await removeIf(client, name, held.id);
-      continue;
+    const started = performance.now();
+    const attempts = await Promise.all(
+      voters.map(async (name) => ({
+        name,
+        result: options.skip.has(name)
+          ? ({ kind: 'silent', why: 'not answering' } as const)
+          : await take(stores.get(name)!, me, options.ttlMs),
+      })),
+    );
+    const taken = attempts.flatMap(({ name, result }) =>
+      result.kind === 'taken' ? [{ name, id: result.id }] : [],
+    );
+    if (
+      isQuorum(
+        voters,
+        taken.map((item) => item.name),
+      )
+    )
+      return holdLease(stack, stores, voters, taken, me, options.ttlMs, started);
+    // Not enough: give back what was taken, so that a heal racing for the same hosts can win.
+    await Promise.all(
+      taken.map(({ name, id }) =>
+        stores
+          .get(name)!
+          .remove(id)
+          .catch(() => undefined),
+      ),
+    );
+    if (performance.now() >= deadline) {
+      mine.delete(me.holder);
+      throw new LockHeldError(refusal(stack, voters, attempts, options.ttlMs));
     }
-    if (Date.now() >= deadline) {
-      const who = held
-        ? `${held.holder.command} (pid ${held.holder.pid} on ${held.holder.machine}) since ${held.holder.since}`
-        : 'another heal';
-      throw new LockHeldError(
-        `stack ${stack.name} is locked by ${who}; retry later or pass --lock-wait 2m to wait for it`,
-      );
-    }
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    // Apart by a random share of a second, so two heals racing for the same hosts do not tie again.
+    await sleep(Math.min(1_000 + Math.random() * 500, Math.max(0, deadline - performance.now())));
   }
+}
 
-  let lost = false;
+type Attempt =
+  | { readonly kind: 'taken'; readonly id: string }
+  | { readonly kind: 'held'; readonly holder: Holder }
+  | { readonly kind: 'silent'; readonly why: string };
+
+/** This host's lease for `me`: created, or taken over from a holder that is gone. */
+async function take(store: LeaseStore, me: Holder, ttlMs: number): Promise<Attempt> {
+  try {
+    for (let round = 0; round < 2; round += 1) {
+      const created = await store.create(me);
+      if (created !== null) return { kind: 'taken', id: created };
+      const current = await store.read();
+      if (current === null) continue;
+      if (!expired(store.host, current, ttlMs)) return { kind: 'held', holder: current.holder };
+      await store.remove(current.id);
+    }
+    return { kind: 'silent', why: 'its lease changed hands twice while heal looked' };
+  } catch (error) {
+    return { kind: 'silent', why: error instanceof HostUnreachableError ? error.sentence : String(error) };
+  }
+}
+
+/** When each lease was first seen with its counter, by this process's monotonic clock. */
+const sightings = new Map<string, { counter: number; at: number }>();
+/** The holders of the leases this process holds now. */
+const mine = new Set<string>();
+
+/**
+ * Whether a lease is over: its holder was a process of this machine that is gone (or this very
+ * process, with a lease it no longer holds), or its counter has stood still for ttl since this
+ * process first saw it.
+ */
+function expired(host: string, lease: Seen, ttlMs: number): boolean {
+  const { holder } = lease;
+  if (holder.machineId !== '' && holder.machineId === thisMachine()) {
+    const pid = Number(holder.pid);
+    if (pid === process.pid) return !mine.has(holder.holder);
+    if (!alive(pid)) return true;
+  }
+  const key = `${host}\n${lease.id}`;
+  const seen = sightings.get(key);
+  const now = performance.now();
+  if (!seen || seen.counter !== lease.counter) {
+    sightings.set(key, { counter: lease.counter, at: now });
+    return false;
+  }
+  const ttl = Math.max(ttlMs, Number(holder.ttl) || 0);
+  return now - seen.at >= ttl;
+}
+
+function holdLease(
+  stack: string,
+  stores: ReadonlyMap<string, LeaseStore>,
+  voters: readonly string[],
+  taken: readonly { name: string; id: string }[],
+  me: Holder,
+  ttlMs: number,
+  started: number,
+): Lock {
+  const held = new Map(taken.map(({ name, id }) => [name, id]));
+  const lose = new AbortController();
+  let validUntil = started + ttlMs * VALID_SHARE;
+  let counter = 0;
   let released = false;
-  const renew = setInterval(() => {
-    void (async () => {
-      const held = await current(client, name).catch(() => undefined);
-      if (held === undefined) return;
-      if (!held || held.holder.holder !== me.holder) {
-        lost = true;
-        return;
-      }
-      // Renewing is re-creating: only our own lease is removed, and if another heal slips in
-      // between, our create fails and we know we lost it.
-      await removeIf(client, name, held.id);
-      if (!(await tryCreate(client, name, stack.name, me, ttl))) lost = true;
-    })().catch(() => undefined);
-  }, ttl / 3);
-  renew.unref();
-
+  const loseIt = (why: string): void => {
+    if (lose.signal.aborted) return;
+    lose.abort(new StoppedError(`the lock of stack ${stack} was lost: ${why}`));
+    clearInterval(renewing);
+    clearTimeout(lapse);
+  };
+  let lapse = setTimeout(() => loseIt('it could not be renewed in time'), validUntil - performance.now());
+  lapse.unref();
+  const renew = async (): Promise<void> => {
+    const began = performance.now();
+    counter += 1;
+    const results = await Promise.all(
+      [...held].map(async ([name, id]) => ({ name, result: await stores.get(name)!.renew(id, counter) })),
+    );
+    for (const { name, result } of results) if (result === 'gone') held.delete(name);
+    const renewed = results.filter(({ result }) => result === 'renewed').map(({ name }) => name);
+    if (!isQuorum(voters, [...held.keys()])) return loseIt('another heal took it over');
+    // A renewal counts only if it began while the lease was still valid: a lapsed lease is over for good.
+    if (lose.signal.aborted || began > validUntil || !isQuorum(voters, renewed)) return;
+    validUntil = began + ttlMs * VALID_SHARE;
+    clearTimeout(lapse);
+    lapse = setTimeout(() => loseIt('it could not be renewed in time'), validUntil - performance.now());
+    lapse.unref();
+  };
+  const renewing = setInterval(() => void renew().catch(() => undefined), ttlMs / RENEWALS_PER_TTL);
+  renewing.unref();
   return {
-    host: client.host.name,
-    lost: () => lost,
+    hosts: [...held.keys()],
+    signal: lose.signal,
+    lost: () => lose.signal.aborted || performance.now() > validUntil,
     async release() {
       if (released) return;
       released = true;
-      clearInterval(renew);
-      const held = await current(client, name).catch(() => null);
-      if (held && held.holder.holder === me.holder) await removeIf(client, name, held.id);
+      clearInterval(renewing);
+      clearTimeout(lapse);
+      mine.delete(me.holder);
+      await Promise.all(
+        [...held].map(([name, id]) =>
+          stores
+            .get(name)!
+            .remove(id)
+            .catch(() => undefined),
+        ),
+      );
     },
   };
 }
 
-async function lockHost(stack: Stack, reach: (host: Host) => Promise<Reach>): Promise<HostClient> {
-  const hosts = Object.values(stack.heal.hosts).sort((a, b) => (a.name < b.name ? -1 : 1));
-  const errors: string[] = [];
-  for (const host of hosts) {
-    const reached = await reach(host);
-    if ('error' in reached) {
-      errors.push(reached.error.message);
-      continue;
-    }
-    // A client that was connected may have lost its host since: only one that answers now counts.
-    try {
-      await reached.client.ping();
-      return reached.client;
-    } catch (error) {
-      errors.push(error instanceof Error ? error.message : String(error));
-    }
-  }
-  throw new LockHeldError(
-    `cannot take the lock of stack ${stack.name}: no host answers (${errors.join('; ')})`,
-  );
-}
-
-async function tryCreate(
-  client: HostClient,
-  name: string,
+function refusal(
   stack: string,
-  me: Holder,
-  ttl: number,
-): Promise<boolean> {
-  const labels = Object.fromEntries(
-    Object.entries({ ...me, stack, ttl: String(ttl) }).map(([key, value]) => [LABEL_PREFIX + key, value]),
-  );
-  return client.call(`lock ${stack}`, (docker) =>
-    docker.createNetwork({ Name: name, CheckDuplicate: true, Internal: true, Labels: labels } as never).then(
-      () => true,
-      (error: { statusCode?: number }) => {
-        if (error.statusCode === 409) return false;
-        throw error;
-      },
-    ),
-  );
-}
-
-type Held = { id: string; created: number; holder: Holder };
-
-async function current(client: HostClient, name: string): Promise<Held | null> {
-  const networks = await client.call('read lock', (docker) =>
-    docker.listNetworks({ filters: { name: [name] } }),
-  );
-  const network = networks.find((item) => item.Name === name);
-  if (!network) return null;
-  const label = (key: string): string => network.Labels?.[LABEL_PREFIX + key] ?? '';
-  return {
-    id: network.Id,
-    created: Date.parse(network.Created),
-    holder: {
-      holder: label('holder'),
-      machine: label('machine'),
-      pid: label('pid'),
-      command: label('command'),
-      since: label('since'),
-    },
-  };
-}
-
-/** By the lock host's clock, so clocks of machines running heal need not agree. */
-async function expired(client: HostClient, held: Held, ttl: number): Promise<boolean> {
-  if (held.holder.machine === hostname()) {
-    const pid = Number(held.holder.pid);
-    // A lease naming this very process is one it could not release (its host stopped answering
-    // mid-apply): a process holds one lease of a stack at a time, so that one is over.
-    if (pid === process.pid || !alive(pid)) return true;
+  voters: readonly string[],
+  attempts: readonly { name: string; result: Attempt }[],
+  ttlMs: number,
+): string {
+  const holders = attempts.flatMap(({ result }) => (result.kind === 'held' ? [result.holder] : []));
+  const [holder] = holders;
+  if (holder) {
+    const who = `${holder.command} (pid ${holder.pid} on ${holder.machine}) since ${holder.since}`;
+    return `stack ${stack} is locked by ${who}; if that heal is gone, its lease lapses ${Math.round(ttlMs / 1000)} s after its last renewal. Retry later or pass --lock-wait 2m to wait for it`;
   }
-  const info = await client.call('read clock', (docker) => docker.info() as Promise<{ SystemTime?: string }>);
-  const now = Date.parse(info.SystemTime ?? '');
-  return Number.isFinite(now) && Number.isFinite(held.created) && now - held.created > ttl;
+  const silent = attempts.flatMap(({ name, result }) =>
+    result.kind === 'silent' ? [`${name}: ${result.why}`] : [],
+  );
+  const needed = Math.floor(voters.length / 2) + 1;
+  return `cannot take the lock of stack ${stack}: heal acts only with a majority of its hosts (${needed} of ${voters.length}) and ${silent.length} did not answer (${silent.join('; ')})`;
 }
 
 function alive(pid: number): boolean {
@@ -184,15 +278,4 @@ function alive(pid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
-}
-
-async function removeIf(client: HostClient, name: string, id: string): Promise<void> {
-  await client.call(`unlock ${name}`, (docker) =>
-    docker
-      .getNetwork(id)
-      .remove()
-      .catch((error: { statusCode?: number }) => {
-        if (error.statusCode !== 404) throw error;
-      }),
-  );
 }

@@ -23,17 +23,21 @@ export async function writeMark(
       const reached = await reach(host);
       if ('error' in reached) return void errors.push(reached.error.message);
       try {
-        await reached.client.call(`create volume ${name}`, (docker) =>
-          docker.createVolume({
-            Name: name,
-            Labels: {
-              [LABEL.stack]: stack.name,
-              [LABEL.service]: mark.service,
-              [LABEL.configHash]: mark.configHash,
-              [LABEL.rollout]: mark.state,
-              [LABEL.reason]: mark.reason.slice(0, 1000),
-            },
-          }),
+        await reached.client.call(
+          `create volume ${name}`,
+          (docker, abortSignal) =>
+            docker.createVolume({
+              Name: name,
+              Labels: {
+                [LABEL.stack]: stack.name,
+                [LABEL.service]: mark.service,
+                [LABEL.configHash]: mark.configHash,
+                [LABEL.rollout]: mark.state,
+                [LABEL.reason]: mark.reason.slice(0, 1000),
+              },
+              abortSignal,
+            }),
+          { kind: 'write' },
         );
         return host.name;
       } catch (error) {

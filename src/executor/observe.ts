@@ -10,32 +10,47 @@ import type {
 } from '../planner/observed.js';
 import type { Host, Stack } from '../spec/types.js';
 import { parseStatus } from './container-status.js';
-import { HostUnreachableError } from './errors.js';
+import { DockerApiError, HostUnreachableError } from './errors.js';
 import type { HostClient } from './host-client.js';
 
 /** A connected client, or why the host could not be reached. */
 export type Reach = { readonly client: HostClient } | { readonly error: Error };
 
+export type ObserveOptions = {
+  /**
+   * An epoch ms by which the host must have answered, else it is reported unreachable then (the
+   * daemon gives a silent host until it would be declared down, so that a hung connection never
+   * holds the look that declares it down); null: its calls' own deadlines bound it.
+   */
+  readonly answerBy?: (host: string) => number | null;
+  /**
+   * Containers (ids) an event said stopped: the engine's list can lag its events by a moment, so
+   * each one the list still shows running is inspected, and what the inspect says is what counts.
+   */
+  readonly recheck?: (host: string) => readonly string[];
+};
+
 /**
  * Reads every host of the stack: engine facts, and this stack's containers in every state,
  * networks and volumes, and the images present: one list call of each per host, in parallel,
- * and no per-container inspect. Hosts are read in parallel; one that fails
- * is reported unreachable with its cause and never holds up the others.
- *
- * `answerBy(host)`: an epoch ms by which the host must have answered, else it is reported
- * unreachable then (the daemon gives a silent host until it would be declared down, so that a hung
- * connection never holds the look that declares it down); null waits for the transport's own
- * timeouts.
+ * and no per-container inspect but for `recheck`. Hosts are read in parallel; one that fails or
+ * does not answer within its calls' deadlines is reported unreachable with its cause and never
+ * holds up the others.
  */
 export async function observe(
   stack: Stack,
   reach: (host: Host) => Promise<Reach>,
   now: () => number,
-  answerBy: (host: string) => number | null = () => null,
+  options: ObserveOptions = {},
 ): Promise<Observed> {
   const hosts = await Promise.all(
     Object.values(stack.heal.hosts).map((host) =>
-      bounded(observeHost(stack, host, reach, now), host, answerBy(host.name), now),
+      bounded(
+        observeHost(stack, host, reach, now, options.recheck?.(host.name) ?? []),
+        host,
+        options.answerBy?.(host.name) ?? null,
+        now,
+      ),
     ),
   );
   return { hosts };
@@ -78,6 +93,7 @@ async function observeHost(
   host: Host,
   reach: (host: Host) => Promise<Reach>,
   now: () => number,
+  recheck: readonly string[],
 ): Promise<ObservedHost> {
   const unreachable = (error: Error): ObservedHost => unreachableHost(host, error);
   const reached = await reach(host);
@@ -87,26 +103,39 @@ async function observeHost(
     const owned = { label: [`${LABEL.stack}=${stack.name}`] };
     const ports = publishedBy(stack);
     const [info, list, networks, volumes, images, publishers] = await Promise.all([
-      client.call('info', (docker) => docker.info() as Promise<Record<string, unknown>>),
-      client.call('listContainers', (docker) => docker.listContainers({ all: true, filters: owned })),
-      client.call('listNetworks', (docker) => docker.listNetworks({ filters: owned })),
-      client.call('listVolumes', (docker) => docker.listVolumes({ filters: owned })),
-      client.call('listImages', (docker) => docker.listImages()),
+      client.call('info', (docker, abortSignal) => engineInfo(docker, abortSignal)),
+      client.call('listContainers', (docker, abortSignal) =>
+        docker.listContainers({ all: true, filters: owned, abortSignal }),
+      ),
+      client.call('listNetworks', (docker, abortSignal) =>
+        docker.listNetworks({ filters: owned, abortSignal }),
+      ),
+      client.call('listVolumes', (docker, abortSignal) =>
+        docker.listVolumes({ filters: owned, abortSignal }),
+      ),
+      client.call('listImages', (docker, abortSignal) => docker.listImages({ abortSignal })),
       // Only when the stack publishes ports: the running containers that hold any of them.
       ports.length === 0
         ? []
-        : client.call('listContainers publishing', (docker) =>
-            docker.listContainers({ filters: { publish: ports } }),
+        : client.call('listContainers publishing', (docker, abortSignal) =>
+            docker.listContainers({ filters: { publish: ports }, abortSignal }),
           ),
     ]);
     const at = now();
+    const containers = list.map((container) => toObserved(host.name, container, at));
     return {
       name: host.name,
       host,
       reachable: true,
       error: null,
       engine: engineFacts(info),
-      containers: list.map((container) => toObserved(host.name, container, at)),
+      containers: await Promise.all(
+        containers.map((container) =>
+          recheck.includes(container.id) && container.state === 'running'
+            ? inspected(client, container, at)
+            : container,
+        ),
+      ),
       totalContainers: typeof info.Containers === 'number' ? info.Containers : null,
       foreignPorts: foreignBindings(publishers, stack),
       networks: networks.map((network) => network.Name).sort(),
@@ -120,6 +149,42 @@ async function observeHost(
   } catch (error) {
     return unreachable(error instanceof Error ? error : new Error(String(error)));
   }
+}
+
+/** `GET /info`: dockerode takes an abortSignal here, its types do not say so. */
+export function engineInfo(docker: Dockerode, abortSignal: AbortSignal): Promise<Record<string, unknown>> {
+  const info = docker.info.bind(docker) as unknown as (options: object) => Promise<Record<string, unknown>>;
+  return info({ abortSignal });
+}
+
+/** What an inspect says of a container the list showed running: the list may lag a moment behind. */
+async function inspected(
+  client: HostClient,
+  container: ObservedContainer,
+  now: number,
+): Promise<ObservedContainer> {
+  const info = await client
+    .call(`inspect ${container.name}`, (docker, abortSignal) =>
+      docker.getContainer(container.id).inspect({ abortSignal }),
+    )
+    .catch((error: unknown) => {
+      // Gone since the list: the next look sees it missing.
+      if (error instanceof DockerApiError && error.status === 404) return null;
+      throw error;
+    });
+  if (info === null || info.State.Running) return container;
+  const state = (STATES as readonly string[]).includes(info.State.Status)
+    ? (info.State.Status as ContainerState)
+    : 'dead';
+  const finished = Date.parse(info.State.FinishedAt);
+  return {
+    ...container,
+    state,
+    health: 'none',
+    exitCode: info.State.ExitCode,
+    startedAt: null,
+    finishedAt: Number.isFinite(finished) && finished > 0 ? Math.min(finished, now) : now,
+  };
 }
 
 function toMark(host: string, volume: Dockerode.VolumeInspectInfo): RolloutMark[] {

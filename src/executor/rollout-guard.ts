@@ -193,8 +193,8 @@ function summary(rollout: Rollout, failures: readonly string[]): string {
 
 async function problem(item: Watched): Promise<string | null> {
   try {
-    const info = await item.client.call(`inspect ${item.name}`, (docker) =>
-      docker.getContainer(item.id).inspect(),
+    const info = await item.client.call(`inspect ${item.name}`, (docker, abortSignal) =>
+      docker.getContainer(item.id).inspect({ abortSignal }),
     );
     if (!info.State.Running) return `exited with code ${info.State.ExitCode}`;
     if (info.State.Health?.Status === 'unhealthy') return 'turned unhealthy';

@@ -11,6 +11,8 @@ export type HostLoad = {
   readonly perService: Map<string, number>;
   /** Containers planned on this host, heal's and others'. */
   containers: number;
+  /** New containers this plan creates here: spread, they are created in parallel. */
+  creations: number;
   /** `ip:port/proto` bindings planned on this host. */
   readonly ports: Set<string>;
 };
@@ -24,6 +26,7 @@ export function hostLoad(host: ObservedHost): HostLoad {
     arch: host.engine?.arch ?? '',
     perService: new Map(),
     containers: (host.totalContainers ?? owned) - owned,
+    creations: 0,
     ports: new Set(host.foreignPorts),
   };
 }
@@ -35,11 +38,10 @@ export function occupy(load: HostLoad, service: Service): void {
   for (const binding of bindings(service)) load.ports.add(binding);
 }
 
-/** Undoes occupy, for a replica that moves away. */
-export function vacate(load: HostLoad, service: Service): void {
-  load.perService.set(service.name, Math.max(0, (load.perService.get(service.name) ?? 0) - 1));
-  load.containers = Math.max(0, load.containers - 1);
-  for (const binding of bindings(service)) load.ports.delete(binding);
+/** Records a new replica of `service` that this plan creates on `load`. */
+export function place(load: HostLoad, service: Service): void {
+  occupy(load, service);
+  load.creations += 1;
 }
 
 /** The host ports a replica of the service holds: a host can give each to one container only. */
@@ -103,7 +105,9 @@ function splitBinding(binding: string): [string, string] {
 
 /**
  * The host for a new replica: among those that can take it, the one with the fewest replicas of
- * this service, then the fewest containers, then by name. Or why none can.
+ * this service, then the fewest new containers in this plan (hosts create in parallel: replicas
+ * moved off a dead host come back sooner spread over every host left), then the fewest
+ * containers, then by name. Or why none can.
  */
 export function choose(
   loads: readonly HostLoad[],
@@ -126,6 +130,7 @@ export function choose(
 function better(a: HostLoad, b: HostLoad, service: string): boolean {
   const replicas = (a.perService.get(service) ?? 0) - (b.perService.get(service) ?? 0);
   if (replicas !== 0) return replicas < 0;
+  if (a.creations !== b.creations) return a.creations < b.creations;
   if (a.containers !== b.containers) return a.containers < b.containers;
   return a.name < b.name;
 }

@@ -6,6 +6,7 @@ import {
   hostLoad,
   matchesConstraints,
   occupy,
+  place,
   publishedPorts,
   refusal,
   type HostLoad,
@@ -141,7 +142,7 @@ export function plan(spec: Stack, observed: Observed, options: PlanOptions): Pla
         unplaced.push({ service: service.name, slot, reason: choice.reason });
         continue;
       }
-      occupy(choice.host, service);
+      place(choice.host, service);
       intents.push(
         creation(
           context,
@@ -285,7 +286,7 @@ function moveSlot(
     });
     return;
   }
-  occupy(choice.host, service);
+  place(choice.host, service);
   intents.push(
     creation(
       context,
@@ -411,8 +412,13 @@ function failed(service: Service, container: ObservedContainer): 'start' | strin
   if (container.state === 'created') return 'start';
   if (container.state !== 'exited') return null;
   const { condition } = service.deploy.restartPolicy;
-  return condition === 'any' || (condition === 'on-failure' && container.exitCode !== 0) ? 'start' : null;
+  if (!(condition === 'any' || (condition === 'on-failure' && container.exitCode !== 0))) return null;
+  // Docker's code for a start that failed (a mount or runtime error): starting it again fails
+  // the same way, a new container does not.
+  return container.exitCode === START_FAILED ? 'its start failed (exit 128)' : 'start';
 }
+
+const START_FAILED = 128;
 
 function startReason(service: Service, container: ObservedContainer): string {
   if (container.state === 'created') return 'created but never started';

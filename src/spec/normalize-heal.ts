@@ -2,15 +2,22 @@ import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import type { Check } from './check.js';
 import type { KeyPath } from './errors.js';
-import type { HealConfig, Host, SshDefaults, WatchConfig } from './types.js';
+import type { HealConfig, Host, LockConfig, SshDefaults, Timeouts, WatchConfig } from './types.js';
 
 export const WATCH_DEFAULTS = {
   interval: 15_000,
-  // Swarm declares a node down after 15 s. SSH keepalives notice a dead peer within ~3 s;
-  // 5 s more rides out a slow link without waiting as long as Swarm.
-  hostDownAfter: 5_000,
+  // Swarm declares a node down after 15 s. Counted from the host's last answer (the daemon asks
+  // every engine every second), 4 s rides out a host that stalls for 2 s without a false alarm.
+  hostDownAfter: 4_000,
   rebalance: false,
 } as const satisfies WatchConfig;
+
+/** How long an engine may take to answer a call before its host counts as not answering. */
+export const TIMEOUT_DEFAULTS = {
+  readMs: 5_000,
+  writeMs: 30_000,
+  pullMs: 600_000,
+} as const satisfies Timeouts;
 
 export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
 
@@ -20,14 +27,22 @@ const HOST_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 export function normalizeHeal(check: Check, value: unknown, dir: string): HealConfig {
   const path = ['x-heal'];
   const raw =
-    value === undefined || value === null ? {} : (check.object(value, path, ['ssh', 'hosts', 'watch']) ?? {});
+    value === undefined || value === null
+      ? {}
+      : (check.object(value, path, ['ssh', 'hosts', 'watch', 'timeouts', 'lock']) ?? {});
   const ssh = normalizeSsh(check, raw.ssh, [...path, 'ssh'], dir);
   const hosts: Record<string, Host> = {};
   for (const [name, host] of Object.entries(check.mapping(raw.hosts, [...path, 'hosts']) ?? {})) {
     const normalized = normalizeHost(check, name, host, [...path, 'hosts', name], dir);
     if (normalized) hosts[name] = normalized;
   }
-  return { ssh, hosts, watch: normalizeWatch(check, raw.watch, [...path, 'watch']) };
+  return {
+    ssh,
+    hosts,
+    watch: normalizeWatch(check, raw.watch, [...path, 'watch']),
+    timeouts: normalizeTimeouts(check, raw.timeouts, [...path, 'timeouts']),
+    lock: normalizeLock(check, raw.lock, [...path, 'lock'], hosts),
+  };
 }
 
 function normalizeSsh(check: Check, value: unknown, path: KeyPath, dir: string): SshDefaults {
@@ -131,6 +146,45 @@ function normalizeWatch(check: Check, value: unknown, path: KeyPath): WatchConfi
       WATCH_DEFAULTS.hostDownAfter,
     ),
     rebalance: check.boolean(raw.rebalance, [...path, 'rebalance'], WATCH_DEFAULTS.rebalance),
+  };
+}
+
+/** `x-heal.lock.hosts`: the hosts whose majority the stack's lock needs; null: every shared host. */
+function normalizeLock(
+  check: Check,
+  value: unknown,
+  path: KeyPath,
+  hosts: Readonly<Record<string, Host>>,
+): LockConfig {
+  const raw = value === undefined || value === null ? {} : (check.object(value, path, ['hosts']) ?? {});
+  if (raw.hosts === undefined || raw.hosts === null) return { hosts: null };
+  const names = check.strings(raw.hosts, [...path, 'hosts']);
+  names.forEach((name, index) => {
+    const host = hosts[name];
+    if (!host) check.fail([...path, 'hosts', index], `${name} is not a host of x-heal.hosts`);
+    else if (host.kind === 'docker' && host.url.startsWith('unix://'))
+      check.fail(
+        [...path, 'hosts', index],
+        `${name} is a local engine, each machine's own: it cannot hold a lock every heal sees`,
+      );
+  });
+  if (names.length === 0) check.fail([...path, 'hosts'], 'name at least one host, or leave it out');
+  return { hosts: [...new Set(names)].sort() };
+}
+
+function normalizeTimeouts(check: Check, value: unknown, path: KeyPath): Timeouts {
+  const raw =
+    value === undefined || value === null ? {} : (check.object(value, path, ['read', 'write', 'pull']) ?? {});
+  const positive = (key: string, fallback: number): number => {
+    const ms = check.duration(raw[key], [...path, key], fallback);
+    if (ms > 0) return ms;
+    check.fail([...path, key], 'must be longer than 0s');
+    return fallback;
+  };
+  return {
+    readMs: positive('read', TIMEOUT_DEFAULTS.readMs),
+    writeMs: positive('write', TIMEOUT_DEFAULTS.writeMs),
+    pullMs: positive('pull', TIMEOUT_DEFAULTS.pullMs),
   };
 }
 

@@ -183,6 +183,12 @@ function healToCompose(heal: HealConfig): Record<string, unknown> {
       host_down_after: formatDuration(heal.watch.hostDownAfter),
       rebalance: heal.watch.rebalance,
     },
+    timeouts: {
+      read: formatDuration(heal.timeouts.readMs),
+      write: formatDuration(heal.timeouts.writeMs),
+      pull: formatDuration(heal.timeouts.pullMs),
+    },
+    lock: { hosts: heal.lock.hosts },
   };
 }
 

@@ -256,6 +256,20 @@ export type HealConfig = {
   readonly ssh: SshDefaults;
   readonly hosts: Readonly<Record<string, Host>>;
   readonly watch: WatchConfig;
+  readonly timeouts: Timeouts;
+  readonly lock: LockConfig;
+};
+
+/** `x-heal.lock`: which hosts' majority the stack's lock needs (null: every host not local). */
+export type LockConfig = { readonly hosts: readonly string[] | null };
+
+/** `x-heal.timeouts`: how long an engine may take to answer, per kind of call. */
+export type Timeouts = {
+  /** list, inspect, info, ping-like calls. */
+  readonly readMs: Milliseconds;
+  /** create, start, remove, network and volume changes; a stop also gets its grace period. */
+  readonly writeMs: Milliseconds;
+  readonly pullMs: Milliseconds;
 };
 
 export type SshDefaults = {

@@ -7,6 +7,8 @@ export type EngineSignal =
   | {
       readonly kind: 'container';
       readonly host: string;
+      /** The container's id. */
+      readonly id: string;
       readonly action: string;
       readonly service: string | null;
       readonly slot: string | null;
@@ -15,6 +17,7 @@ export type EngineSignal =
   /** The stream is open again after it was lost: the host is back. */
   | { readonly kind: 'opened'; readonly host: string };
 
+const MAX_LINE = 1 << 20;
 const INTERESTING = /^(die|oom|kill|stop|destroy|health_status: unhealthy|start)$/;
 
 /**
@@ -22,6 +25,8 @@ const INTERESTING = /^(die|oom|kill|stop|destroy|health_status: unhealthy|start)
  * die, oom, kill, stop, destroy, start and health_status: unhealthy become signals; a stream that
  * ends or cannot be opened is a `lost` signal, and it is reopened after `retryMs` for as long as
  * this runs. Level-triggered: the daemon never acts on an event, it only reconciles sooner.
+ * An engine that went silent may have left its stream open and dead: `reopen(host)` drops it
+ * and opens a new one.
  */
 export function followEvents(options: {
   readonly stack: string;
@@ -29,9 +34,9 @@ export function followEvents(options: {
   readonly reach: (host: Host) => Promise<Reach>;
   readonly onSignal: (signal: EngineSignal) => void;
   readonly retryMs?: number;
-}): { stop(): void } {
+}): { stop(): void; reopen(host: string): void } {
   let stopped = false;
-  const streams = new Set<NodeJS.ReadableStream & { destroy?: () => void }>();
+  const streams = new Map<string, NodeJS.ReadableStream & { destroy?: () => void }>();
   const retry = options.retryMs ?? 1_000;
 
   const follow = async (host: Host): Promise<void> => {
@@ -41,20 +46,23 @@ export function followEvents(options: {
       let error: string;
       if ('client' in reached) {
         try {
-          const stream = (await reached.client.docker.getEvents({
-            // Filtered by the engine: a healthcheck's exec_create/exec_start/exec_die every interval
-            // would otherwise cross SSH and be parsed here only to be dropped.
-            filters: {
-              type: ['container'],
-              label: [`${LABEL.stack}=${options.stack}`],
-              event: ['die', 'oom', 'kill', 'stop', 'destroy', 'start', 'health_status'],
-            },
-          })) as NodeJS.ReadableStream & { destroy?: () => void };
-          streams.add(stream);
+          const stream = (await reached.client.call('events', (docker, abortSignal) =>
+            docker.getEvents({
+              // Filtered by the engine: a healthcheck's exec_create/exec_start/exec_die every interval
+              // would otherwise cross SSH and be parsed here only to be dropped.
+              filters: {
+                type: ['container'],
+                label: [`${LABEL.stack}=${options.stack}`],
+                event: ['die', 'oom', 'kill', 'stop', 'destroy', 'start', 'health_status'],
+              },
+              abortSignal,
+            }),
+          )) as NodeJS.ReadableStream & { destroy?: () => void };
+          streams.set(host.name, stream);
           if (lost) options.onSignal({ kind: 'opened', host: host.name });
           lost = false;
           error = await pump(stream, host.name, options.onSignal);
-          streams.delete(stream);
+          if (streams.get(host.name) === stream) streams.delete(host.name);
         } catch (failure) {
           error = failure instanceof Error ? failure.message : String(failure);
         }
@@ -72,7 +80,10 @@ export function followEvents(options: {
   return {
     stop() {
       stopped = true;
-      for (const stream of streams) stream.destroy?.();
+      for (const stream of streams.values()) stream.destroy?.();
+    },
+    reopen(host) {
+      streams.get(host)?.destroy?.();
     },
   };
 }
@@ -87,6 +98,8 @@ function pump(
     let buffered = '';
     stream.on('data', (chunk: Buffer | string) => {
       buffered += chunk.toString();
+      // An event is a few hundred bytes: a line this long is not one, and must not grow forever.
+      if (buffered.length > MAX_LINE && buffered.indexOf('\n') < 0) buffered = '';
       let newline = buffered.indexOf('\n');
       while (newline >= 0) {
         const line = buffered.slice(0, newline).trim();
@@ -96,7 +109,7 @@ function pump(
         try {
           const event = JSON.parse(line) as {
             Action?: string;
-            Actor?: { Attributes?: Record<string, string> };
+            Actor?: { ID?: string; Attributes?: Record<string, string> };
           };
           const action = event.Action ?? '';
           if (!INTERESTING.test(action)) continue;
@@ -104,6 +117,7 @@ function pump(
           onSignal({
             kind: 'container',
             host,
+            id: event.Actor?.ID ?? '',
             action,
             service: attributes[LABEL.service] ?? null,
             slot: attributes[LABEL.slot] ?? null,

@@ -17,20 +17,25 @@ export type HostView = {
 };
 
 /**
- * Up, suspect or down, per host, from what each reconcile observes. A host that stops answering
- * is suspect at once and down once it has been silent for `downAfterMs`: only then are its
- * replicas placed elsewhere. When more than half the hosts look down together, the likelier
- * fault is heal's own network: nothing is declared down, and `partitioned` says so.
+ * Up, suspect or down, per host, from what each reconcile observes and what the heartbeat and
+ * event streams notice in between. A host that stops answering is suspect at once and down once
+ * it has been silent for `downAfterMs`, counted from its last answer: only then are its replicas
+ * placed elsewhere. When more than half the hosts look down together, the likelier fault is
+ * heal's own network: nothing is declared down, and `partitioned` says so.
  */
 export class HostStates {
   readonly #hosts = new Map<string, HostView>();
 
   constructor(private readonly downAfterMs: number) {}
 
-  /** Folds in one observation; returns the hosts the planner must treat as suspect. */
+  /**
+   * Folds in one observation; returns the hosts the planner must treat as suspect. `lastAnswer`:
+   * when each host last answered, so that a host found silent counts as silent since then.
+   */
   update(
     observed: readonly ObservedHost[],
     now: number,
+    lastAnswer: (host: string) => number | null = () => null,
   ): { suspect: string[]; partitioned: boolean; nextChangeAt: number | null; changes: HostChange[] } {
     const previous = new Map([...this.#hosts].map(([name, view]) => [name, view.state]));
     for (const host of observed) {
@@ -41,7 +46,8 @@ export class HostStates {
         continue;
       }
       if (!before || before.state === 'up') {
-        this.#hosts.set(host.name, { name: host.name, state: 'suspect', since: now, error: host.error });
+        const since = this.silentSince(lastAnswer(host.name), now);
+        this.#hosts.set(host.name, { name: host.name, state: 'suspect', since, error: host.error });
         continue;
       }
       const state =
@@ -77,11 +83,20 @@ export class HostStates {
     return view?.state === 'suspect' ? view.since + this.downAfterMs : null;
   }
 
-  /** A host whose connection just dropped (its event stream ended): suspect from now, not from the next look. */
-  lost(name: string, now: number, error: string): void {
+  /**
+   * A host noticed silent between looks (its event stream dropped, or its engine stopped
+   * answering the heartbeat): suspect from its last answer, not from the next look.
+   */
+  lost(name: string, now: number, error: string, lastAnswer: number | null = null): void {
     const before = this.#hosts.get(name);
     if (before && before.state !== 'up') return;
-    this.#hosts.set(name, { name, state: 'suspect', since: now, error });
+    this.#hosts.set(name, { name, state: 'suspect', since: this.silentSince(lastAnswer, now), error });
+  }
+
+  /** The host's last answer, but never so long ago that one failed look would declare it down. */
+  private silentSince(lastAnswer: number | null, now: number): number {
+    if (lastAnswer === null) return now;
+    return Math.min(now, Math.max(lastAnswer, now - this.downAfterMs * 0.75));
   }
 
   views(): HostView[] {

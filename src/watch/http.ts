@@ -14,6 +14,8 @@ export type HttpOptions = {
   /** The last reconcile and each service's state, served as JSON. */
   readonly status: () => unknown;
   readonly ready: () => boolean;
+  /** Whether the daemon's loop still moves; `/healthz` answers 503 with why when it does not. */
+  readonly alive?: () => { readonly ok: boolean; readonly why: string };
   /** Verifies and handles a push notification; without it, `POST /hooks/git` is 404. */
   readonly onGitHook?: (body: Buffer, headers: IncomingHttpHeaders) => HookResponse | Promise<HookResponse>;
   readonly log: Logger;
@@ -87,9 +89,18 @@ export function parseListen(listen: string): { host: string; port: number } {
 }
 
 function routesOf(options: HttpOptions): Map<string, Route> {
-  const { metrics, status, ready, onGitHook, log } = options;
+  const { metrics, status, ready, alive, onGitHook, log } = options;
   return new Map<string, Route>([
-    ['/healthz', { methods: ['GET', 'HEAD'], handle: async (_, response) => send(response, 200, 'ok') }],
+    [
+      '/healthz',
+      {
+        methods: ['GET', 'HEAD'],
+        handle: async (_, response) => {
+          const verdict = alive?.() ?? { ok: true, why: 'ok' };
+          send(response, verdict.ok ? 200 : 503, verdict.why);
+        },
+      },
+    ],
     [
       '/readyz',
       {

@@ -590,6 +590,25 @@ describe('plan: hosts that do not answer', () => {
     ]);
   });
 
+  it('spreads the replicas of a lost host over every host left, so they are created in parallel', async () => {
+    const stack = await stackOf('services:\n  web: { image: nginx:1, deploy: { replicas: 4 } }\n');
+    const world = settled(stack, [
+      ownedContainer(stack, { host: 'h3', service: 'web', slot: 1 }),
+      ownedContainer(stack, { host: 'h3', service: 'web', slot: 2 }),
+      ownedContainer(stack, { host: 'h1', service: 'web', slot: 3 }),
+      ownedContainer(stack, { host: 'h3', service: 'web', slot: 4 }),
+    ]);
+    // h1 runs more of other people's containers: still, each host left takes its share of the new ones.
+    const lost = withHost(withHost(world, 'h3', { reachable: false, containers: [] }), 'h1', {
+      totalContainers: 12,
+    });
+    expect(changes(plan(stack, lost, { now: T1 }))).toEqual([
+      '0 create h2 web/1 app-web-1',
+      '0 create h1 web/2 app-web-2',
+      '0 create h2 web/4 app-web-4',
+    ]);
+  });
+
   it('places nothing while a host is only suspect, and says what it waits for', async () => {
     const stack = await stackOf(WEB3);
     const world = withHost(deployed(stack), 'h3', {
@@ -779,6 +798,23 @@ services:
       start: 1,
       unchanged: 2,
     });
+  });
+
+  it('replaces a container whose start failed (exit 128) instead of starting it again', async () => {
+    const stack = await stackOf(WEB3);
+    const world = settled(stack, [
+      ownedContainer(stack, { host: 'h1', service: 'web', slot: 1, state: 'exited', exitCode: 128 }),
+      ownedContainer(stack, { host: 'h2', service: 'web', slot: 2, state: 'exited', exitCode: 1 }),
+      ownedContainer(stack, { host: 'h3', service: 'web', slot: 3 }),
+    ]);
+    const result = plan(stack, world, { now: T0 });
+    expect(changes(result)).toEqual([
+      '0 start h2 web/2 app-web-2',
+      '1 replace h1 web/1 app-web-1 -> app-web-1 stop-first',
+    ]);
+    expect(result.actions.find((action) => action.kind === 'replace')?.reason).toBe(
+      'its start failed (exit 128)',
+    );
   });
 
   it('replaces an unhealthy or dead container in place', async () => {

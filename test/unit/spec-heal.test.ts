@@ -44,7 +44,9 @@ describe('x-heal', () => {
     expect(stack.heal).toEqual({
       ssh: { user: null, port: null, identityFile: null, knownHosts: null },
       hosts: {},
-      watch: { interval: 15_000, hostDownAfter: 5_000, rebalance: false },
+      watch: { interval: 15_000, hostDownAfter: 4_000, rebalance: false },
+      timeouts: { readMs: 5_000, writeMs: 30_000, pullMs: 600_000 },
+      lock: { hosts: null },
     });
   });
 
@@ -109,6 +111,43 @@ describe('x-heal', () => {
       hostDownAfter: 500,
       rebalance: true,
     });
+  });
+
+  it('reads timeouts, and refuses one of zero', async () => {
+    expect((await heal('  timeouts: { read: 2s, write: 1m, pull: 30m }')).timeouts).toEqual({
+      readMs: 2_000,
+      writeMs: 60_000,
+      pullMs: 1_800_000,
+    });
+    expect(await problems('  timeouts: { read: 0s, wait: 1s }')).toEqual([
+      '3:21 x-heal.timeouts.read: must be longer than 0s',
+      '3:25 x-heal.timeouts.wait: unknown key "wait" (did you mean "write"?)',
+    ]);
+  });
+
+  it('reads the lock hosts, and refuses one that is not a host or is a local engine', async () => {
+    expect(
+      (
+        await heal(
+          '  hosts:',
+          '    h1: { ssh: h1 }',
+          '    h2: { ssh: h2 }',
+          '    h3: { ssh: h3 }',
+          '  lock: { hosts: [h3, h1] }',
+        )
+      ).lock,
+    ).toEqual({ hosts: ['h1', 'h3'] });
+    expect(
+      await problems(
+        '  hosts:',
+        '    h1: { ssh: h1 }',
+        '    me: { docker: "unix:///var/run/docker.sock" }',
+        '  lock: { hosts: [h1, h9, me] }',
+      ),
+    ).toEqual([
+      '6:23 x-heal.lock.hosts[1]: h9 is not a host of x-heal.hosts',
+      "6:27 x-heal.lock.hosts[2]: me is a local engine, each machine's own: it cannot hold a lock every heal sees",
+    ]);
   });
 
   it('refuses unknown keys at every level', async () => {

@@ -176,7 +176,9 @@ describe('loadStack: a minimal spec', () => {
       heal: {
         ssh: { user: null, port: null, identityFile: null, knownHosts: null },
         hosts: {},
-        watch: { interval: 15_000, hostDownAfter: 5_000, rebalance: false },
+        watch: { interval: 15_000, hostDownAfter: 4_000, rebalance: false },
+        timeouts: { readMs: 5_000, writeMs: 30_000, pullMs: 600_000 },
+        lock: { hosts: null },
       },
     });
   });

@@ -38,7 +38,7 @@ export function applyCommand(): Command {
         stack,
         options,
         { command: 'heal apply', waitMs: lockWait.value },
-        async (fleet) => {
+        async (fleet, signal) => {
           const { plan, fingerprint } = await observeAndPlan(stack, fleet, options);
           if (saved && saved.fingerprint !== fingerprint) {
             throw new ApplyRefused(
@@ -57,11 +57,12 @@ export function applyCommand(): Command {
           const report = await apply(chosen, stack, {
             reach: fleet.reach,
             onEvent: progress(process.stdout, paint, chosen),
+            signal,
           });
           process.stdout.write(summary(report, plan.unplaced.length, paint));
           if (!report.ok || plan.unplaced.length > 0) process.exitCode = EXIT.failed;
           if (report.rollouts.some((rollout) => rollout.result === 'rolled-back'))
-            await rollBack(stack, fleet, options, paint);
+            await rollBack(stack, fleet, options, paint, signal);
         },
       );
     });
@@ -72,12 +73,18 @@ export function applyCommand(): Command {
  * service to its previous config (by rollback_config). Done at once, without asking: the spec
  * asked for it. Never a success: the spec's config is not what runs.
  */
-async function rollBack(stack: Stack, fleet: Fleet, options: Options, paint: Paint): Promise<void> {
+async function rollBack(
+  stack: Stack,
+  fleet: Fleet,
+  options: Options,
+  paint: Paint,
+  signal: AbortSignal,
+): Promise<void> {
   const { plan } = await observeAndPlan(stack, fleet, options);
   process.stdout.write(`\n${paint.bold('Rolling back')}\n${renderPlan(plan, paint)}`);
   // A rollout that failed before it replaced anything leaves the previous config running.
   const report = hasChanges(plan)
-    ? await apply(plan, stack, { reach: fleet.reach, onEvent: progress(process.stdout, paint, plan) })
+    ? await apply(plan, stack, { reach: fleet.reach, onEvent: progress(process.stdout, paint, plan), signal })
     : null;
   if (report) process.stdout.write(summary(report, plan.unplaced.length, paint));
   const back = [

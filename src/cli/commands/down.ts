@@ -28,7 +28,7 @@ export function downCommand(): Command {
         throw new UsageError('refusing to remove the stack without a terminal to confirm on: pass --yes');
       const stack = await loadFromOptions(options);
       const paint = paintFor(process.stdout);
-      await withLockedFleet(stack, options, { command: 'heal down' }, async (fleet) => {
+      await withLockedFleet(stack, options, { command: 'heal down' }, async (fleet, signal) => {
         const observed = await observe(stack, fleet.reach, Date.now);
         const silent = observed.hosts.filter((host) => !host.reachable).map((host) => host.name);
         const made = removal(
@@ -48,6 +48,7 @@ export function downCommand(): Command {
         const report = await apply(made, stack, {
           reach: fleet.reach,
           onEvent: progress(process.stdout, paint, made),
+          signal,
         });
         process.stdout.write(summary(report, 0, paint));
         if (!report.ok || silent.length > 0) process.exitCode = EXIT.failed;

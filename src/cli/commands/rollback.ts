@@ -39,7 +39,7 @@ export function rollbackCommand(): Command {
         reason: 'heal rollback by hand',
       };
       const paint = paintFor(process.stdout);
-      await withLockedFleet(stack, options, { command: 'heal rollback' }, async (fleet) => {
+      await withLockedFleet(stack, options, { command: 'heal rollback' }, async (fleet, signal) => {
         const observed = await observe(stack, fleet.reach, Date.now);
         const marked = withMark(stack, observed, mark);
         const driven = driveStack(
@@ -58,6 +58,7 @@ export function rollbackCommand(): Command {
         const report = await apply(made, stack, {
           reach: fleet.reach,
           onEvent: progress(process.stdout, paint, made),
+          signal,
         });
         process.stdout.write(summary(report, made.unplaced.length, paint));
         process.stdout.write(

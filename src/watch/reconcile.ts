@@ -1,0 +1,298 @@
+import { apply, type ApplyEvent } from '../executor/apply.js';
+import { acquireLock, LockHeldError, type Lock } from '../executor/lock.js';
+import { observe } from '../executor/observe.js';
+import type { Observed } from '../planner/observed.js';
+import { plan } from '../planner/plan.js';
+import type { Action, Plan } from '../planner/plan-types.js';
+import { statusRows } from '../planner/status.js';
+import type { Stack } from '../spec/types.js';
+import type { DaemonState } from './daemon-state.js';
+import type { FleetWatch } from './fleet-watch.js';
+import type { Logger } from './log.js';
+import type { Metrics } from './metrics.js';
+
+export type Outcome = 'converged' | 'waiting' | 'failed' | 'applying' | 'rolled_back' | 'paused';
+
+/** What one reconcile did and found: the daemon records it and schedules the next one by it. */
+export type Reconciled = {
+  readonly outcome: Outcome;
+  readonly stack: Stack | null;
+  readonly actions: number;
+  readonly failed: number;
+  readonly message: string | null;
+  /** When to look again at the latest (epoch ms); null: at the next trigger or resync. */
+  readonly retryAt: number | null;
+};
+
+/** What a reconcile needs besides the state: where to log and count, and how to reach the hosts. */
+export type ReconcileDeps = {
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  /** The hosts' watch for this stack, opened (or kept) for its hosts. */
+  readonly watchFor: (stack: Stack) => FleetWatch;
+  /** Aborted when the daemon stops. */
+  readonly stopping: AbortSignal;
+  /** An apply's progress, for liveness: `until`, a wait it announced (a batch delay). */
+  readonly progress: (until: number) => void;
+};
+
+/** How long to wait before trying again when another heal holds the stack's lock. */
+const LOCKED_RETRY_MS = 2_000;
+
+/**
+ * One reconcile, level-triggered: the spec (read again only if the source announced a change),
+ * every host observed afresh, a plan; with actions, the stack's lock, then a second look and plan
+ * under it (another heal may have acted since the first), and the apply. Never asks which trigger
+ * fired.
+ */
+export async function reconcile(state: DaemonState, deps: ReconcileDeps): Promise<Reconciled> {
+  await state.spec.load();
+  const good = state.spec.good;
+  if (!good) return done('failed', null, state.spec.error);
+  const { stack, revision } = good;
+  const watch = deps.watchFor(stack);
+  const { made, nextHostChange } = await lookAndPlan(state, deps, stack, revision, watch);
+  if (made.refused) {
+    deps.log.error({ stack: stack.name, reason: made.refused }, 'plan refused');
+    // A commit that would remove the whole stack is rejected like one that does not load.
+    if (state.spec.rejectNewest(made.refused)) return reconcile(state, deps);
+    return done('failed', stack, made.refused);
+  }
+  state.spec.planned();
+  if (made.actions.length === 0) return settled(stack, made, nextHostChange, deps);
+
+  let lock: Lock;
+  try {
+    const silent = watch.hosts.views().filter((view) => view.state !== 'up');
+    lock = await acquireLock(stack, {
+      reach: watch.fleet.reach,
+      command: 'heal watch',
+      // Not waited for: a hung host would hold every heal up for its deadline.
+      skip: new Set(silent.map((view) => view.name)),
+    });
+  } catch (error) {
+    if (!(error instanceof LockHeldError)) throw error;
+    deps.log.warn({ stack: stack.name, error: error.message }, 'stack locked; retrying');
+    return done('waiting', stack, error.message, Date.now() + LOCKED_RETRY_MS);
+  }
+  try {
+    // Under the lock, from a fresh look: what the first look planned may have been done meanwhile.
+    const again = await lookAndPlan(state, deps, stack, revision, watch);
+    const current = again.made;
+    if (current.refused || current.actions.length === 0)
+      return settled(stack, current, again.nextHostChange, deps);
+    return await applyPlan(state, deps, stack, current, watch, lock);
+  } finally {
+    await lock.release().catch(() => undefined);
+  }
+}
+
+/** Observe every host, fold in their states, and plan; and when a silent host's state changes next. */
+async function lookAndPlan(
+  state: DaemonState,
+  deps: ReconcileDeps,
+  stack: Stack,
+  revision: string | null,
+  watch: FleetWatch,
+): Promise<{ made: Plan; nextHostChange: number | null }> {
+  const { log, metrics } = deps;
+  // What the events said stopped, up to now: a later event adds to the next look.
+  const stopped = new Map([...watch.stopped].map(([host, ids]) => [host, [...ids]]));
+  watch.stopped.clear();
+  const observed = await observe(stack, watch.fleet.reach, Date.now, {
+    // A silent host gets until it would be declared down to answer: a hung call must not delay that.
+    answerBy: (name) => watch.hosts.downAt(name),
+    recheck: (name) => stopped.get(name) ?? [],
+  });
+  state.observed = observed;
+  const now = Date.now();
+  const hosts = watch.hosts.update(observed.hosts, now, watch.lastAnswer);
+  for (const change of hosts.changes) {
+    if (change.from === null && change.to === 'up') continue;
+    const message =
+      change.to === 'down'
+        ? 'host down: its replicas move'
+        : change.to === 'suspect'
+          ? 'host suspect'
+          : 'host up';
+    log[change.to === 'up' ? 'info' : 'warn'](
+      { stack: stack.name, host: change.name, from: change.from, error: change.error },
+      message,
+    );
+  }
+  if (hosts.partitioned !== state.partitioned) {
+    state.partitioned = hosts.partitioned;
+    if (hosts.partitioned)
+      log.warn(
+        { stack: stack.name, hosts: hosts.suspect },
+        "more than half of the hosts are silent: assuming heal's own network is at fault; nothing is rescheduled",
+      );
+  }
+  for (const host of observed.hosts)
+    for (const container of host.containers)
+      if (container.state === 'running' && container.service && container.slot !== null)
+        state.restarts.running(container.service, container.slot, container.startedAt, now);
+  metrics.setHosts(
+    stack.name,
+    watch.hosts.views().map((view) => ({ name: view.name, state: view.state })),
+  );
+  const made = plan(stack, observed, {
+    now,
+    revision,
+    suspect: hosts.suspect,
+    notBefore: state.restarts.notBefore(stack.services, now),
+  });
+  updateServiceMetrics(state, metrics, stack, observed, now);
+  return { made, nextHostChange: hosts.nextChangeAt };
+}
+
+/** Nothing to do: converged, or waiting (on a backoff, a suspect host, a slot with no host), or held. */
+function settled(stack: Stack, made: Plan, nextHostChange: number | null, deps: ReconcileDeps): Reconciled {
+  const waitAt = earliest(nextHostChange, made.waitUntil);
+  const waiting = waitAt !== null || made.unplaced.length > 0;
+  for (const item of made.unplaced)
+    deps.log.warn(
+      { stack: stack.name, service: item.service, slot: item.slot, reason: item.reason },
+      'slot cannot be placed',
+    );
+  // Converged on a config other than the spec's is never a success.
+  const held = made.held.some((mark) => mark.state === 'rolled-back')
+    ? 'rolled_back'
+    : made.held.length > 0
+      ? 'paused'
+      : null;
+  if (held && !waiting) return done(held, stack, made.warnings.join('; '));
+  const why = [
+    ...made.warnings,
+    ...made.unplaced.map((item) => `${item.service}.${item.slot} cannot be placed: ${item.reason}`),
+  ];
+  if (!waiting) return done('converged', stack, null);
+  return done('waiting', stack, why.join('; ') || null, waitAt);
+}
+
+async function applyPlan(
+  state: DaemonState,
+  deps: ReconcileDeps,
+  stack: Stack,
+  made: Plan,
+  watch: FleetWatch,
+  lock: Lock,
+): Promise<Reconciled> {
+  const { log } = deps;
+  const revision = state.spec.good?.revision ?? null;
+  for (const action of made.actions) log.info(actionFields(stack.name, revision, action), 'action planned');
+  const report = await apply(made, stack, {
+    reach: watch.fleet.reach,
+    signal: AbortSignal.any([deps.stopping, lock.signal]),
+    disturbedSince: (host, since) => (watch.streamLost.get(host) ?? 0) >= since,
+    onEvent: (event) => {
+      deps.progress(event.type === 'phase' ? Date.now() + event.delayBefore : Date.now());
+      logEvent(state, deps, stack, made, revision, event);
+    },
+  });
+  const failed = report.outcomes.filter((outcome) => outcome.result !== 'done').length;
+  for (const rollout of report.rollouts)
+    log[rollout.result === 'done' ? 'info' : 'warn']({ stack: stack.name, ...rollout }, 'rollout ended');
+  if (lock.lost())
+    log.warn(
+      { stack: stack.name, error: (lock.signal.reason as Error | undefined)?.message ?? null },
+      'lock lost',
+    );
+  // The failed config is marked: the next pass plans the way back at once.
+  const rolledBack = report.rollouts.find((rollout) => rollout.result === 'rolled-back');
+  if (rolledBack) return done('applying', stack, rolledBack.reason, Date.now(), made.actions.length, failed);
+  if (!report.ok) {
+    const message = report.outcomes
+      .flatMap((outcome) =>
+        outcome.result === 'failed' ? [outcome.error] : outcome.result === 'skipped' ? [outcome.why] : [],
+      )
+      .join('; ');
+    return done('failed', stack, message, null, made.actions.length, failed);
+  }
+  // Applied: look again at once to confirm convergence (level-triggered, never trusting the plan).
+  return done('applying', stack, null, Date.now(), made.actions.length, 0);
+}
+
+function logEvent(
+  state: DaemonState,
+  deps: ReconcileDeps,
+  stack: Stack,
+  made: Plan,
+  revision: string | null,
+  event: ApplyEvent,
+): void {
+  const { log, metrics } = deps;
+  // A rollout's batches, as `heal apply` prints them: `update batch 2 of 4`.
+  if (event.type === 'phase' && made.rollouts.length > 0)
+    log.info(
+      { stack: stack.name, phase: event.label, actions: event.count, afterMs: event.delayBefore },
+      'phase started',
+    );
+  if (event.type === 'rollout')
+    log.warn({ stack: stack.name, ...event.rollout }, 'rollout stopped by failure_action');
+  if (event.type !== 'done' && event.type !== 'failed') return;
+  metrics.countAction(stack.name, event.action.kind, event.type);
+  const fields = { ...actionFields(stack.name, revision, event.action), ms: event.ms };
+  if (event.type === 'failed') return log.warn({ ...fields, error: event.error }, 'action failed');
+  log.info(fields, 'action done');
+  noteHeal(state, metrics, stack, event.action);
+}
+
+/** A heal made: counted, and remembered for the crash backoff. */
+function noteHeal(state: DaemonState, metrics: Metrics, stack: Stack, action: Action): void {
+  if (action.kind === 'start' || (action.kind === 'replace' && !action.update)) {
+    state.restarts.record(action.service, action.slot, Date.now());
+    metrics.countHeal(stack.name, /unhealthy/.test(action.reason) ? 'unhealthy' : 'crashed');
+  }
+  if (action.kind === 'create' && /missing/.test(action.reason)) {
+    const watch = state.watch;
+    const hostDown = watch?.hosts.views().some((view) => view.state === 'down') ?? false;
+    metrics.countHeal(stack.name, hostDown ? 'host_down' : 'missing');
+  }
+  if (action.kind === 'remove' && /also runs as/.test(action.reason)) metrics.countHeal(stack.name, 'drift');
+}
+
+function updateServiceMetrics(
+  state: DaemonState,
+  metrics: Metrics,
+  stack: Stack,
+  observed: Observed,
+  now: number,
+): void {
+  metrics.setServices(
+    stack.name,
+    statusRows(stack, observed).map((row) => ({
+      ...row,
+      desired: row.desired ?? row.running,
+      crashLooping: state.restarts.crashLooping(row.service, now),
+    })),
+  );
+}
+
+function done(
+  outcome: Outcome,
+  stack: Stack | null,
+  message: string | null,
+  retryAt: number | null = null,
+  actions = 0,
+  failed = 0,
+): Reconciled {
+  return { outcome, stack, actions, failed, message, retryAt };
+}
+
+function actionFields(stack: string, revision: string | null, action: Action): Record<string, unknown> {
+  return {
+    stack,
+    revision,
+    kind: action.kind,
+    host: action.host,
+    service: action.service,
+    slot: action.slot,
+    reason: action.reason,
+  };
+}
+
+export function earliest(...times: (number | null)[]): number | null {
+  const known = times.filter((time): time is number => time !== null);
+  return known.length > 0 ? Math.min(...known) : null;
+}

@@ -1,0 +1,101 @@
+import { relative } from 'node:path';
+import { loadStack } from '../spec/load.js';
+import type { Stack } from '../spec/types.js';
+import type { Logger } from './log.js';
+import type { Metrics } from './metrics.js';
+import type { SpecSource } from './source.js';
+
+/** A spec that loaded, and the revision it came from (null for a plain file). */
+export type GoodSpec = { readonly stack: Stack; readonly revision: string | null };
+
+export type SpecLoadOptions = {
+  readonly source: SpecSource;
+  readonly environment: Readonly<Record<string, string | undefined>>;
+  readonly envFile?: string;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  /** Told every secret value a loaded spec holds (env_file values), so logs can hide them. */
+  readonly secrets?: (values: string[]) => void;
+};
+
+/**
+ * The spec in force. It is read again only after the source announced something new (a commit
+ * fetched, a file saved), so healing never waits on the forge; a spec that does not load, or whose
+ * plan is refused, is rejected and the last good one stays in force.
+ */
+export class SpecState {
+  good: GoodSpec | null = null;
+  /** The good spec before the newest one, until the newest has planned: a plan it refuses falls back. */
+  fallback: GoodSpec | null = null;
+  error: string | null = null;
+  /** The source announced something new since the spec was last read (true at the start). */
+  changed = true;
+
+  constructor(private readonly options: SpecLoadOptions) {}
+
+  /** Loads the source's current revision if it changed since the last load. */
+  async load(): Promise<void> {
+    if (!this.changed) return;
+    const { source, log, metrics } = this.options;
+    // Cleared first: a change that lands while this load runs sets it again.
+    this.changed = false;
+    let at: string | null = null;
+    try {
+      const revision = await source.refresh();
+      at = revision.revision;
+      const stack = await loadStack({
+        // Relative to the checkout, so an error reads `stack.yml:5:1`, not the cache's path.
+        file: relative(revision.cwd, revision.file),
+        cwd: revision.cwd,
+        environment: this.options.environment,
+        ...(this.options.envFile ? { envFile: this.options.envFile } : {}),
+      });
+      const good = this.good;
+      if (good?.revision !== revision.revision || good.stack.name !== stack.name)
+        log.info({ stack: stack.name, revision: revision.revision }, 'spec loaded');
+      if (good && good.revision !== revision.revision) this.fallback = good;
+      this.good = { stack, revision: revision.revision };
+      source.pollEvery?.(stack.heal.watch.interval);
+      this.options.secrets?.(
+        Object.values(stack.services).flatMap((service) =>
+          service.secretEnvironment.flatMap((key) => service.environment[key] ?? []),
+        ),
+      );
+      this.error = null;
+      metrics.specLoad(stack.name, true);
+      metrics.setRevision(stack.name, revision.revision ?? 'file');
+    } catch (error) {
+      const detail = error instanceof Error ? error.message : String(error);
+      this.refuse(at === null ? detail : `revision ${at.slice(0, 12)}: ${detail}`, at);
+    }
+  }
+
+  /** The newest spec planned without being refused: there is nothing to fall back to any more. */
+  planned(): void {
+    this.fallback = null;
+  }
+
+  /**
+   * The newest spec's plan was refused (it would remove every container of the stack): it is
+   * rejected like one that does not load. Returns false when there is nothing to fall back to.
+   */
+  rejectNewest(reason: string): boolean {
+    if (!this.fallback) return false;
+    const revision = this.good?.revision ?? null;
+    this.refuse(`revision ${revision?.slice(0, 12) ?? 'file'}: ${reason}`, revision);
+    this.good = this.fallback;
+    this.fallback = null;
+    this.options.metrics.setRevision(this.good.stack.name, this.good.revision ?? 'file');
+    return true;
+  }
+
+  private refuse(message: string, revision: string | null): void {
+    if (message !== this.error)
+      this.options.log.error(
+        { stack: this.good?.stack.name ?? null, revision, error: message },
+        'spec rejected; the last good spec stays in force',
+      );
+    this.error = message;
+    this.options.metrics.specLoad(this.good?.stack.name ?? 'unknown', false);
+  }
+}
