@@ -286,7 +286,6 @@ async function perform(
   }
 }
 
-
 /** Runs `work` over `items`, at most `limit` at a time. */
 export async function runBounded<T>(
   items: readonly T[],

@@ -63,8 +63,12 @@ describe('observe: deadlines', () => {
       const observed = await observe(stack, fleet.reach, Date.now);
       const h1 = observed.hosts.find((host) => host.name === 'h1')!;
       expect(h1.reachable).toBe(false);
-      expect(h1.error).toMatch(/^host h1 unreachable \(timeout\): the engine did not answer \w+ within 300 ms$/);
-      expect(observed.hosts.find((host) => host.name === 'h2')!.error).toMatch(/^host h2 unreachable \(refused\)/);
+      expect(h1.error).toMatch(
+        /^host h1 unreachable \(timeout\): the engine did not answer \w+ within 300 ms$/,
+      );
+      expect(observed.hosts.find((host) => host.name === 'h2')!.error).toMatch(
+        /^host h2 unreachable \(refused\)/,
+      );
       // The abandoned requests are torn down, not left open on the engine.
       await expect.poll(() => open.size, { timeout: 5_000 }).toBe(0);
     } finally {
@@ -80,7 +84,14 @@ describe('observe: deadlines', () => {
       const client = (reached as { client: HostClient }).client;
       expect(client.lastAnswer()).not.toBeNull();
       const reading = observe(stack, fleet.reach, Date.now);
-      await expect.poll(() => client.pending().map((call) => call.operation).sort()).toContain('listContainers');
+      await expect
+        .poll(() =>
+          client
+            .pending()
+            .map((call) => call.operation)
+            .sort(),
+        )
+        .toContain('listContainers');
       await reading;
       await expect.poll(() => client.pending(), { timeout: 5_000 }).toEqual([]);
     } finally {
