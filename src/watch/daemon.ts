@@ -7,6 +7,7 @@ import type { Observed } from '../planner/observed.js';
 import { plan } from '../planner/plan.js';
 import { statusRows } from '../planner/status.js';
 import type { Action, Plan } from '../planner/plan-types.js';
+import { newStackKey } from '../spec/keyed-hash.js';
 import { loadStack } from '../spec/load.js';
 import type { Stack } from '../spec/types.js';
 import { followEvents } from './events.js';
@@ -234,6 +235,7 @@ export async function startDaemon(
       revision,
       suspect: hosts.suspect,
       notBefore: restarts.notBefore(stack.services, now),
+      freshStackKey: newStackKey(),
     });
     updateServiceMetrics(stack, observed, now);
 
