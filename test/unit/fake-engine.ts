@@ -12,6 +12,8 @@ export type FakeEngine = {
   readonly socket: string;
   /** Runs the plan's create actions for this host, as the executor would, every one succeeding. */
   applyPlan(plan: Plan): void;
+  /** A volume as `docker volume create --label ...` makes it. */
+  addVolume(name: string, labels: Readonly<Record<string, string>>): void;
   close(): Promise<void>;
 };
 
@@ -62,6 +64,7 @@ export async function startFakeEngine(host: string, socket: string): Promise<Fak
         });
       }
     },
+    addVolume: (name, labels) => void volumes.push({ Name: name, Labels: labels }),
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }
