@@ -180,6 +180,21 @@ describe('the stack key on three hosts', () => {
     expect((await run('plan', '--detailed-exitcode')).code).toBe(0);
   });
 
+  it('rolls the service back by hand to the keyed config it ran before, and forward again', async () => {
+    const rolled = await run('rollback', 'api', '--yes');
+    expect(rolled.stderr).toBe('');
+    expect(rolled.code).toBe(0);
+    expectNoOracle(rolled.stdout, key);
+    writeSpec('summer2024');
+    const stack = await loadStack({ file: 'stack.yml', cwd: work, environment: {} });
+    const before = keyedConfigHash(stack.services.api!, stack, key);
+    expect((await replicas()).map((replica) => replica.hash)).toEqual([before, before]);
+    // The spec back at that config: the mark is stale, nothing is replaced.
+    const forward = await run('apply', '--yes');
+    expect(forward.code).toBe(0);
+    expect(forward.stdout).toContain('0 to replace');
+  });
+
   it('stays through --prune-volumes and saved plans, and goes with heal down --volumes', async () => {
     const pruned = await run('apply', '--yes', '--prune-volumes');
     expect(pruned.code).toBe(0);
