@@ -110,6 +110,7 @@ function observedFleet(stack: Stack, size: PlanBenchSize): Observed {
         volumes: [],
         images: [...new Set(here.map((container) => container.image))].sort(),
         marks: [],
+        stackKeys: [],
       };
     }),
   };

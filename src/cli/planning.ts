@@ -5,7 +5,9 @@ import { observe } from '../executor/observe.js';
 import type { Observed } from '../planner/observed.js';
 import { plan } from '../planner/plan.js';
 import type { Plan } from '../planner/plan-types.js';
+import { keyedStack } from '../planner/stack-key.js';
 import { canonicalJson } from '../spec/hash.js';
+import { newStackKey } from '../spec/keyed-hash.js';
 import type { Stack } from '../spec/types.js';
 
 export type PlanCliOptions = { allowEmpty?: boolean; pruneVolumes?: boolean };
@@ -27,16 +29,19 @@ export async function observeAndPlan(
     now: Date.now(),
     allowEmpty: options.allowEmpty === true,
     pruneVolumes: options.pruneVolumes === true,
+    freshStackKey: newStackKey(),
   });
   return { plan: made, observed, fingerprint: fingerprint(stack, observed) };
 }
 
 /**
- * What a saved plan was made from: every service's config hash and replicas, and what each host
- * reported (reachability, and each container's id, config and state). A saved plan whose
+ * What a saved plan was made from: every service's config hash (keyed by the key the hosts hold,
+ * so a changed secret counts) and replicas, and what each host reported (reachability, each
+ * container's id, config and state, its networks, volumes and stack key). A saved plan whose
  * fingerprint no longer matches is stale.
  */
-export function fingerprint(stack: Stack, observed: Observed): string {
+export function fingerprint(spec: Stack, observed: Observed): string {
+  const { stack } = keyedStack(spec, observed);
   const desired = Object.values(stack.services).map((service) => [
     service.name,
     service.configHash,
@@ -49,6 +54,7 @@ export function fingerprint(stack: Stack, observed: Observed): string {
     host.containers.map((container) => [container.id, container.configHash, container.state]).sort(),
     host.networks,
     host.volumes,
+    host.stackKeys.map((volume) => volume.name).sort(),
   ]);
   return `sha256:${createHash('sha256').update(canonicalJson({ desired, hosts })).digest('hex')}`;
 }

@@ -7,7 +7,9 @@ import type {
   ObservedContainer,
   ObservedHost,
   RolloutMark,
+  StackKeyVolume,
 } from '../planner/observed.js';
+import { isStackKey } from '../spec/keyed-hash.js';
 import type { Host, Stack } from '../spec/types.js';
 import { parseStatus } from './container-status.js';
 import { DockerApiError, HostUnreachableError } from './errors.js';
@@ -85,6 +87,7 @@ function unreachableHost(host: Host, error: Error): ObservedHost {
     volumes: [],
     images: [],
     marks: [],
+    stackKeys: [],
   };
 }
 
@@ -139,12 +142,14 @@ async function observeHost(
       totalContainers: typeof info.Containers === 'number' ? info.Containers : null,
       foreignPorts: foreignBindings(publishers, stack),
       networks: networks.map((network) => network.Name).sort(),
+      // Marks and the stack key are heal's own volumes, never the stack's named ones.
       volumes: (volumes.Volumes ?? [])
-        .filter((volume) => !volume.Labels?.[LABEL.rollout])
+        .filter((volume) => !volume.Labels?.[LABEL.rollout] && volume.Labels?.[LABEL.key] === undefined)
         .map((volume) => volume.Name)
         .sort(),
       images: images.flatMap((image) => [...(image.RepoTags ?? []), ...(image.RepoDigests ?? [])]).sort(),
       marks: (volumes.Volumes ?? []).flatMap((volume) => toMark(host.name, volume)),
+      stackKeys: (volumes.Volumes ?? []).flatMap(toStackKey),
     };
   } catch (error) {
     return unreachable(error instanceof Error ? error : new Error(String(error)));
@@ -194,6 +199,12 @@ function toMark(host: string, volume: Dockerode.VolumeInspectInfo): RolloutMark[
   const configHash = labels[LABEL.configHash];
   if ((state !== 'rolled-back' && state !== 'paused') || !service || !configHash) return [];
   return [{ name: volume.Name, host, service, configHash, state, reason: labels[LABEL.reason] ?? '' }];
+}
+
+function toStackKey(volume: Dockerode.VolumeInspectInfo): StackKeyVolume[] {
+  const key = volume.Labels?.[LABEL.key];
+  if (key === undefined) return [];
+  return [{ name: volume.Name, key: isStackKey(key) ? key : null }];
 }
 
 function engineFacts(info: Record<string, unknown>): EngineFacts {

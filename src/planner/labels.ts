@@ -19,4 +19,6 @@ export const LABEL = {
   rollout: 'io.heal.rollout',
   /** On a mark: why, in a sentence. */
   reason: 'io.heal.reason',
+  /** On the stack key's volume: the key, which only the hosts hold (see planner/stack-key.ts). */
+  key: 'io.heal.key',
 } as const;

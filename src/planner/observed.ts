@@ -28,6 +28,18 @@ export type ObservedHost = {
   readonly images: readonly string[];
   /** What heal decided about a rollout, kept on the hosts so that it outlives heal. */
   readonly marks: readonly RolloutMark[];
+  /** The stack key volumes on the host: one, unless someone tampered with them. */
+  readonly stackKeys: readonly StackKeyVolume[];
+};
+
+/**
+ * A small labelled volume holding the stack key (`stack-key.ts`) in its `io.heal.key` label.
+ * Never one of the stack's named volumes.
+ */
+export type StackKeyVolume = {
+  readonly name: string;
+  /** null when the label does not hold a key (64 hex digits). */
+  readonly key: string | null;
 };
 
 /**

@@ -15,6 +15,7 @@ import type { Plan, Unplaced } from './plan-types.js';
 import { buildCreate, serviceSpecLabel, type CreateContext } from './create.js';
 import { driveStack, shortHash } from './rollout.js';
 import { schedule, type Intent } from './schedule.js';
+import { keyedStack, keyVolumes, needsStackKey, sealStackKey } from './stack-key.js';
 
 export type PlanOptions = {
   /** Epoch ms: the generation of every container this plan creates. */
@@ -35,6 +36,13 @@ export type PlanOptions = {
    * the daemon's crash backoff. Infinity: max_attempts reached, never again until the spec changes.
    */
   readonly notBefore?: Readonly<Record<string, number>>;
+  /**
+   * A fresh stack key (64 hex digits from a CSPRNG: `newStackKey()`), used only when a service
+   * has secret material and no reachable host holds the stack's key: the plan then gives it to
+   * every usable host. The planner makes no randomness, so a caller passes one to every plan of a
+   * stack that may need it; planning such a stack without it is a bug and throws.
+   */
+  readonly freshStackKey?: string;
 };
 
 type PlanContext = CreateContext & {
@@ -60,7 +68,10 @@ type RestartGate = {
 export function plan(spec: Stack, observed: Observed, options: PlanOptions): Plan {
   const suspect = new Set(options.suspect ?? []);
   const usable = observed.hosts.filter((host) => host.reachable && !suspect.has(host.name)).sort(byName);
-  const driven = driveStack(spec, usable);
+  const keyed = keyedStack(spec, observed, options.freshStackKey);
+  if (keyed.key === null && needsStackKey(spec))
+    throw new Error('plan: the stack has secrets and no host holds its key: pass options.freshStackKey');
+  const driven = driveStack(keyed.stack, usable);
   const desired = driven.stack;
   const loads = new Map(usable.map((host) => [host.name, hostLoad(host)]));
   const intents: Intent[] = [];
@@ -176,7 +187,7 @@ export function plan(spec: Stack, observed: Observed, options: PlanOptions): Pla
     );
   }
 
-  return schedule({
+  const made = schedule({
     stack: desired,
     usable,
     loads,
@@ -188,7 +199,9 @@ export function plan(spec: Stack, observed: Observed, options: PlanOptions): Pla
     held: driven.held,
     rollingBack: driven.rollingBack,
     staleMarks: driven.stale,
+    stackKeys: keyVolumes(spec, keyed.key, usable, options.pruneVolumes === true),
   });
+  return { ...made, actions: made.actions.map(sealStackKey) };
 }
 
 type Slots = Map<number, ObservedContainer[]>;

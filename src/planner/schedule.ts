@@ -2,6 +2,7 @@ import type { Service, Stack } from '../spec/types.js';
 import { LABEL } from './labels.js';
 import type { ObservedContainer, ObservedHost, RolloutMark } from './observed.js';
 import type { HostLoad } from './placement.js';
+import type { KeyVolumes } from './stack-key.js';
 import type {
   Action,
   CreateSpec,
@@ -65,6 +66,8 @@ export type ScheduleInput = {
   readonly rollingBack: ReadonlySet<string>;
   /** Marks of configs the spec has moved past: removed in the clean-up. */
   readonly staleMarks: readonly RolloutMark[];
+  /** The stack key given to hosts that lack it (prepare), and other key volumes (clean-up). */
+  readonly stackKeys: KeyVolumes;
 };
 
 type Draft = Action & { readonly stage: Stage };
@@ -164,8 +167,21 @@ export function schedule(input: ScheduleInput): Plan {
     }
   }
 
-  drafts.push(...prepare(input, drafts), ...cleanUp(input, cleanStage));
+  drafts.push(
+    ...prepare(input, drafts),
+    ...keyDrafts(input.stackKeys, cleanStage),
+    ...cleanUp(input, cleanStage),
+  );
   return finish(input, drafts, batches);
+}
+
+/** The stack key first, before any container hashed by it; other key volumes go last. */
+function keyDrafts(keys: KeyVolumes, clean: Stage): Draft[] {
+  const stackWide = { phase: 0, service: null, slot: null } as const;
+  return [
+    ...keys.create.map((item): Draft => ({ ...stackWide, kind: 'create-volume', stage: PREPARE, ...item })),
+    ...keys.remove.map((item): Draft => ({ ...stackWide, kind: 'remove-volume', stage: clean, ...item })),
+  ];
 }
 
 /** Each service's replacements, by slot, cut into batches of its parallelism (0: one batch). */

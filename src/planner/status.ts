@@ -1,5 +1,6 @@
 import type { Service, Stack } from '../spec/types.js';
 import type { Observed, RolloutMark } from './observed.js';
+import { keyedStack } from './stack-key.js';
 
 /** One service's replicas as observed: a row of `heal status --json` (a documented contract) and of the daemon's /status. */
 export type StatusRow = {
@@ -15,8 +16,13 @@ export type StatusRow = {
   rollout: { state: 'rolled-back' | 'paused'; configHash: string; reason: string } | null;
 };
 
-/** Desired, running, healthy and dirty replicas per service, and where they run. */
-export function statusRows(stack: Stack, observed: Observed): StatusRow[] {
+/**
+ * Desired, running, healthy and dirty replicas per service, and where they run. A container is
+ * dirty when its hash is not the spec's as the hosts' stack key makes it (with no key on the
+ * hosts, none of a service with secrets is clean).
+ */
+export function statusRows(spec: Stack, observed: Observed): StatusRow[] {
+  const { stack } = keyedStack(spec, observed);
   const containers = observed.hosts.flatMap((host) => host.containers);
   const marks = observed.hosts.flatMap((host) => host.marks);
   return Object.values(stack.services)

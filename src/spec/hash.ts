@@ -1,26 +1,43 @@
 import { createHash } from 'node:crypto';
 import type { NormalizedService } from './normalize-service.js';
-import type { Stack } from './types.js';
+import type { Service, Stack } from './types.js';
 
 /**
  * Bump when what goes into the digest changes, so a container hashed by an older heal reads as
- * dirty once (and is replaced) rather than matching by accident.
+ * dirty once (and is replaced) rather than matching by accident. Not bumped when secret material
+ * left the digest: a service without any hashes exactly as before (its containers stay), and one
+ * with some gets a keyed hash (`keyed-hash.ts`) that no older hash can match.
  */
 export const CONFIG_HASH_VERSION = 'v1';
 
+/** What stands for an env_file value in the public digest: its key counts, never its value. */
+const SECRET_VALUE = '**secret**';
+
+/** The stack's objects a service's hash reads. */
+export type HashObjects = Pick<Stack, 'secrets' | 'configs' | 'networks' | 'volumes'>;
+
 /**
- * A stable digest of what a container is made from. Replicas, placement, restart and update
+ * The public digest of what a container is made from. Replicas, placement, restart and update
  * policy, dependencies and pull policy are how heal runs containers, not what they are, so they
- * stay out: changing them never replaces a container. Secret and config contents enter through
- * their digests, so editing a secret file rolls the service.
+ * stay out: changing them never replaces a container. Config contents enter through their
+ * digests. Secret material (env_file values, secret file contents) does not enter at all: a
+ * digest of it would let anyone holding the spec confirm a guessed secret with one SHA-256. For a
+ * service with secret material, the hash its containers carry is derived from this one and the
+ * secret material under the stack key (`keyed-hash.ts`); for any other, it is this one.
  */
-export function configHash(
-  service: NormalizedService,
-  stack: Pick<Stack, 'secrets' | 'configs' | 'networks' | 'volumes'>,
-): string {
-  const { name, secretEnvironment, dependsOn, pullPolicy, deploy, ...container } = service;
+export function configHash(service: NormalizedService | Service, stack: HashObjects): string {
+  const { name, secretEnvironment, dependsOn, pullPolicy, deploy, ...rest } = service;
+  // A Service (the planner keys whole services) carries its hash: not part of what it is made from.
+  const { configHash: _own, ...container } = rest as typeof rest & { configHash?: string };
+  const secret = new Set(secretEnvironment);
   const material = {
     ...container,
+    environment: Object.fromEntries(
+      Object.entries(service.environment).map(([key, value]) => [
+        key,
+        secret.has(key) ? SECRET_VALUE : value,
+      ]),
+    ),
     resources: deploy.resources,
     networks: service.networks.map((network) => ({
       ...network,
@@ -31,16 +48,19 @@ export function configHash(
         ? { ...mount, engineName: stack.volumes[mount.source]?.engineName ?? null }
         : mount,
     ),
-    secrets: service.secrets.map((mount) => ({
-      ...mount,
-      digest: stack.secrets[mount.source]?.digest ?? null,
-    })),
+    // Which secrets are mounted where is public; what they hold is not.
+    secrets: service.secrets.map((mount) => ({ ...mount, digest: null })),
     configs: service.configs.map((mount) => ({
       ...mount,
       digest: stack.configs[mount.source]?.digest ?? null,
     })),
   };
   return `${CONFIG_HASH_VERSION}:${createHash('sha256').update(canonicalJson(material)).digest('hex')}`;
+}
+
+/** Whether a service's containers hold secret material: env_file values or file secrets. */
+export function hasSecretMaterial(service: Pick<Service, 'secretEnvironment' | 'secrets'>): boolean {
+  return service.secretEnvironment.length > 0 || service.secrets.length > 0;
 }
 
 /** JSON with object keys sorted at every depth: the same value always gives the same text. */

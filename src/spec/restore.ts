@@ -10,7 +10,9 @@ const NOWHERE = { locate: () => ({ line: 0, col: 0 }) };
  * values redacted), made whole again so heal can create more containers like it: the previous
  * config a rollback returns to. How it runs (deploy) is today's; what it runs is the label's.
  * env_file values come back as secrets the executor fills from today's spec, and the config hash
- * is the one the containers carry, so they read as up to date. Pure: reads no file.
+ * is the one the containers carry, so they read as up to date: for a service with secrets, the
+ * hash keyed by the stack key, which cannot be made again from the label (it holds no secret
+ * value) and is never made again here. Pure: reads no file.
  */
 export function restoreService(
   stack: Stack,

@@ -6,7 +6,8 @@ export const REDACTED = '**redacted**';
 
 /**
  * The normalized stack in compose's own long form, as `docker compose config` prints it:
- * every default filled in, every short syntax expanded, env_file values redacted.
+ * every default filled in, every short syntax expanded, env_file values redacted, and nothing
+ * that digests a secret (`x-heal-config-hash` is the public hash: see spec/hash.ts).
  * This shape is the `heal config --json` contract.
  */
 export function toCompose(stack: Stack): Record<string, unknown> {
@@ -31,7 +32,8 @@ export function toCompose(stack: Stack): Record<string, unknown> {
       driver_opts: volume.driverOpts,
       labels: volume.labels,
     })),
-    secrets: mapValues(stack.secrets, ({ file, digest }) => ({ file, digest })),
+    // A secret file's digest would confirm a guessed content: only where it is read from.
+    secrets: mapValues(stack.secrets, ({ file }) => ({ file })),
     configs: mapValues(stack.configs, ({ file, digest }) => ({ file, digest })),
     'x-heal': healToCompose(stack.heal),
   };

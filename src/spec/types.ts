@@ -78,7 +78,11 @@ export type Service = {
   readonly configs: readonly FileMount[];
   readonly pullPolicy: PullPolicy;
   readonly deploy: Deploy;
-  /** A versioned digest of what a container is made from (`v1:<hex>`): see hash.ts. */
+  /**
+   * A versioned digest of what a container is made from. At load, the public hash (`v1:<hex>`,
+   * hash.ts); in a stack keyed by the hosts' stack key, a service with secret material has the
+   * keyed `v2:<hex>` its containers carry (keyed-hash.ts).
+   */
   readonly configHash: string;
 };
 
@@ -243,7 +247,10 @@ export type Volume = {
   readonly labels: Readonly<Record<string, string>>;
 };
 
-/** A file-based secret or config: its content is read at load time and only its digest is kept in view. */
+/**
+ * A file-based secret or config: its content is read at load time and only its digest is kept.
+ * A secret's digest is never printed: it would confirm a guessed content.
+ */
 export type FileObject = {
   readonly name: string;
   /** Absolute path of the file on the machine running heal. */

@@ -5,6 +5,7 @@ import type { Observed } from '../planner/observed.js';
 import { plan } from '../planner/plan.js';
 import type { Action, Plan } from '../planner/plan-types.js';
 import { statusRows } from '../planner/status.js';
+import { newStackKey } from '../spec/keyed-hash.js';
 import type { Stack } from '../spec/types.js';
 import type { DaemonState } from './daemon-state.js';
 import type { FleetWatch } from './fleet-watch.js';
@@ -141,6 +142,8 @@ async function lookAndPlan(
     revision,
     suspect: hosts.suspect,
     notBefore: state.restarts.notBefore(stack.services, now),
+    // Used only when a service has secrets and no host holds the stack's key yet.
+    freshStackKey: newStackKey(),
   });
   updateServiceMetrics(state, metrics, stack, observed, now);
   return { made, nextHostChange: hosts.nextChangeAt };

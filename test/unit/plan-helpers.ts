@@ -24,10 +24,14 @@ x-heal:
     h3: { ssh: 10.0.0.13, labels: { zone: b } }
 `;
 
-/** Loads stack `app` on hosts h1 (zone a, ssd), h2 (zone a), h3 (zone b) with `body` after it. */
-export async function stackOf(body: string): Promise<Stack> {
+/**
+ * Loads stack `app` on hosts h1 (zone a, ssd), h2 (zone a), h3 (zone b) with `body` after it, and
+ * `files` (an env_file, a secret) beside it.
+ */
+export async function stackOf(body: string, files: Readonly<Record<string, string>> = {}): Promise<Stack> {
   const folder = mkdtempSync(join(tmpdir(), 'heal-planner-'));
   folders.push(folder);
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(folder, name), text);
   writeFileSync(join(folder, 'stack.yml'), `name: app\n${HOSTS}\n${body}`);
   return loadStack({ file: 'stack.yml', environment: {}, cwd: folder });
 }

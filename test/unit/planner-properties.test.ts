@@ -7,6 +7,7 @@ import { LABEL } from '../../src/planner/labels.js';
 import type { Observed, ObservedContainer } from '../../src/planner/observed.js';
 import { plan, type PlanOptions } from '../../src/planner/plan.js';
 import type { Plan } from '../../src/planner/plan-types.js';
+import { keyedStack, keyVolumeName, needsStackKey } from '../../src/planner/stack-key.js';
 import { loadStack } from '../../src/spec/load.js';
 import type { Service, Stack } from '../../src/spec/types.js';
 import {
@@ -22,11 +23,18 @@ import {
 /*
  * The planner's invariants over random small stacks and random worlds: hosts with labels, some
  * unreachable or suspect; this stack's containers in every state, dirty or clean, duplicated,
- * out of range or of services gone; and containers of another stack or without labels.
+ * out of range or of services gone; containers of another stack or without labels; services with
+ * secrets, and hosts holding the stack key, another key, a broken one or none.
  */
 
 const folder = mkdtempSync(join(tmpdir(), 'heal-planner-props-'));
 afterAll(() => rmSync(folder, { recursive: true, force: true }));
+writeFileSync(join(folder, 'secret.env'), 'TOKEN=t0p-secret\n');
+writeFileSync(join(folder, 'token.txt'), 'another secret\n');
+
+/** Two stack keys the hosts may hold, and the fresh one every plan is given. */
+const KEYS = { k1: '1'.repeat(64), k2: '2'.repeat(64) } as const;
+const FRESH = 'f'.repeat(64);
 
 const SERVICE_NAMES = ['api', 'db', 'web'] as const;
 const CONSTRAINTS = [
@@ -54,6 +62,8 @@ type ServiceGen = {
   readonly volume: boolean;
   readonly pullPolicy: 'always' | 'missing' | 'never' | null;
   readonly dependsOnPrevious: boolean;
+  /** Secret material: an env_file, a file secret, or none. */
+  readonly secret: 'env' | 'file' | 'none';
 };
 
 type SpecGen = { readonly hosts: readonly HostGen[]; readonly services: readonly ServiceGen[] };
@@ -73,6 +83,7 @@ const serviceGen: fc.Arbitrary<ServiceGen> = fc.record({
   volume: fc.boolean(),
   pullPolicy: fc.constantFrom('always' as const, 'missing' as const, 'never' as const, null),
   dependsOnPrevious: fc.boolean(),
+  secret: fc.constantFrom('env' as const, 'file' as const, 'none' as const, 'none' as const),
 });
 
 const specGen: fc.Arbitrary<SpecGen> = fc.record({
@@ -99,6 +110,8 @@ function specText(spec: SpecGen): string {
     if (service.volume) lines.push('    volumes: ["data:/data"]');
     if (service.pullPolicy !== null) lines.push(`    pull_policy: ${service.pullPolicy}`);
     if (service.dependsOnPrevious && index > 0) lines.push(`    depends_on: [${SERVICE_NAMES[index - 1]}]`);
+    if (service.secret === 'env') lines.push('    env_file: secret.env');
+    if (service.secret === 'file') lines.push('    secrets: [token]');
     lines.push(
       '    deploy:',
       service.global ? '      mode: global' : `      replicas: ${service.replicas}`,
@@ -110,7 +123,12 @@ function specText(spec: SpecGen): string {
     if (service.maxPerNode !== null && !service.global)
       lines.push(`        max_replicas_per_node: ${service.maxPerNode}`);
   });
-  lines.push('networks: { front: {}, back: {} }', 'volumes: { data: {} }', '');
+  lines.push(
+    'networks: { front: {}, back: {} }',
+    'volumes: { data: {} }',
+    'secrets: { token: { file: token.txt } }',
+    '',
+  );
   return lines.join('\n');
 }
 
@@ -150,6 +168,8 @@ type WorldGen = {
   readonly networks: readonly (readonly string[])[];
   readonly volumes: readonly (readonly string[])[];
   readonly images: readonly (readonly string[])[];
+  /** The stack key volume on each host: one of KEYS, one whose label is not a key, or none. */
+  readonly keys: readonly ('k1' | 'k2' | 'broken' | 'none')[];
   readonly allowEmpty: boolean;
   readonly pruneVolumes: boolean;
 };
@@ -196,11 +216,17 @@ const worldGen: fc.Arbitrary<WorldGen> = fc.record({
   networks: perHost(fc.subarray(['app_default', 'app_front', 'app_back', 'app_old'])),
   volumes: perHost(fc.subarray(['app_data', 'app_old'])),
   images: perHost(fc.subarray(['nginx:1', 'redis:latest', 'registry.example.com/app:2'])),
+  keys: perHost(
+    fc.constantFrom('k1' as const, 'k2' as const, 'broken' as const, 'none' as const, 'none' as const),
+  ),
   allowEmpty: fc.boolean(),
   pruneVolumes: fc.boolean(),
 });
 
-/** The bindings a container holds when it runs: its service's, when it was made from the spec. */
+/**
+ * The bindings a container holds when it runs: its service's, when it was made from the spec
+ * (`stack` keyed as the hosts' stack key hashes it).
+ */
 function containerBindings(stack: Stack, container: ObservedContainer): string[] {
   const service = container.service === null ? undefined : stack.services[container.service];
   if (container.labels[LABEL.stack] !== stack.name || !service) return [];
@@ -218,6 +244,19 @@ function containerBindings(stack: Stack, container: ObservedContainer): string[]
 function worldOf(stack: Stack, recipe: WorldGen): { observed: Observed; options: Omit<PlanOptions, 'now'> } {
   const names = Object.keys(stack.heal.hosts);
   const containers = new Map<string, ObservedContainer[]>(names.map((name) => [name, []]));
+  const stackKeys = names.map((_name, index) => {
+    const kind = recipe.keys[index]!;
+    if (kind === 'none') return [];
+    if (kind === 'broken') return [{ name: `${stack.name}_heal-key_broken`, key: null }];
+    return [{ name: keyVolumeName(stack.name, KEYS[kind]), key: KEYS[kind] }];
+  });
+  const keysOnly: Observed = {
+    hosts: names.map((name, index) =>
+      observedHost(stack, name, { reachable: recipe.reachable[index]!, stackKeys: stackKeys[index]! }),
+    ),
+  };
+  // `current`: the hash the spec has under the key these hosts hold (or the fresh one).
+  const keyed = keyedStack(stack, keysOnly, FRESH).stack;
   recipe.containers.forEach((gen, index) => {
     const host = names[gen.host % names.length]!;
     if (!recipe.reachable[gen.host % names.length]) return;
@@ -229,7 +268,7 @@ function worldOf(stack: Stack, recipe: WorldGen): { observed: Observed; options:
         ? null
         : gen.hash === 'old'
           ? 'v1:old'
-          : (stack.services[gen.service]?.configHash ?? 'v1:gone');
+          : (keyed.services[gen.service]?.configHash ?? 'v1:gone');
     if (gen.owner === 'unlabeled') {
       here.push(foreignContainer(host, name, { 'com.docker.compose.service': gen.service }));
       return;
@@ -257,8 +296,8 @@ function worldOf(stack: Stack, recipe: WorldGen): { observed: Observed; options:
     });
     const taken = here
       .filter((other) => other.state === 'running')
-      .flatMap((other) => containerBindings(stack, other));
-    const clash = containerBindings(stack, container).some((binding) => taken.includes(binding));
+      .flatMap((other) => containerBindings(keyed, other));
+    const clash = containerBindings(keyed, container).some((binding) => taken.includes(binding));
     here.push(
       clash && container.state === 'running'
         ? { ...container, state: 'created', health: 'none', startedAt: null }
@@ -275,6 +314,7 @@ function worldOf(stack: Stack, recipe: WorldGen): { observed: Observed; options:
             networks: recipe.networks[index]!,
             volumes: recipe.volumes[index]!,
             images: recipe.images[index]!,
+            stackKeys: stackKeys[index]!,
           })
         : observedHost(stack, name, { reachable: false }),
     ),
@@ -284,6 +324,7 @@ function worldOf(stack: Stack, recipe: WorldGen): { observed: Observed; options:
     observed,
     options: {
       revision: 'r1',
+      freshStackKey: FRESH,
       allowEmpty: recipe.allowEmpty,
       pruneVolumes: recipe.pruneVolumes,
       ...(suspect.length > 0 ? { suspect } : {}),
@@ -394,6 +435,7 @@ describe('plan: properties', { timeout: 120_000 }, () => {
   it('creates only where constraints and max_replicas_per_node allow, and never binds a host port twice', () =>
     forAll((stack, observed, _options, first) => {
       const after = applyPlan(observed, first, T1);
+      const keyed = keyedStack(stack, after, FRESH).stack;
       for (const action of first.actions) {
         if (action.kind !== 'create' && action.kind !== 'replace') continue;
         const service = stack.services[action.service]!;
@@ -414,7 +456,7 @@ describe('plan: properties', { timeout: 120_000 }, () => {
       for (const host of after.hosts) {
         const bindings = host.containers
           .filter((container) => container.state === 'running')
-          .flatMap((container) => containerBindings(stack, container));
+          .flatMap((container) => containerBindings(keyed, container));
         expect(bindings, `ports on ${host.name}`).toEqual([...new Set(bindings)]);
       }
     }));
@@ -482,6 +524,35 @@ describe('plan: properties', { timeout: 120_000 }, () => {
       }),
       RUNS,
     ));
+
+  it('leaves each usable host holding the one stack key new containers are hashed by, and never prints it', () =>
+    forAll((stack, observed, options, first) => {
+      expect(JSON.stringify(first)).not.toMatch(/1{64}|2{64}|f{64}/);
+      if (first.refused !== null) return;
+      const after = applyPlan(observed, first, T1);
+      const suspect = new Set(options.suspect ?? []);
+      const usable = after.hosts.filter((host) => host.reachable && !suspect.has(host.name));
+      const { stack: keyed, key } = keyedStack(stack, after, FRESH);
+      if (!needsStackKey(stack)) {
+        expect(
+          first.actions.filter(
+            (action) => action.kind === 'create-volume' && action.volume.includes('_heal-key_'),
+          ),
+        ).toEqual([]);
+        for (const host of usable)
+          expect(host.stackKeys).toEqual(
+            options.pruneVolumes ? [] : observed.hosts.find((item) => item.name === host.name)!.stackKeys,
+          );
+        return;
+      }
+      for (const host of usable) expect(host.stackKeys, host.name).toEqual([key]);
+      for (const action of first.actions) {
+        if (action.kind !== 'create' && action.kind !== 'replace') continue;
+        expect(action.create.body.Labels[LABEL.configHash], action.service).toBe(
+          keyed.services[action.service]!.configHash,
+        );
+      }
+    }));
 
   it('accounts for every slot: each one runs, or is reported unplaced, or waits for a suspect host', () =>
     forAll((stack, observed, options, first) => {

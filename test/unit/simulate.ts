@@ -34,6 +34,7 @@ export function observedHost(
     volumes: [],
     images: [],
     marks: [],
+    stackKeys: [],
     ...overrides,
   };
 }
@@ -154,6 +155,7 @@ type MutableHost = {
   volumes: Set<string>;
   images: Set<string>;
   marks: ObservedHost['marks'];
+  stackKeys: ObservedHost['stackKeys'];
 };
 
 /**
@@ -177,6 +179,7 @@ export function applyPlan(world: Observed, plan: Plan, now: number, steps = Infi
         volumes: new Set(host.volumes),
         images: new Set(host.images),
         marks: host.marks,
+        stackKeys: host.stackKeys,
       },
     ]),
   );
@@ -269,16 +272,21 @@ export function applyPlan(world: Observed, plan: Plan, now: number, steps = Infi
         case 'create-volume':
           work.push(() => {
             const host = on(action);
-            if (host.volumes.has(action.volume))
+            if (host.volumes.has(action.volume) || host.stackKeys.some((item) => item.name === action.volume))
               throw new Error(`create-volume: ${action.volume} exists on ${action.host}`);
-            host.volumes.add(action.volume);
+            // observe() reads a volume with the key label as the stack key, never as a named volume.
+            const key = action.config.Labels[LABEL.key];
+            if (key === undefined) host.volumes.add(action.volume);
+            else host.stackKeys = [...host.stackKeys, { name: action.volume, key }];
           });
           break;
         case 'remove-volume':
           work.push(() => {
             const host = on(action);
             const mark = host.marks.find((item) => item.name === action.volume);
+            const key = host.stackKeys.find((item) => item.name === action.volume);
             if (mark) host.marks = host.marks.filter((item) => item !== mark);
+            else if (key) host.stackKeys = host.stackKeys.filter((item) => item !== key);
             else if (!host.volumes.delete(action.volume))
               throw new Error(`remove-volume: no ${action.volume} on ${action.host}`);
           });
@@ -331,6 +339,7 @@ export function applyPlan(world: Observed, plan: Plan, now: number, steps = Infi
         volumes: [...host.volumes].sort(),
         images: [...host.images].sort(),
         marks: host.marks,
+        stackKeys: host.stackKeys,
       };
     }),
   };

@@ -2,8 +2,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { canonicalJson, CONFIG_HASH_VERSION } from '../../src/spec/hash.js';
+import { canonicalJson, configHash, CONFIG_HASH_VERSION } from '../../src/spec/hash.js';
+import { KEYED_HASH_VERSION, keyedConfigHash } from '../../src/spec/keyed-hash.js';
 import { loadStack } from '../../src/spec/load.js';
+import type { Stack } from '../../src/spec/types.js';
 
 const folder = mkdtempSync(join(tmpdir(), 'heal-hash-'));
 afterAll(() => rmSync(folder, { recursive: true, force: true }));
@@ -43,22 +45,39 @@ type Files = { 'web.env'?: string; 'api_key.txt'?: string; 'site.conf'?: string 
 
 let loads = 0;
 
-/** The config hash of `web` in `spec`, with the side files given (or their defaults). */
-async function hashOf(
+/** A stack key, as the hosts would hold it. */
+const KEY = 'a1'.repeat(32);
+
+/** `spec` loaded with the side files given (or their defaults), from `dir`. */
+async function load(
   spec: string,
   files: Files = {},
   environment: Record<string, string> = {},
-): Promise<string> {
+  dir = folder,
+): Promise<Stack> {
   loads += 1;
   const file = `stack-${loads}.yml`;
   const side = { 'web.env': 'SECRET=one\n', 'api_key.txt': 'key-one', 'site.conf': 'conf-one', ...files };
   // Side files are shared by name: write them before each load.
-  for (const [name, text] of Object.entries(side)) writeFileSync(join(folder, name), text);
-  writeFileSync(join(folder, file), spec);
-  const stack = await loadStack({ file, cwd: folder, environment });
-  const hash = stack.services.web?.configHash;
-  if (hash === undefined) throw new Error('no service web');
-  return hash;
+  for (const [name, text] of Object.entries(side)) writeFileSync(join(dir, name), text);
+  writeFileSync(join(dir, file), spec);
+  return loadStack({ file, cwd: dir, environment });
+}
+
+/** The hash `web`'s containers carry (keyed by `key`), with the side files given. */
+async function hashOf(
+  spec: string,
+  files: Files = {},
+  environment: Record<string, string> = {},
+  key = KEY,
+): Promise<string> {
+  const stack = await load(spec, files, environment);
+  return keyedConfigHash(stack.services.web!, stack, key);
+}
+
+/** The public hash of `web`: what `heal config` prints. */
+async function publicHashOf(spec: string, files: Files = {}): Promise<string> {
+  return (await load(spec, files)).services.web!.configHash;
 }
 
 /** BASE with one piece replaced; the piece must be there, or the test would compare BASE with itself. */
@@ -68,13 +87,73 @@ function edit(from: string, to: string): string {
 }
 
 describe('configHash', () => {
-  it('is versioned sha256 hex', async () => {
+  it('is versioned sha256 hex: public v1 at load, keyed v2 for a service with secrets', async () => {
     expect(CONFIG_HASH_VERSION).toBe('v1');
-    expect(await hashOf(BASE)).toMatch(/^v1:[0-9a-f]{64}$/);
+    expect(KEYED_HASH_VERSION).toBe('v2');
+    expect(await publicHashOf(BASE)).toMatch(/^v1:[0-9a-f]{64}$/);
+    expect(await hashOf(BASE)).toMatch(/^v2:[0-9a-f]{64}$/);
   });
 
   it('is the same for the same spec loaded twice', async () => {
     expect(await hashOf(BASE)).toBe(await hashOf(BASE));
+  });
+
+  it('is the same for the same spec and key on another machine: another folder and environment', async () => {
+    const elsewhere = mkdtempSync(join(tmpdir(), 'heal-hash-elsewhere-'));
+    try {
+      const there = await load(BASE, {}, { HOME: '/elsewhere', LANG: 'C' }, elsewhere);
+      const here = await load(BASE);
+      expect(keyedConfigHash(there.services.web!, there, KEY)).toBe(
+        keyedConfigHash(here.services.web!, here, KEY),
+      );
+    } finally {
+      rmSync(elsewhere, { recursive: true, force: true });
+    }
+  });
+
+  it('differs with another stack key', async () => {
+    expect(await hashOf(BASE, {}, {}, 'b2'.repeat(32))).not.toBe(await hashOf(BASE));
+  });
+
+  it('of a service without secrets is the public hash, byte for byte what heal before the stack key made', async () => {
+    const spec = yaml(
+      'name: shop',
+      'services:',
+      '  db:',
+      '    image: postgres:16',
+      '    environment: { POSTGRES_DB: shop }',
+      '    ports: ["5432:5432"]',
+      '    configs: [site]',
+      'configs:',
+      '  site: { file: site.conf }',
+    );
+    const stack = await load(spec, { 'site.conf': 'X=1\n' });
+    const db = stack.services.db!;
+    // Pinned from the heal before: its containers are not replaced by the upgrade.
+    expect(db.configHash).toBe('v1:510399660f5e4900b25e78a40f24b479ebff4805e3827d32791347c54507e923');
+    expect(keyedConfigHash(db, stack, KEY)).toBe(db.configHash);
+  });
+
+  describe('public hash (heal config)', () => {
+    it.each([
+      ['an env_file value', { 'web.env': 'SECRET=two\n' }],
+      ['the content of a secret file', { 'api_key.txt': 'key-two' }],
+    ] as const)('does not change with %s: it holds no secret', async (_what, files) => {
+      expect(await publicHashOf(BASE, files)).toBe(await publicHashOf(BASE));
+    });
+
+    it('changes with the keys of an env_file and with what else changes', async () => {
+      expect(await publicHashOf(BASE, { 'web.env': 'SECRET=one\nOTHER=x\n' })).not.toBe(
+        await publicHashOf(BASE),
+      );
+      expect(await publicHashOf(BASE, { 'site.conf': 'conf-two' })).not.toBe(await publicHashOf(BASE));
+      expect(await publicHashOf(edit('shop:1.0', 'shop:1.1'))).not.toBe(await publicHashOf(BASE));
+    });
+
+    it('is what configHash computes from the loaded service', async () => {
+      const stack = await load(BASE);
+      expect(configHash(stack.services.web!, stack)).toBe(stack.services.web!.configHash);
+    });
   });
 
   describe('stays the same', () => {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { serviceSpecLabel } from '../../src/planner/create.js';
 import { configHash } from '../../src/spec/hash.js';
+import { keyedConfigHash } from '../../src/spec/keyed-hash.js';
 import { loadStack } from '../../src/spec/load.js';
 import { restoreService } from '../../src/spec/restore.js';
 import type { Service, Stack } from '../../src/spec/types.js';
@@ -87,6 +88,11 @@ describe('restoreService', () => {
     const filled = { ...recomputable, environment: { ...back.environment } };
     for (const key of back.secretEnvironment) filled.environment[key] = service.environment[key] ?? null;
     expect(configHash(filled, stack)).toBe(service.configHash);
+    // With today's secrets filled in, the keyed hash its containers carry comes back too.
+    const key = '7d'.repeat(32);
+    expect(keyedConfigHash({ ...filled, configHash: '' }, stack, key)).toBe(
+      keyedConfigHash(service, stack, key),
+    );
     expect(serviceSpecLabel(back)).toBe(serviceSpecLabel(service));
   });
 

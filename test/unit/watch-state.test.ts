@@ -19,6 +19,7 @@ function host(name: string, reachable: boolean): ObservedHost {
     volumes: [],
     images: [],
     marks: [],
+    stackKeys: [],
   };
 }
 

@@ -5,6 +5,9 @@ import { observeAndPlan, withPlanOptions, type PlanCliOptions, type SavedPlan } 
 import { hasChanges, paintFor, renderPlan } from '../render-plan.js';
 import { loadFromOptions, withSpecOptions, type SpecOptions } from '../spec-options.js';
 import { EXIT } from '../errors.js';
+import type { Plan } from '../../planner/plan-types.js';
+import { createsStackKey } from '../../planner/stack-key.js';
+import type { Stack } from '../../spec/types.js';
 
 type Options = SpecOptions &
   FleetCliOptions &
@@ -24,20 +27,33 @@ export function planCommand(): Command {
         process.stdout.write(
           options.json ? `${JSON.stringify(plan, null, 2)}\n` : renderPlan(plan, paintFor(process.stdout)),
         );
-        if (options.out) {
-          const saved: SavedPlan = {
-            version: 1,
-            spec: stack.file,
-            fingerprint,
-            createdAt: new Date().toISOString(),
-            plan,
-          };
-          writeFileSync(options.out, `${JSON.stringify(saved, null, 2)}\n`, { mode: 0o600 });
-        }
-        if (plan.refused) process.exitCode = EXIT.failed;
+        const unsaved = options.out !== undefined && !savePlan(options.out, stack, plan, fingerprint);
+        if (plan.refused || unsaved) process.exitCode = EXIT.failed;
         else if (options.detailedExitcode && hasChanges(plan)) process.exitCode = EXIT.changes;
       } finally {
         await fleet.close();
       }
     });
+}
+
+/**
+ * Writes the plan for `heal apply FILE`; false when it cannot be saved: a plan that gives the
+ * hosts the stack key would have to hold it, beside the hashes it keys.
+ */
+function savePlan(file: string, stack: Stack, plan: Plan, fingerprint: string): boolean {
+  if (createsStackKey(plan)) {
+    process.stderr.write(
+      `heal plan -o: ${file} not saved: this plan gives the hosts the stack key, which heal never writes to a file; run heal apply once, then save plans\n`,
+    );
+    return false;
+  }
+  const saved: SavedPlan = {
+    version: 1,
+    spec: stack.file,
+    fingerprint,
+    createdAt: new Date().toISOString(),
+    plan,
+  };
+  writeFileSync(file, `${JSON.stringify(saved, null, 2)}\n`, { mode: 0o600 });
+  return true;
 }

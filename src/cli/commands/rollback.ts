@@ -5,6 +5,8 @@ import { observe } from '../../executor/observe.js';
 import type { Observed } from '../../planner/observed.js';
 import { plan } from '../../planner/plan.js';
 import { driveStack, shortHash } from '../../planner/rollout.js';
+import { keyedStack } from '../../planner/stack-key.js';
+import { newStackKey } from '../../spec/keyed-hash.js';
 import type { Stack } from '../../spec/types.js';
 import { EXIT, UsageError } from '../errors.js';
 import { withFleetOptions, withLockedFleet, type FleetCliOptions } from '../fleet-options.js';
@@ -30,27 +32,30 @@ export function rollbackCommand(): Command {
       if (!options.yes && !process.stdin.isTTY)
         throw new UsageError('refusing to roll back without a terminal to confirm on: pass --yes');
       const stack = await loadFromOptions(options);
-      const service = stack.services[name];
-      if (!service) throw new UsageError(`${stack.file}: there is no service "${name}"`);
-      const mark: NewMark = {
-        service: name,
-        configHash: service.configHash,
-        state: 'rolled-back',
-        reason: 'heal rollback by hand',
-      };
+      if (!stack.services[name]) throw new UsageError(`${stack.file}: there is no service "${name}"`);
       const paint = paintFor(process.stdout);
       await withLockedFleet(stack, options, { command: 'heal rollback' }, async (fleet, signal) => {
         const observed = await observe(stack, fleet.reach, Date.now);
+        // The config is marked by the hash its containers carry: keyed when it has secrets.
+        const freshStackKey = newStackKey();
+        const keyed = keyedStack(stack, observed, freshStackKey).stack;
+        const service = keyed.services[name]!;
+        const mark: NewMark = {
+          service: name,
+          configHash: service.configHash,
+          state: 'rolled-back',
+          reason: 'heal rollback by hand',
+        };
         const marked = withMark(stack, observed, mark);
         const driven = driveStack(
-          stack,
+          keyed,
           marked.hosts.filter((host) => host.reachable),
         );
         if (!driven.rollingBack.has(name)) {
           const why = driven.warnings.find((warning) => warning.startsWith(`${name}:`));
           throw new ApplyRefused(`nothing to roll back to: ${why ?? `${name}: no previous config is known`}`);
         }
-        const made = plan(stack, marked, { now: Date.now() });
+        const made = plan(stack, marked, { now: Date.now(), freshStackKey });
         process.stdout.write(renderPlan(made, paint));
         if (!options.yes && !(await confirm()))
           throw new ApplyRefused('rollback cancelled: nothing was changed');
