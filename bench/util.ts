@@ -167,13 +167,20 @@ export async function removeAll(
   );
 }
 
-/** Removes what a heal stack left on the hosts: its containers, its network, its lock. */
-export function removeHealStack(
+/** Removes what a heal stack left on the hosts: its containers, its network, its lock lease. */
+export async function removeHealStack(
   env: TestbedEnv,
   stack: string,
   hosts: readonly string[] = HOSTS,
 ): Promise<void> {
-  return removeAll(env, hosts, `io.heal.stack=${stack}`, [`${stack}_default`, `heal-lock-${stack}`]);
+  await removeAll(env, hosts, `io.heal.stack=${stack}`, [`${stack}_default`]);
+  await Promise.all(
+    hosts.map((host) =>
+      engine(hostOf(env, host).socket, 'DELETE', `/containers/heal-lock-${stack}?force=1`).catch(
+        () => undefined,
+      ),
+    ),
+  );
 }
 
 /** Runs `work` over `items`, at most `limit` at a time: the executor's own bound. */

@@ -103,15 +103,21 @@ export async function acquireLease(
   mine.add(me.holder);
   for (;;) {
     const started = performance.now();
-    const attempts = await Promise.all(
-      voters.map(async (name) => ({
-        name,
-        result: options.skip.has(name)
-          ? ({ kind: 'silent', why: 'not answering' } as const)
-          : await take(stores.get(name)!, me, options.ttlMs),
-      })),
+    let hold: Held | null = null;
+    const round = await decide(voters, (name) =>
+      options.skip.has(name) ? Promise.resolve(SILENT) : take(stores.get(name)!, me, options.ttlMs),
     );
-    const taken = attempts.flatMap(({ name, result }) =>
+    // A lease a slow host grants after the majority was decided: kept if ours holds, else given back.
+    for (const [name, late] of round.pending)
+      void late.then((result) => {
+        if (result.kind !== 'taken') return;
+        if (hold?.adopt(name, result.id)) return;
+        void stores
+          .get(name)!
+          .remove(result.id)
+          .catch(() => undefined);
+      });
+    const taken = round.settled.flatMap(({ name, result }) =>
       result.kind === 'taken' ? [{ name, id: result.id }] : [],
     );
     if (
@@ -119,8 +125,10 @@ export async function acquireLease(
         voters,
         taken.map((item) => item.name),
       )
-    )
-      return holdLease(stack, stores, voters, taken, me, options.ttlMs, started);
+    ) {
+      hold = holdLease(stack, stores, voters, taken, me, options.ttlMs, started);
+      return hold.lock;
+    }
     // Not enough: give back what was taken, so that a heal racing for the same hosts can win.
     await Promise.all(
       taken.map(({ name, id }) =>
@@ -132,11 +140,49 @@ export async function acquireLease(
     );
     if (performance.now() >= deadline) {
       mine.delete(me.holder);
-      throw new LockHeldError(refusal(stack, voters, attempts, options.ttlMs));
+      throw new LockHeldError(refusal(stack, voters, round.settled, options.ttlMs));
     }
     // Apart by a random share of a second, so two heals racing for the same hosts do not tie again.
     await sleep(Math.min(1_000 + Math.random() * 500, Math.max(0, deadline - performance.now())));
   }
+}
+
+const SILENT: Attempt = { kind: 'silent', why: 'not answering' };
+
+/**
+ * Asks every voter at once and settles as soon as the answers decide: a majority taken, or no
+ * majority possible any more, or every voter answered. A host that hangs does not hold the lock
+ * up for its deadline; its answer, when it comes, is in `pending`.
+ */
+function decide(
+  voters: readonly string[],
+  ask: (name: string) => Promise<Attempt>,
+): Promise<{ settled: { name: string; result: Attempt }[]; pending: Map<string, Promise<Attempt>> }> {
+  return new Promise((resolve) => {
+    const settled: { name: string; result: Attempt }[] = [];
+    const pending = new Map<string, Promise<Attempt>>();
+    let done = false;
+    const check = (): void => {
+      if (done) return;
+      const taken = settled.filter(({ result }) => result.kind === 'taken').map(({ name }) => name);
+      const decided =
+        pending.size === 0 || isQuorum(voters, taken) || !isQuorum(voters, [...taken, ...pending.keys()]);
+      if (!decided) return;
+      done = true;
+      resolve({ settled: [...settled], pending: new Map(pending) });
+    };
+    for (const name of voters) {
+      const answer = ask(name);
+      pending.set(name, answer);
+      void answer.then((result) => {
+        if (done) return;
+        pending.delete(name);
+        settled.push({ name, result });
+        check();
+      });
+    }
+    check();
+  });
 }
 
 type Attempt =
@@ -189,6 +235,9 @@ function expired(host: string, lease: Seen, ttlMs: number): boolean {
   return now - seen.at >= ttl;
 }
 
+/** A lease held: the lock, and a way to add a host whose lease came after the majority. */
+type Held = { readonly lock: Lock; adopt(name: string, id: string): boolean };
+
 function holdLease(
   stack: string,
   stores: ReadonlyMap<string, LeaseStore>,
@@ -197,7 +246,7 @@ function holdLease(
   me: Holder,
   ttlMs: number,
   started: number,
-): Lock {
+): Held {
   const held = new Map(taken.map(({ name, id }) => [name, id]));
   const lose = new AbortController();
   let validUntil = started + ttlMs * VALID_SHARE;
@@ -229,8 +278,10 @@ function holdLease(
   };
   const renewing = setInterval(() => void renew().catch(() => undefined), ttlMs / RENEWALS_PER_TTL);
   renewing.unref();
-  return {
-    hosts: [...held.keys()],
+  const lock: Lock = {
+    get hosts() {
+      return [...held.keys()].sort();
+    },
     signal: lose.signal,
     lost: () => lose.signal.aborted || performance.now() > validUntil,
     async release() {
@@ -247,6 +298,14 @@ function holdLease(
             .catch(() => undefined),
         ),
       );
+    },
+  };
+  return {
+    lock,
+    adopt: (name, id) => {
+      if (released || lose.signal.aborted) return false;
+      held.set(name, id);
+      return true;
     },
   };
 }

@@ -19,8 +19,11 @@ export type FleetWatch = {
   readonly key: string;
   readonly fleet: Fleet;
   readonly hosts: HostStates;
-  /** Per host, containers an event said stopped since the last look: the look inspects them. */
-  readonly stopped: Map<string, Set<string>>;
+  /**
+   * Per host, containers an event said stopped, and when: the looks of the next few seconds
+   * inspect each one the engine's list still shows running.
+   */
+  readonly stopped: Map<string, Map<string, number>>;
   /** When each host's event stream last dropped: its engine restarted or stopped answering. */
   readonly streamLost: Map<string, number>;
   /** The hosts connected so far, by name. */
@@ -47,7 +50,7 @@ export function watchKey(stack: Stack): string {
 export function watchFleet(stack: Stack, options: FleetWatchOptions): FleetWatch {
   const { log, trigger, triggerAt } = options;
   const hosts = new HostStates(stack.heal.watch.hostDownAfter);
-  const stopped = new Map<string, Set<string>>();
+  const stopped = new Map<string, Map<string, number>>();
   const streamLost = new Map<string, number>();
   const clients = new Map<string, HostClient>();
   const fleet = openFleet(stack, {
@@ -85,8 +88,8 @@ export function watchFleet(stack: Stack, options: FleetWatchOptions): FleetWatch
         'docker event',
       );
       if (/^(die|kill|stop|oom)$/.test(signal.action) && signal.id !== '') {
-        const ids = stopped.get(signal.host) ?? new Set<string>();
-        stopped.set(signal.host, ids.add(signal.id));
+        const ids = stopped.get(signal.host) ?? new Map<string, number>();
+        stopped.set(signal.host, ids.set(signal.id, Date.now()));
       }
       trigger();
     },

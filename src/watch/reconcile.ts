@@ -76,6 +76,7 @@ export async function reconcile(state: DaemonState, deps: ReconcileDeps): Promis
     deps.log.warn({ stack: stack.name, error: error.message }, 'stack locked; retrying');
     return done('waiting', stack, error.message, Date.now() + LOCKED_RETRY_MS);
   }
+  deps.log.debug({ stack: stack.name, hosts: lock.hosts }, 'lock taken');
   try {
     // Under the lock, from a fresh look: what the first look planned may have been done meanwhile.
     const again = await lookAndPlan(state, deps, stack, revision, watch);
@@ -85,6 +86,7 @@ export async function reconcile(state: DaemonState, deps: ReconcileDeps): Promis
     return await applyPlan(state, deps, stack, current, watch, lock);
   } finally {
     await lock.release().catch(() => undefined);
+    deps.log.debug({ stack: stack.name }, 'lock released');
   }
 }
 
@@ -97,9 +99,7 @@ async function lookAndPlan(
   watch: FleetWatch,
 ): Promise<{ made: Plan; nextHostChange: number | null }> {
   const { log, metrics } = deps;
-  // What the events said stopped, up to now: a later event adds to the next look.
-  const stopped = new Map([...watch.stopped].map(([host, ids]) => [host, [...ids]]));
-  watch.stopped.clear();
+  const stopped = recentlyStopped(watch, Date.now());
   const observed = await observe(stack, watch.fleet.reach, Date.now, {
     // A silent host gets until it would be declared down to answer: a hung call must not delay that.
     answerBy: (name) => watch.hosts.downAt(name),
@@ -147,6 +147,19 @@ async function lookAndPlan(
   });
   updateServiceMetrics(state, metrics, stack, observed, now);
   return { made, nextHostChange: hosts.nextChangeAt };
+}
+
+/** How long after its event a stopped container is inspected: the list lags by a moment, not more. */
+const RECHECK_MS = 5_000;
+
+/** The containers events said stopped in the last few seconds, by host; older ones are forgotten. */
+function recentlyStopped(watch: FleetWatch, now: number): Map<string, string[]> {
+  const recent = new Map<string, string[]>();
+  for (const [host, ids] of watch.stopped) {
+    for (const [id, at] of ids) if (now - at > RECHECK_MS) ids.delete(id);
+    recent.set(host, [...ids.keys()]);
+  }
+  return recent;
 }
 
 /** Nothing to do: converged, or waiting (on a backoff, a suspect host, a slot with no host), or held. */

@@ -298,7 +298,7 @@ describe('examples/webdb on three hosts', () => {
     for (const host of HOSTS) {
       expect(await volumesOn(host)).toEqual([]);
       expect(await dockerOn(host, 'network', 'ls', '-q', '--filter', OWNED)).toBe('');
-      expect(await dockerOn(host, 'network', 'ls', '-q', '--filter', `name=^heal-lock-${STACK}$`)).toBe('');
+      expect(await dockerOn(host, 'ps', '-aq', '--filter', `name=^heal-lock-${STACK}$`)).toBe('');
     }
   });
 });

@@ -254,10 +254,8 @@ async function cleanHosts(): Promise<void> {
         const volumes = lines(await dockerOn(host, 'volume', 'ls', '-q', '--filter', filter));
         if (volumes.length > 0) await dockerOn(host, 'volume', 'rm', '-f', ...volumes);
       }
-      const lock = lines(
-        await dockerOn(host, 'network', 'ls', '-q', '--filter', `name=^heal-lock-${STACK}$`),
-      );
-      if (lock.length > 0) await dockerOn(host, 'network', 'rm', ...lock);
+      const lock = lines(await dockerOn(host, 'ps', '-aq', '--filter', `name=^heal-lock-${STACK}$`));
+      if (lock.length > 0) await dockerOn(host, 'rm', '-f', ...lock);
     } catch (error) {
       failures.push(`${host}: ${(error as Error).message}`);
     }
@@ -464,25 +462,20 @@ describe('heal apply on three hosts', () => {
     const before = await owned();
     writeSpec({ webImage: env.images.web2 });
     const first = startHeal(work, ['apply', '--yes']);
-    await waitFor('the stack lock on h1', 20_000, async () =>
-      (await dockerOn(
-        'h1',
-        'network',
-        'ls',
-        '--format',
-        '{{.Name}}',
-        '--filter',
-        `name=heal-lock-${STACK}`,
-      )) === `heal-lock-${STACK}\n`
-        ? true
-        : undefined,
-    );
+    await waitFor('the stack lock on every host', 20_000, async () => {
+      const held = await Promise.all(
+        HOSTS.map((host) =>
+          dockerOn(host, 'ps', '-a', '--format', '{{.Names}}', '--filter', `name=^heal-lock-${STACK}$`),
+        ),
+      );
+      return held.every((names) => names === `heal-lock-${STACK}\n`) ? true : undefined;
+    });
 
     const refused = await run('apply', '--yes', '--lock-wait', '0s');
     const machine = hostname().replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
     expect(refused.stderr).toMatch(
       new RegExp(
-        `^stack ${STACK} is locked by heal apply \\(pid ${first.pid} on ${machine}\\) since \\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z; retry later or pass --lock-wait 2m to wait for it\\n$`,
+        `^stack ${STACK} is locked by heal apply \\(pid ${first.pid} on ${machine}\\) since \\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z; if that heal is gone, its lease lapses 30 s after its last renewal. Retry later or pass --lock-wait 2m to wait for it\\n$`,
       ),
     );
     expect(refused.stdout).toBe('');
@@ -522,7 +515,8 @@ describe('heal apply on three hosts', () => {
     expect(idsBySlot(containers, 'worker')).toEqual(idsBySlot(before, 'worker'));
     for (const web of containers.filter((container) => container.service === 'web'))
       expect(Object.values(idsBySlot(before, 'web'))).not.toContain(web.id);
-    expect(await dockerOn('h1', 'network', 'ls', '-q', '--filter', `name=heal-lock-${STACK}`)).toBe('');
+    for (const host of HOSTS)
+      expect(await dockerOn(host, 'ps', '-aq', '--filter', `name=^heal-lock-${STACK}$`)).toBe('');
     await expectConverged();
   }, 120_000);
 

@@ -355,7 +355,7 @@ describe('rolling updates on 12 replicas', () => {
     expect(await marks()).toEqual([]);
     for (const host of HOSTS) {
       expect(await dockerOn(host, 'network', 'ls', '-q', '--filter', OWNED)).toBe('');
-      expect(await dockerOn(host, 'network', 'ls', '-q', '--filter', `name=^heal-lock-${STACK}$`)).toBe('');
+      expect(await dockerOn(host, 'ps', '-aq', '--filter', `name=^heal-lock-${STACK}$`)).toBe('');
     }
     const again = await run('down', '--yes');
     expect(again.code).toBe(0);

@@ -169,13 +169,13 @@ async function metricNow(name: string, labels: Record<string, string> = {}): Pro
   return metric(await metricsOf(port), name, { stack: STACK, ...labels });
 }
 
-/** The stack's lock networks on every host, with the pid of the heal that took each. */
+/** The stack's lock leases (containers) on every host, with the pid of the heal that took each. */
 async function locks(): Promise<{ host: string; pid: number }[]> {
   const found: { host: string; pid: number }[] = [];
   for (const host of HOSTS) {
     const pids = await dockerAt(env, host, [
-      'network',
-      'ls',
+      'ps',
+      '-a',
       '--format',
       '{{.Label "io.heal.lock.pid"}}',
       '--filter',
@@ -280,10 +280,8 @@ async function cleanHosts(): Promise<void> {
       if (networks.length > 0) await dockerAt(env, host, ['network', 'rm', ...networks]);
       const volumes = lines(await dockerAt(env, host, ['volume', 'ls', '-q', '--filter', OWNED]));
       if (volumes.length > 0) await dockerAt(env, host, ['volume', 'rm', '-f', ...volumes]);
-      const lock = lines(
-        await dockerAt(env, host, ['network', 'ls', '-q', '--filter', `name=^heal-lock-${STACK}$`]),
-      );
-      if (lock.length > 0) await dockerAt(env, host, ['network', 'rm', ...lock]);
+      const lock = lines(await dockerAt(env, host, ['ps', '-aq', '--filter', `name=^heal-lock-${STACK}$`]));
+      if (lock.length > 0) await dockerAt(env, host, ['rm', '-f', ...lock]);
     } catch (error) {
       failures.push(`${host}: ${(error as Error).message}`);
     }

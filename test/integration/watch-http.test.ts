@@ -30,6 +30,7 @@ type HookCall = { body: string; headers: IncomingHttpHeaders };
 let server: HttpServer;
 let base: string;
 let ready = false;
+let alive = { ok: true, why: 'ok' };
 let status: () => unknown = () => ({
   stack: 'blog',
   outcome: 'converged',
@@ -53,6 +54,7 @@ beforeAll(async () => {
     metrics,
     status: () => status(),
     ready: () => ready,
+    alive: () => alive,
     onGitHook,
     log: sink.log,
   });
@@ -90,6 +92,17 @@ describe('startHttp', () => {
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toBe('text/plain; charset=utf-8');
     expect(await response.text()).toBe('ok\n');
+  });
+
+  it('GET /healthz: 503 with why once the daemon says its loop has stopped moving', async () => {
+    alive = { ok: false, why: 'no reconcile has finished or moved on for 700 s' };
+    const stuck = await fetch(`${base}/healthz`);
+    expect([stuck.status, await stuck.text()]).toEqual([
+      503,
+      'no reconcile has finished or moved on for 700 s\n',
+    ]);
+    alive = { ok: true, why: 'ok' };
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
   });
 
   it('GET /readyz: 503 until ready, then 200', async () => {

@@ -159,6 +159,39 @@ describe('the lease', () => {
     await right.release();
   });
 
+  it('does not wait for a host that hangs once the others make a majority, and keeps its late lease', async () => {
+    const hosts = fleet('h1', 'h2', 'h3');
+    const all = stores(hosts);
+    const h3 = all.get('h3')!;
+    let answer: () => void = () => undefined;
+    all.set('h3', {
+      ...h3,
+      create: (holder) => new Promise((resolve) => (answer = () => void h3.create(holder).then(resolve))),
+    });
+    const lock = await acquireLease('app', all, options());
+    expect(lock.hosts).toEqual(['h1', 'h2']);
+    answer();
+    await expect.poll(() => lock.hosts).toEqual(['h1', 'h2', 'h3']);
+    await lock.release();
+    expect(hosts.map((host) => host.lease)).toEqual([null, null, null]);
+  });
+
+  it('gives back a lease a slow host grants after the lock was refused', async () => {
+    const hosts = fleet('h1', 'h2', 'h3');
+    hosts[0]!.lease = { id: 'h1-x', holder: stranger(), counter: 0 };
+    hosts[1]!.lease = { id: 'h2-x', holder: stranger(), counter: 0 };
+    const all = stores(hosts);
+    const h3 = all.get('h3')!;
+    let answer: () => void = () => undefined;
+    all.set('h3', {
+      ...h3,
+      create: (holder) => new Promise((resolve) => (answer = () => void h3.create(holder).then(resolve))),
+    });
+    await expect(acquireLease('app', all, options())).rejects.toThrow(LockHeldError);
+    answer();
+    await expect.poll(() => hosts[2]!.lease).toBeNull();
+  });
+
   it('skips the hosts it is told are silent without waiting for them', async () => {
     const hosts = fleet('h1', 'h2', 'h3');
     const lock = await acquireLease('app', stores(hosts), options({ skip: new Set(['h2']) }));
@@ -288,8 +321,12 @@ describe('the lease', () => {
             ),
           );
           const won = (await s.waitFor(Promise.all(attempts))).filter((lock): lock is Lock => lock !== null);
+          // The answers that came after each heal decided: adopted by the winner or given back.
+          await s.waitIdle();
           expect(won.length).toBeLessThanOrEqual(1);
           for (const lock of won) await s.waitFor(lock.release());
+          await s.waitIdle();
+          expect(hosts.map((host) => host.lease)).toEqual([null, null, null]);
         },
       ),
       { numRuns: 100 },

@@ -49,6 +49,34 @@ describe('HostStates', () => {
     expect(states.update([host('h1', true), host('h2', false)], 4_000).nextChangeAt).toBe(6_000);
   });
 
+  it('counts a host found silent from its last answer, so a frozen host is down host_down_after after it froze', () => {
+    const states = new HostStates(4_000);
+    states.update([host('h1', true), host('h2', true), host('h3', true)], 0);
+    // Its last answer was at 1 s; the look that finds it silent comes at 3 s.
+    const silent = states.update([host('h1', true), host('h2', true), host('h3', false)], 3_000, (name) =>
+      name === 'h3' ? 1_000 : 3_000,
+    );
+    expect(silent.nextChangeAt).toBe(5_000);
+    expect(states.update([host('h1', true), host('h2', true), host('h3', false)], 5_000).changes).toEqual([
+      { name: 'h3', from: 'suspect', to: 'down', error: 'timeout' },
+    ]);
+  });
+
+  it('never backdates so far that one failed look declares a host down', () => {
+    const states = new HostStates(4_000);
+    states.update([host('h1', true), host('h2', true)], 0);
+    // A last answer a minute old (nobody asked): suspect for a quarter of host_down_after at least.
+    const silent = states.update([host('h1', true), host('h2', false)], 60_000, () => 0);
+    expect(silent).toMatchObject({ suspect: ['h2'], nextChangeAt: 61_000 });
+  });
+
+  it('counts a silence the heartbeat noticed from the last answer it had', () => {
+    const states = new HostStates(4_000);
+    states.update([host('h1', true), host('h2', true)], 0);
+    states.lost('h2', 3_500, 'the engine has not answered for 3 s', 500);
+    expect(states.downAt('h2')).toBe(4_500);
+  });
+
   it('declares nothing down when more than half of the hosts fall silent together', () => {
     const states = new HostStates(1_000);
     states.update([host('h1', true), host('h2', true), host('h3', true)], 0);
