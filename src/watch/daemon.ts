@@ -7,11 +7,12 @@ import type { Observed } from '../planner/observed.js';
 import { plan } from '../planner/plan.js';
 import { statusRows } from '../planner/status.js';
 import type { Action, Plan } from '../planner/plan-types.js';
-import { loadStack } from '../spec/load.js';
+import type { Confinement } from '../spec/confine.js';
 import type { Stack } from '../spec/types.js';
 import { followEvents } from './events.js';
 import { HostStates } from './host-states.js';
 import { startHttp } from './http.js';
+import { loadIsolated } from './load-isolated.js';
 import type { Logger } from './log.js';
 import { createMetrics } from './metrics.js';
 import { Reconciler } from './reconciler.js';
@@ -23,6 +24,8 @@ export type DaemonOptions = {
   readonly source: SpecSource;
   readonly environment: Readonly<Record<string, string | undefined>>;
   readonly envFile?: string;
+  /** What a commit may reach (variables, files); heal watch always sets it. */
+  readonly confine?: Confinement;
   /** `127.0.0.1:9400` */
   readonly listen: string;
   readonly log: Logger;
@@ -135,12 +138,14 @@ export async function startDaemon(
     try {
       const revision = await source.refresh();
       at = revision.revision;
-      const stack = await loadStack({
+      // In a worker: a spec that would exhaust memory or time is rejected, not fatal.
+      const stack = await loadIsolated({
         // Relative to the checkout, so an error reads `stack.yml:5:1`, not the cache's path.
         file: relative(revision.cwd, revision.file),
         cwd: revision.cwd,
         environment: options.environment,
         ...(options.envFile ? { envFile: options.envFile } : {}),
+        ...(options.confine ? { confine: options.confine } : {}),
       });
       if (good?.revision !== revision.revision || good.stack.name !== stack.name)
         log.info({ stack: stack.name, revision: revision.revision }, 'spec loaded');
