@@ -23,7 +23,10 @@ afterAll(() => {
 const HUB = 'https://index.docker.io/v1/';
 
 /** A DOCKER_CONFIG folder holding `config`, and a bin folder for helpers, as an environment. */
-function dockerConfig(config: object, helpers: Readonly<Record<string, string>> = {}): Record<string, string> {
+function dockerConfig(
+  config: object,
+  helpers: Readonly<Record<string, string>> = {},
+): Record<string, string> {
   const root = mkdtempSync(join(tmpdir(), 'heal-registry-'));
   folders.push(root);
   const bin = join(root, 'bin');
@@ -46,7 +49,8 @@ async function failure(promise: Promise<unknown>): Promise<string> {
     () => undefined,
     (error: unknown) => error,
   );
-  if (!(outcome instanceof RegistryAuthError)) throw new Error(`expected a RegistryAuthError, got ${String(outcome)}`);
+  if (!(outcome instanceof RegistryAuthError))
+    throw new Error(`expected a RegistryAuthError, got ${String(outcome)}`);
   return outcome.message;
 }
 
@@ -84,7 +88,11 @@ describe('HEAL_REGISTRY_USER / HEAL_REGISTRY_PASSWORD', () => {
   it("take Docker Hub's names as one registry", async () => {
     for (const name of ['docker.io', 'index.docker.io', 'registry-1.docker.io']) {
       const env = { ...pair, HEAL_REGISTRY: name, DOCKER_CONFIG: '/nonexistent' };
-      expect(await registryAuth('nginx', { env })).toEqual({ username: 'ci', password: 'pw-1', serveraddress: HUB });
+      expect(await registryAuth('nginx', { env })).toEqual({
+        username: 'ci',
+        password: 'pw-1',
+        serveraddress: HUB,
+      });
       expect(await registryAuth('quay.io/x', { env })).toBeUndefined();
     }
   });
@@ -97,7 +105,9 @@ describe('HEAL_REGISTRY_USER / HEAL_REGISTRY_PASSWORD', () => {
     expect(registryEnvironmentProblem({ HEAL_REGISTRY: 'r.example', HEAL_REGISTRY_USER: 'ci' })).toBe(
       'HEAL_REGISTRY_PASSWORD is not set: set HEAL_REGISTRY=host[:port], HEAL_REGISTRY_USER and HEAL_REGISTRY_PASSWORD together, or none of them',
     );
-    expect(registryEnvironmentProblem({ HEAL_REGISTRY: 'r.example' })).toContain('HEAL_REGISTRY_USER is not set');
+    expect(registryEnvironmentProblem({ HEAL_REGISTRY: 'r.example' })).toContain(
+      'HEAL_REGISTRY_USER is not set',
+    );
     expect(registryEnvironmentProblem({ ...pair, HEAL_REGISTRY: 'https://r.example/v2' })).toBe(
       'HEAL_REGISTRY="https://r.example/v2" is not a registry: write host[:port], as in an image name (registry.example.com, 10.0.0.5:5000, docker.io)',
     );
@@ -156,7 +166,11 @@ describe('config.json auths', () => {
     expect(await registryAuth('nginx', { env })).toEqual(hub);
     expect(await registryAuth('index.docker.io/library/nginx', { env })).toEqual(hub);
     const aliased = dockerConfig({ auths: { 'registry-1.docker.io': { auth: basic('u', 'p') } } });
-    expect(await registryAuth('nginx', { env: aliased })).toEqual({ username: 'u', password: 'p', serveraddress: HUB });
+    expect(await registryAuth('nginx', { env: aliased })).toEqual({
+      username: 'u',
+      password: 'p',
+      serveraddress: HUB,
+    });
   });
 
   it('means no credentials without a config file, and an error for one that is not JSON', async () => {
@@ -171,7 +185,8 @@ describe('config.json auths', () => {
 
 describe('credential helpers', () => {
   /** A helper that records the server it was asked about and answers for it. */
-  const answering = 'read server; echo "$server" > ROOT/asked; printf \'{"ServerURL":"%s","Username":"u","Secret":"s-1"}\' "$server"';
+  const answering =
+    'read server; echo "$server" > ROOT/asked; printf \'{"ServerURL":"%s","Username":"u","Secret":"s-1"}\' "$server"';
 
   it('runs the credHelpers helper for its registry with the server on stdin', async () => {
     const env = dockerConfig(
@@ -188,12 +203,16 @@ describe('credential helpers', () => {
     expect(await registryAuth('quay.io/x', { env })).toBeUndefined();
   });
 
-  it("uses credsStore for every other registry, Docker Hub asked as Docker names it", async () => {
+  it('uses credsStore for every other registry, Docker Hub asked as Docker names it', async () => {
     const env = dockerConfig(
       { credHelpers: { 'ecr.example': 'missing-one' }, credsStore: 'heal-store', auths: { [HUB]: {} } },
       { 'heal-store': answering },
     );
-    expect(await registryAuth('nginx', { env })).toEqual({ username: 'u', password: 's-1', serveraddress: HUB });
+    expect(await registryAuth('nginx', { env })).toEqual({
+      username: 'u',
+      password: 's-1',
+      serveraddress: HUB,
+    });
     expect(readFileSync(join(env.ROOT!, 'asked'), 'utf8')).toBe(`${HUB}\n`);
   });
 
@@ -223,9 +242,14 @@ describe('credential helpers', () => {
           'e.example': '../../bin/sh',
         },
       },
-      { fails: 'echo "token expired, run aws sso login" >&2; exit 3', hangs: 'exec sleep 30', garbled: 'echo hello' },
+      {
+        fails: 'echo "token expired, run aws sso login" >&2; exit 3',
+        hangs: 'exec sleep 30',
+        garbled: 'echo hello',
+      },
     );
-    const where = (registry: string): string => `credHelpers["${registry}"] of ${join(env.DOCKER_CONFIG!, 'config.json')}`;
+    const where = (registry: string): string =>
+      `credHelpers["${registry}"] of ${join(env.DOCKER_CONFIG!, 'config.json')}`;
     expect(await failure(registryAuth('a.example/x', { env }))).toBe(
       `docker-credential-not-installed is not installed or not on PATH (${where('a.example')} names it)`,
     );

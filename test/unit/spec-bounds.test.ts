@@ -36,7 +36,8 @@ async function loadProblems(files: Readonly<Record<string, string>>): Promise<st
   return outcome.message.split('\n');
 }
 
-const EXPANDS = 'stack.yml:1:1: the document expands to more than 16 MiB of text (a large value aliased too often?)';
+const EXPANDS =
+  'stack.yml:1:1: the document expands to more than 16 MiB of text (a large value aliased too often?)';
 
 describe('alias expansion is bounded in bytes, not only in nodes', () => {
   it('refuses the 200 KB x 10,000 alias bomb, with and without a variable in it', async () => {

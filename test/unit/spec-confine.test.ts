@@ -56,7 +56,11 @@ function load(repo: string, confine: Confinement | undefined, file = 'stack.yml'
   return loadStack({ file, cwd: repo, environment: DAEMON, ...(confine ? { confine } : {}) });
 }
 
-async function problems(repo: string, confine: Confinement | undefined, file = 'stack.yml'): Promise<string[]> {
+async function problems(
+  repo: string,
+  confine: Confinement | undefined,
+  file = 'stack.yml',
+): Promise<string[]> {
   const outcome = await load(repo, confine, file).then(
     () => undefined,
     (error: unknown) => error,
@@ -97,7 +101,10 @@ describe('confined variables', () => {
     expect(await problems(repo, confined())).toEqual([
       "stack.yml:2:27 services.web.image: variable HEAL_TAG is heal's own (HEAL_*): heal watch never passes it to the spec",
     ]);
-    const inherits = checkout({ 'stack.yml': yaml('name: t', 'services: { web: { image: nginx } }'), '.env': 'HEAL_GIT_TOKEN\n' });
+    const inherits = checkout({
+      'stack.yml': yaml('name: t', 'services: { web: { image: nginx } }'),
+      '.env': 'HEAL_GIT_TOKEN\n',
+    });
     expect(await problems(inherits.repo, confined())).toEqual([
       `${join(inherits.repo, '.env')}:1: variable HEAL_GIT_TOKEN is heal's own (HEAL_*): heal watch never passes it to the spec`,
     ]);
@@ -125,7 +132,10 @@ describe('confined variables', () => {
 
   it('keeps compose behaviour without confinement: the whole environment, as the CLI commands', async () => {
     const { repo } = checkout({
-      'stack.yml': yaml('name: t', 'services: { web: { image: nginx, labels: { token: "${HEAL_GIT_TOKEN}" } } }'),
+      'stack.yml': yaml(
+        'name: t',
+        'services: { web: { image: nginx, labels: { token: "${HEAL_GIT_TOKEN}" } } }',
+      ),
     });
     expect((await load(repo, undefined)).services.web!.labels.token).toBe(DAEMON.HEAL_GIT_TOKEN);
   });
@@ -247,7 +257,10 @@ describe('confined files', () => {
         `    h1: { ssh: attacker.example, identity_file: ${identity} }`,
         'services: { web: { image: nginx } }',
       );
-    const inRepo = checkout({ 'stack.yml': sshSpec('./known_hosts', '~/.ssh/id_ed25519'), known_hosts: 'x\n' });
+    const inRepo = checkout({
+      'stack.yml': sshSpec('./known_hosts', '~/.ssh/id_ed25519'),
+      known_hosts: 'x\n',
+    });
     const chosen =
       'heal watch takes known_hosts and identity files only from an --allow-path folder, so that a commit cannot choose which SSH servers heal trusts';
     expect(await problems(inRepo.repo, confined({ allowPaths: [inRepo.repo] }))).toEqual([
@@ -266,12 +279,16 @@ describe('confined files', () => {
   it('reads any file without confinement, as compose does for a person at a terminal', async () => {
     const { repo } = checkout({
       'stack.yml': secret('OUTSIDE/secret.txt', []),
-      'known_hosts': 'x\n',
+      known_hosts: 'x\n',
     });
     const stack = await load(repo, undefined);
     expect(stack.secrets.loot!.content.bytes().toString()).toBe('outside secret\n');
     const ssh = checkout({
-      'stack.yml': yaml('name: t', 'x-heal: { ssh: { known_hosts: ./kh, identity_file: ~/id } }', 'services: { web: { image: nginx } }'),
+      'stack.yml': yaml(
+        'name: t',
+        'x-heal: { ssh: { known_hosts: ./kh, identity_file: ~/id } }',
+        'services: { web: { image: nginx } }',
+      ),
     });
     const heal = (await load(ssh.repo, undefined)).heal;
     expect(heal.ssh.knownHosts).toBe(join(ssh.repo, 'kh'));
