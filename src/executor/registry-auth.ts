@@ -168,7 +168,8 @@ async function fromHelper(
   env: Readonly<Record<string, string | undefined>>,
   timeoutMs: number,
 ): Promise<RegistryAuth | undefined> {
-  if (!HELPER_NAME.test(name)) throw new RegistryAuthError(`${where}: "${name}" is not a credential helper name`);
+  if (!HELPER_NAME.test(name))
+    throw new RegistryAuthError(`${where}: "${name}" is not a credential helper name`);
   const program = `docker-credential-${name}`;
   const serveraddress = serverAddress(registry);
   const answer = await runHelper(program, serveraddress, env, timeoutMs);

@@ -35,7 +35,10 @@ export const ISOLATION: Isolation = {
 export type IsolatedLoadOptions = Omit<LoadOptions, 'stdin'>;
 
 /** loadStack in a worker: the same Stack, or the same SpecError, or a SpecError for a worker that ran out. */
-export function loadIsolated(options: IsolatedLoadOptions, isolation: Partial<Isolation> = {}): Promise<Stack> {
+export function loadIsolated(
+  options: IsolatedLoadOptions,
+  isolation: Partial<Isolation> = {},
+): Promise<Stack> {
   const { heapMb, timeoutMs, worker: script } = { ...ISOLATION, ...isolation };
   const refuse = (message: string): SpecError =>
     new SpecError([{ file: options.file, line: 0, col: 0, path: '', message }]);
@@ -66,7 +69,8 @@ export function loadIsolated(options: IsolatedLoadOptions, isolation: Partial<Is
       outcome();
     };
     const timer = setTimeout(
-      () => settle(() => reject(refuse(`loading it took longer than ${timeoutMs / 1000} s, so heal refused it`))),
+      () =>
+        settle(() => reject(refuse(`loading it took longer than ${timeoutMs / 1000} s, so heal refused it`))),
       timeoutMs,
     );
     worker.on('message', (reply: LoadReply) =>
