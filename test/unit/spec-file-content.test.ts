@@ -7,11 +7,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
+import { plan } from '../../src/planner/plan.js';
 import { FileContent } from '../../src/spec/file-content.js';
 import { loadStack } from '../../src/spec/load.js';
 import { toCompose } from '../../src/spec/to-compose.js';
 import { fromPortable, toPortable } from '../../src/spec/transfer.js';
 import type { Stack } from '../../src/spec/types.js';
+import { emptyWorld } from './simulate.js';
 
 const folders: string[] = [];
 afterAll(() => {
@@ -30,6 +32,7 @@ async function loaded(): Promise<{ stack: Stack; folder: string }> {
     join(folder, 'stack.yml'),
     [
       'name: t',
+      'x-heal: { hosts: { h1: { ssh: 10.0.0.11 } } }',
       'services: { web: { image: nginx, secrets: [db], configs: [nginx] } }',
       'secrets: { db: { file: db.txt } }',
       'configs: { nginx: { file: nginx.conf } }',
@@ -57,9 +60,13 @@ describe('file contents captured at load', () => {
     expect(stack.secrets.db!.content.bytes().toString()).toBe(SECRET);
   });
 
-  it('never shows the bytes: JSON, inspect, strings and heal config print only the size', async () => {
+  it('never shows the bytes: JSON, inspect, strings, heal config and plans print at most the size', async () => {
     const { stack } = await loaded();
+    const planned = plan(stack, emptyWorld(stack), { now: 1_700_000_000_000 });
+    // The plan does copy both files in: it names them, and no more.
+    expect(JSON.stringify(planned)).toContain('/run/secrets/db');
     for (const printed of [
+      JSON.stringify(planned),
       JSON.stringify(stack),
       inspect(stack, { depth: null }),
       `${stack.secrets.db!.content}`,
