@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import type { TestbedEnv } from '../test/testbed.js';
 import { createService, removeService, serviceLabel, waitNodesReady } from './swarm.js';
 import {
+  allowTestbedKeys,
   containersOn,
   type EngineContainer,
   HOSTS,
@@ -95,7 +96,7 @@ export function killHeal(env: TestbedEnv, stack: string): Promise<Sample> {
       join(dir, 'stack.yml'),
       specText(env, { name: stack, replicas: REPLICAS, image: env.images.web1, health: false }),
     );
-    const daemon = await startDaemon(dir, ['-f', 'stack.yml']);
+    const daemon = await startDaemon(dir, ['-f', 'stack.yml', ...allowTestbedKeys(env)]);
     try {
       return await killRuns(env, 'heal watch: docker kill', `io.heal.stack=${stack}`, async () => {
         await waitConverged(daemon, 60_000);
@@ -168,7 +169,7 @@ export function hostDownHeal(env: TestbedEnv, stack: string): Promise<Sample> {
           join(dir, 'stack.yml'),
           specText(env, { name: stack, replicas: REPLICAS, image: env.images.web1, health: false }),
         );
-        const daemon = await startDaemon(dir, ['-f', 'stack.yml']);
+        const daemon = await startDaemon(dir, ['-f', 'stack.yml', ...allowTestbedKeys(env)]);
         const cleanup = async (): Promise<void> => {
           await daemon.stop();
           await removeHealStack(env, stack);

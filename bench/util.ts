@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestbedEnv, TestbedHost } from '../test/testbed.js';
 
@@ -305,6 +305,14 @@ export function heal(cwd: string, args: readonly string[], timeoutMs = 300_000):
 /** Keeps the last 64 KiB of a child's output: enough to say why it failed. */
 function tail(text: string): string {
   return text.length > 65_536 ? text.slice(-65_536) : text;
+}
+
+/**
+ * `--allow-path` for the test bed's SSH key and known_hosts: heal watch takes them from no other
+ * folder than the operator allows.
+ */
+export function allowTestbedKeys(env: TestbedEnv): string[] {
+  return ['--allow-path', dirname(env.identityFile)];
 }
 
 /** A `heal watch` daemon: its pid, its HTTP address once listening, its log, and its end. */

@@ -8,6 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestbedEnv } from '../test/testbed.js';
 import {
+  allowTestbedKeys,
   type Daemon,
   HOSTS,
   inTempDir,
@@ -64,10 +65,14 @@ export function commitToConverged(env: TestbedEnv, stack: string): Promise<GitSa
     await removeHealStack(env, stack);
     await commit();
     const first = await push();
-    const daemon = await startDaemon(dir, ['--repo', bare, '--ref', 'main', '--path', 'stack.yml'], {
-      HEAL_WEBHOOK_SECRET: SECRET,
-      XDG_CACHE_HOME: join(dir, 'cache'),
-    });
+    const daemon = await startDaemon(
+      dir,
+      ['--repo', bare, '--ref', 'main', '--path', 'stack.yml', ...allowTestbedKeys(env)],
+      {
+        HEAL_WEBHOOK_SECRET: SECRET,
+        XDG_CACHE_HOME: join(dir, 'cache'),
+      },
+    );
     const label = `io.heal.stack=${stack}`;
     try {
       await waitConverged(daemon, 60_000, first);
@@ -172,7 +177,7 @@ export function idleDaemon(env: TestbedEnv, stack: string, windowMs = 60_000): P
       join(dir, 'stack.yml'),
       specText(env, { name: stack, replicas: 3, image: env.images.web1, health: true }),
     );
-    const daemon = await startDaemon(dir, ['-f', 'stack.yml']);
+    const daemon = await startDaemon(dir, ['-f', 'stack.yml', ...allowTestbedKeys(env)]);
     try {
       await waitReady(env, {
         hosts: HOSTS,

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { openFleet, type Fleet } from '../executor/fleet.js';
 import { acquireLock } from '../executor/lock.js';
 import { observe } from '../executor/observe.js';
+import { registryEnvironmentProblem } from '../executor/registry-auth.js';
 import type { Observed } from '../planner/observed.js';
 import type { Stack } from '../spec/types.js';
 import { UsageError } from './errors.js';
@@ -26,6 +27,9 @@ export function fleetFromOptions(stack: Stack, options: FleetCliOptions): Fleet 
   const seconds = Number(options.connectTimeout ?? '5');
   if (!Number.isFinite(seconds) || seconds <= 0)
     throw new UsageError(`--connect-timeout: "${options.connectTimeout}" is not a number of seconds`);
+  // Before any host is touched: registry credentials that name no registry are refused, not guessed.
+  const registryProblem = registryEnvironmentProblem(process.env);
+  if (registryProblem) throw new UsageError(registryProblem);
   return openFleet(stack, {
     acceptNewHostKeys: options.acceptNewHostKeys === true,
     connectTimeoutMs: seconds * 1000,

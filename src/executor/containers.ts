@@ -1,12 +1,12 @@
 import type Dockerode from 'dockerode';
-import { readFileSync } from 'node:fs';
 import { SECRET_PLACEHOLDER } from '../planner/create.js';
+import type { FileMountSpec } from '../planner/container-config.js';
 import type { CreateSpec } from '../planner/plan-types.js';
 import type { Stack } from '../spec/types.js';
 import { DockerApiError } from './errors.js';
 import { sleep } from './sleep.js';
 import type { HostClient } from './host-client.js';
-import { registryAuth } from './registry-auth.js';
+import { registryAuth, RegistryAuthError } from './registry-auth.js';
 import { tarOneFile } from './tar.js';
 
 /** An action that could not be done: the sentence says what, on which host. */
@@ -18,7 +18,11 @@ const POLL_MS = 100;
 
 /** Pulls an image; fails with the registry's own words (`manifest unknown`, connection refused...). */
 export async function pullImage(client: HostClient, image: string, signal?: AbortSignal): Promise<void> {
-  const auth = registryAuth(image);
+  const auth = await registryAuth(image).catch((error: unknown) => {
+    if (error instanceof RegistryAuthError)
+      throw new ActionError(`${client.host.name}: pull ${image}: ${error.message}`);
+    throw error;
+  });
   await client.call(
     `pull ${image}`,
     async (docker, abortSignal) => {
@@ -63,7 +67,7 @@ export async function createAndStart(
   const body = withSecrets(spec, stack, service);
   const { Id: id } = await createContainer(client, spec, body, signal);
   for (const file of spec.files) {
-    const content = readFileSync(file.file);
+    const content = loadedContent(stack, file);
     const archive = tarOneFile(file.target, content, {
       mode: file.mode ?? 0o444,
       uid: Number(file.uid ?? 0),
@@ -94,6 +98,17 @@ export async function createAndStart(
   await startContainer(client, id, spec.query.name, signal);
   if (spec.waitHealthy) await waitHealthy(client, id, spec.query.name, spec.healthTimeout, signal);
   return id;
+}
+
+/**
+ * The bytes of a secret or config as the spec was loaded: never read from the disk again, so a
+ * rejected commit's files (or a secret rotated since) never reach a container of the last good spec.
+ */
+function loadedContent(stack: Stack, file: FileMountSpec): Buffer {
+  const objects = file.kind === 'secret' ? stack.secrets : stack.configs;
+  const object = objects[file.source];
+  if (!object) throw new ActionError(`${file.kind} "${file.source}" is not in the loaded spec`);
+  return object.content.bytes();
 }
 
 /**

@@ -2,7 +2,7 @@
  * Reads a `.env` file the way compose-go's `dotenv` package does. Values here may be secrets,
  * so no message ever quotes a value: only keys and line numbers.
  */
-import { describeFailure, substitute, type Lookup } from './interpolate.js';
+import { describeFailure, MAX_INTERPOLATED_LENGTH, substitute, type Lookup } from './interpolate.js';
 
 export type DotenvProblem = { line: number; message: string };
 
@@ -22,7 +22,11 @@ type Statement =
     }
   | { readonly kind: 'broken'; readonly message: string; readonly at: number; readonly end: number };
 
-type Outcome = { readonly key: string; readonly value: string } | { readonly problem: string } | null;
+type Outcome =
+  | { readonly key: string; readonly value: string }
+  /** final: nothing after it is read (the file's values outgrew the bound). */
+  | { readonly problem: string; readonly final?: boolean }
+  | null;
 
 const KEY = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 const EXPORT = /^export[ \t]+/;
@@ -54,29 +58,40 @@ export function parseDotenv(
   // As compose-go: the environment first, then the lines above in this file.
   const scope: Lookup = (name) => lookup(name) ?? values.get(name);
   const lineOf = lineCounter(source);
+  // `B=${A}${A}`, `C=${B}${B}`... doubles at every line: the values together are bounded.
+  let left = MAX_INTERPOLATED_LENGTH;
   for (let index = skipIgnored(source, 0); index < source.length;) {
     const statement = readStatement(source, index);
     const line = lineOf(statement.kind === 'broken' ? statement.at : index);
-    const outcome = evaluateStatement(statement, scope, lookup);
-    if (outcome !== null && 'problem' in outcome) problems.push({ line, message: outcome.problem });
-    else if (outcome !== null) values.set(outcome.key, outcome.value);
+    const outcome = evaluateStatement(statement, scope, lookup, left);
+    if (outcome !== null && 'problem' in outcome) {
+      problems.push({ line, message: outcome.problem });
+      if (outcome.final) break;
+    } else if (outcome !== null) {
+      values.set(outcome.key, outcome.value);
+      left -= outcome.value.length;
+    }
     index = skipIgnored(source, statement.end);
   }
   return { values, problems };
 }
 
-function evaluateStatement(statement: Statement, scope: Lookup, lookup: Lookup): Outcome {
+function evaluateStatement(statement: Statement, scope: Lookup, lookup: Lookup, left: number): Outcome {
   if (statement.kind === 'broken') return { problem: statement.message };
   const key = statement.key;
   if (!KEY.test(key)) return { problem: `invalid variable name ${JSON.stringify(key)}` };
   if (statement.kind === 'inherited') {
     const value = lookup(key);
+    if (typeof value === 'object') return { problem: `variable ${key} ${value.refused}` };
     return value === undefined ? null : { key, value };
   }
   if (statement.quote === "'") return { key, value: statement.raw };
   const template = statement.quote === '"' ? decodeEscapes(statement.raw) : statement.raw;
-  const result = substitute(template, scope);
-  if ('failure' in result) return { problem: describeFailure(result.failure, `the value of ${key}`) };
+  const result = substitute(template, scope, left);
+  if ('failure' in result) {
+    const problem = describeFailure(result.failure, `the value of ${key}`);
+    return { problem, final: result.failure.kind === 'too-large' };
+  }
   return { key, value: result.value };
 }
 

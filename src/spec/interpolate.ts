@@ -3,12 +3,27 @@
  * The environment comes in as a lookup, so this phase does no I/O and reads no `process.env`.
  */
 
-/** A variable's value, or undefined when it is unset: unset and empty differ for `-`, `?` and `+`. */
-export type Lookup = (name: string) => string | undefined;
+/** A variable the spec may not read (heal watch's `HEAL_*`): why, as the end of a sentence. */
+export type Refused = { readonly refused: string };
+
+/**
+ * A variable's value, undefined when it is unset (unset and empty differ for `-`, `?` and `+`),
+ * or a refusal: then no operator can read around it, not even `${NAME:-default}`.
+ */
+export type Lookup = (name: string) => string | Refused | undefined;
+
+/**
+ * What interpolation may produce in all, in UTF-16 code units. `${A}${A}...` multiplies bytes
+ * without any alias; past this the result is refused before it takes the memory.
+ */
+export const MAX_INTERPOLATED_LENGTH = 16 * 1024 * 1024;
 
 /** Why a string could not be interpolated, before it is worded for its reader. */
 export type InterpolationFailure =
-  { readonly kind: 'format' } | { readonly kind: 'required'; readonly name: string; readonly reason: string };
+  | { readonly kind: 'format' }
+  | { readonly kind: 'required'; readonly name: string; readonly reason: string }
+  | { readonly kind: 'refused'; readonly name: string; readonly reason: string }
+  | { readonly kind: 'too-large' };
 
 export type Substitution = { readonly value: string } | { readonly failure: InterpolationFailure };
 
@@ -42,57 +57,60 @@ export function interpolateString(text: string, lookup: Lookup): { value: string
 /**
  * Interpolates one string and says why it failed as data, for callers that must word the failure
  * themselves (a `.env` value may be a secret, so its text must not appear in a message).
+ * `limit`: what is left of MAX_INTERPOLATED_LENGTH for this string.
  */
-export function substitute(text: string, lookup: Lookup): Substitution {
-  if (!text.includes('$')) return { value: text };
+export function substitute(text: string, lookup: Lookup, limit = MAX_INTERPOLATED_LENGTH): Substitution {
+  if (!text.includes('$')) return text.length > limit ? tooLarge() : { value: text };
   const parts = parseTemplate(text);
   if (parts === null) return { failure: { kind: 'format' } };
-  return evaluate(parts, lookup);
+  return evaluate(parts, lookup, limit);
 }
 
 /** `subject` names what failed to parse: the quoted text, or a phrase like `the value of FOO`. */
 export function describeFailure(failure: InterpolationFailure, subject: string): string {
   if (failure.kind === 'format') return `invalid interpolation format for ${subject}; ${FORMAT_HINT}`;
+  if (failure.kind === 'refused') return `variable ${failure.name} ${failure.reason}`;
+  if (failure.kind === 'too-large')
+    return `interpolated, the spec would exceed ${MAX_INTERPOLATED_LENGTH / 1024 / 1024} MiB of text (a variable repeated too often?)`;
   const sentence = `required variable ${failure.name} is missing a value`;
   return failure.reason === '' ? sentence : `${sentence}: ${failure.reason}`;
 }
 
-/** Interpolates every string in a plain JSON-like tree (objects, arrays, scalars). Keys are not interpolated. Returns the new tree and one problem per failing string with its key path. */
+/**
+ * Interpolates every string in a plain JSON-like tree (objects, arrays, scalars). Keys are not
+ * interpolated. Returns the new tree and one problem per failing string with its key path. The
+ * strings it returns add up to at most MAX_INTERPOLATED_LENGTH: past it, one problem, and the
+ * rest is left as written.
+ */
 export function interpolateTree(tree: unknown, lookup: Lookup): { value: unknown; problems: TreeProblem[] } {
-  const problems: TreeProblem[] = [];
-  const value = interpolateNode(tree, [], lookup, problems);
-  return { value, problems };
+  const walk: TreeWalk = { lookup, problems: [], left: MAX_INTERPOLATED_LENGTH, full: false };
+  const value = interpolateNode(tree, [], walk);
+  return { value, problems: walk.problems };
 }
 
-function interpolateNode(
-  node: unknown,
-  path: (string | number)[],
-  lookup: Lookup,
-  problems: TreeProblem[],
-): unknown {
-  if (typeof node === 'string') return interpolateLeaf(node, path, lookup, problems);
+type TreeWalk = { readonly lookup: Lookup; readonly problems: TreeProblem[]; left: number; full: boolean };
+
+function interpolateNode(node: unknown, path: (string | number)[], walk: TreeWalk): unknown {
+  if (typeof node === 'string') return interpolateLeaf(node, path, walk);
   if (Array.isArray(node)) {
-    return node.map((item: unknown, index) => interpolateNode(item, [...path, index], lookup, problems));
+    return node.map((item: unknown, index) => interpolateNode(item, [...path, index], walk));
   }
   if (!isPlainObject(node)) return node;
   // fromEntries defines properties, so a `__proto__` key stays a key instead of becoming a prototype.
   return Object.fromEntries(
-    Object.entries(node).map(([key, child]) => [
-      key,
-      interpolateNode(child, [...path, key], lookup, problems),
-    ]),
+    Object.entries(node).map(([key, child]) => [key, interpolateNode(child, [...path, key], walk)]),
   );
 }
 
-function interpolateLeaf(
-  text: string,
-  path: (string | number)[],
-  lookup: Lookup,
-  problems: TreeProblem[],
-): string {
-  const result = interpolateString(text, lookup);
-  if ('value' in result) return result.value;
-  problems.push({ path, message: result.error });
+function interpolateLeaf(text: string, path: (string | number)[], walk: TreeWalk): string {
+  if (walk.full) return text;
+  const result = substitute(text, walk.lookup, walk.left);
+  if ('value' in result) {
+    walk.left -= result.value.length;
+    return result.value;
+  }
+  if (result.failure.kind === 'too-large') walk.full = true;
+  walk.problems.push({ path, message: describeFailure(result.failure, JSON.stringify(text)) });
   // The original text stands in, so the rest of the tree can still be checked.
   return text;
 }
@@ -188,23 +206,34 @@ function findClosingBrace(text: string, from: number): number {
   return last >= from ? last : -1;
 }
 
-function evaluate(parts: readonly Part[], lookup: Lookup): Substitution {
+/** Checked after each part, so a runaway result stops within one part of the limit. */
+function evaluate(parts: readonly Part[], lookup: Lookup, limit: number): Substitution {
   let value = '';
   for (const part of parts) {
-    if (part.kind === 'text') {
-      value += part.text;
-      continue;
+    if (part.kind === 'text') value += part.text;
+    else {
+      const resolved = resolveVariable(part, lookup, limit);
+      if ('failure' in resolved) return resolved;
+      value += resolved.value;
     }
-    const resolved = resolveVariable(part, lookup);
-    if ('failure' in resolved) return resolved;
-    value += resolved.value;
+    if (value.length > limit) return tooLarge();
   }
   return { value };
 }
 
-function resolveVariable(variable: Extract<Part, { kind: 'variable' }>, lookup: Lookup): Substitution {
+function tooLarge(): Substitution {
+  return { failure: { kind: 'too-large' } };
+}
+
+function resolveVariable(
+  variable: Extract<Part, { kind: 'variable' }>,
+  lookup: Lookup,
+  limit: number,
+): Substitution {
   const value = lookup(variable.name);
-  const useArgument = () => evaluate(variable.argument, lookup);
+  if (typeof value === 'object')
+    return { failure: { kind: 'refused', name: variable.name, reason: value.refused } };
+  const useArgument = () => evaluate(variable.argument, lookup, limit);
   switch (variable.operator) {
     case null:
       return { value: value ?? '' };

@@ -1,6 +1,7 @@
 import { dirname, resolve } from 'node:path';
 import { Check } from './check.js';
-import { parseDotenv } from './dotenv.js';
+import { confinedEnvironment, confinedGate, OPEN_GATE, type Confinement, type FileGate } from './confine.js';
+import { parseDotenv, type DotenvProblem } from './dotenv.js';
 import { SpecError, type KeyPath, type SpecProblem } from './errors.js';
 import { interpolateTree, type Lookup } from './interpolate.js';
 import { normalizeStack } from './normalize.js';
@@ -25,6 +26,12 @@ export type LoadOptions = {
   readonly stdin?: AsyncIterable<Buffer | string>;
   /** The folder relative paths resolve against when the spec comes from stdin. */
   readonly cwd: string;
+  /**
+   * heal watch: what a commit may reach (confine.ts). Variables come only from the env file and
+   * the allowed names, and files only from inside `cwd` (the checkout) or an allowed folder.
+   * Without it, compose's behaviour: the whole environment, any file.
+   */
+  readonly confine?: Confinement;
 };
 
 /**
@@ -49,7 +56,8 @@ export async function loadStack(options: LoadOptions): Promise<Stack> {
   }
 
   const check = new Check(label, parsed.source);
-  const lookup = variables(options, dir, check);
+  const gate = options.confine ? confinedGate(options.cwd, options.confine) : OPEN_GATE;
+  const lookup = variables(options, dir, check, gate);
   if (check.problems.length > 0) throw new SpecError(check.problems);
 
   const interpolated = interpolateTree(parsed.tree, lookup);
@@ -64,9 +72,12 @@ export async function loadStack(options: LoadOptions): Promise<Stack> {
       file: label,
       dir,
       lookup,
-      readBytes: (file, path) => readSideFile(check, file, path),
-      readEnvFile: (file, path, required) =>
-        readEnvFile(check, resolve(dir, file), file, path, required, lookup),
+      readBytes: (file, written, path) => readSideFile(check, gate, file, written, path),
+      sshFile: (file, written, path) => {
+        const passage = gate.sshFile(file, written);
+        return 'error' in passage ? (check.fail(path, passage.error) ?? null) : passage.path;
+      },
+      readEnvFile: envFileReader(check, gate, dir, lookup),
     },
     check,
   );
@@ -78,12 +89,20 @@ export async function loadStack(options: LoadOptions): Promise<Stack> {
   return deepFreeze(stack);
 }
 
-/** The environment first, then the variables file. */
-function variables(options: LoadOptions, dir: string, check: Check): Lookup {
-  const environment: Lookup = (name) => options.environment[name];
+/** The environment first (only its allowed names when confined), then the variables file. */
+function variables(options: LoadOptions, dir: string, check: Check, gate: FileGate): Lookup {
+  const environment: Lookup = options.confine
+    ? confinedEnvironment(options.environment, options.confine)
+    : (name) => options.environment[name];
   const explicit = options.envFile !== undefined;
+  // The operator's --env-file is theirs; the `.env` beside the spec is the commit's, so it is gated.
   const file = explicit ? resolve(options.cwd, options.envFile!) : resolve(dir, '.env');
-  const read = readLimited(file, MAX_SIDE_FILE_BYTES);
+  const passage = explicit ? { path: file } : gate.specFile(file, '.env');
+  if ('error' in passage) {
+    check.problems.push(fileProblem(file, passage.error));
+    return environment;
+  }
+  const read = readLimited(passage.path, MAX_SIDE_FILE_BYTES);
   if ('error' in read) {
     if (explicit || !read.error.startsWith('does not exist'))
       check.fail([], `env file ${file} ${read.error}`);
@@ -95,30 +114,51 @@ function variables(options: LoadOptions, dir: string, check: Check): Lookup {
   return (name) => environment(name) ?? dotenv.values.get(name);
 }
 
-function readSideFile(check: Check, file: string, path: KeyPath): Buffer | undefined {
-  const read = readLimited(file, MAX_SIDE_FILE_BYTES);
+function readSideFile(
+  check: Check,
+  gate: FileGate,
+  file: string,
+  written: string,
+  path: KeyPath,
+): Buffer | undefined {
+  const passage = gate.specFile(file, written);
+  if ('error' in passage) return check.fail(path, passage.error);
+  const read = readLimited(passage.path, MAX_SIDE_FILE_BYTES);
   if ('error' in read) return check.fail(path, `${file} ${read.error}`);
   return read.text;
 }
 
-function readEnvFile(
+type EnvFile = { readonly error: string } | { values: Map<string, string>; problems: DotenvProblem[] };
+
+/**
+ * Reads services' env files. Each file is read and parsed once however many services name it,
+ * so a large one named by every service costs its size once.
+ */
+function envFileReader(
   check: Check,
-  file: string,
-  written: string,
-  path: KeyPath,
-  required: boolean,
+  gate: FileGate,
+  dir: string,
   lookup: Lookup,
-): Map<string, string> | undefined {
-  const read = readLimited(file, MAX_SIDE_FILE_BYTES);
-  if ('error' in read) {
-    if (!required && read.error === 'does not exist') return new Map();
-    return check.fail(path, `env file ${written} ${read.error}`);
-  }
-  const dotenv = parseDotenv(read.text.toString('utf8'), lookup);
-  // Values of an env file are secrets: a problem names the line, never the value.
-  for (const problem of dotenv.problems)
-    check.fail(path, `env file ${written} line ${problem.line}: ${problem.message}`);
-  return dotenv.values;
+): (written: string, path: KeyPath, required: boolean) => Map<string, string> | undefined {
+  const parsed = new Map<string, EnvFile>();
+  const parse = (file: string): EnvFile => {
+    const read = readLimited(file, MAX_SIDE_FILE_BYTES);
+    return 'error' in read ? read : parseDotenv(read.text.toString('utf8'), lookup);
+  };
+  return (written, path, required) => {
+    const passage = gate.specFile(resolve(dir, written), written);
+    if ('error' in passage) return check.fail(path, passage.error);
+    const envFile = parsed.get(passage.path) ?? parse(passage.path);
+    parsed.set(passage.path, envFile);
+    if ('error' in envFile) {
+      if (!required && envFile.error === 'does not exist') return new Map();
+      return check.fail(path, `env file ${written} ${envFile.error}`);
+    }
+    // Values of an env file are secrets: a problem names the line, never the value.
+    for (const problem of envFile.problems)
+      check.fail(path, `env file ${written} line ${problem.line}: ${problem.message}`);
+    return envFile.values;
+  };
 }
 
 function fileProblem(file: string, message: string): SpecProblem {
@@ -129,7 +169,8 @@ function sortProblems(problems: readonly SpecProblem[]): SpecProblem[] {
   return [...problems].sort((a, b) => a.line - b.line || a.col - b.col);
 }
 
-function deepFreeze<T>(value: T): T {
+/** Freezes every object reachable through own enumerable properties. */
+export function deepFreeze<T>(value: T): T {
   if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
     Object.freeze(value);
     for (const item of Object.values(value)) deepFreeze(item);

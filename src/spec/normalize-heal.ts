@@ -4,6 +4,14 @@ import type { Check } from './check.js';
 import type { KeyPath } from './errors.js';
 import type { HealConfig, Host, LockConfig, SshDefaults, Timeouts, WatchConfig } from './types.js';
 
+/**
+ * Accepts a known_hosts or identity file the spec names (resolved), or records why not and
+ * returns null. heal watch lets a commit name only files the operator allowed.
+ */
+export type SshFile = (file: string, written: string, path: KeyPath) => string | null;
+
+type Paths = { readonly dir: string; readonly sshFile: SshFile };
+
 export const WATCH_DEFAULTS = {
   interval: 15_000,
   // Swarm declares a node down after 15 s. Counted from the host's last answer (the daemon asks
@@ -24,16 +32,16 @@ export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
 const HOST_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 /** Reads the `x-heal` extension: where the hosts are and how the daemon watches them. */
-export function normalizeHeal(check: Check, value: unknown, dir: string): HealConfig {
+export function normalizeHeal(check: Check, value: unknown, paths: Paths): HealConfig {
   const path = ['x-heal'];
   const raw =
     value === undefined || value === null
       ? {}
       : (check.object(value, path, ['ssh', 'hosts', 'watch', 'timeouts', 'lock']) ?? {});
-  const ssh = normalizeSsh(check, raw.ssh, [...path, 'ssh'], dir);
+  const ssh = normalizeSsh(check, raw.ssh, [...path, 'ssh'], paths);
   const hosts: Record<string, Host> = {};
   for (const [name, host] of Object.entries(check.mapping(raw.hosts, [...path, 'hosts']) ?? {})) {
-    const normalized = normalizeHost(check, name, host, [...path, 'hosts', name], dir);
+    const normalized = normalizeHost(check, name, host, [...path, 'hosts', name], paths);
     if (normalized) hosts[name] = normalized;
   }
   return {
@@ -45,7 +53,7 @@ export function normalizeHeal(check: Check, value: unknown, dir: string): HealCo
   };
 }
 
-function normalizeSsh(check: Check, value: unknown, path: KeyPath, dir: string): SshDefaults {
+function normalizeSsh(check: Check, value: unknown, path: KeyPath, paths: Paths): SshDefaults {
   const raw =
     value === undefined || value === null
       ? {}
@@ -56,8 +64,8 @@ function normalizeSsh(check: Check, value: unknown, path: KeyPath, dir: string):
       raw.port === undefined || raw.port === null
         ? null
         : (check.integer(raw.port, [...path, 'port'], { min: 1, max: 65535 }) ?? null),
-    identityFile: localPath(check.optionalString(raw.identity_file, [...path, 'identity_file']), dir),
-    knownHosts: localPath(check.optionalString(raw.known_hosts, [...path, 'known_hosts']), dir),
+    identityFile: sshPath(check, raw.identity_file, [...path, 'identity_file'], paths),
+    knownHosts: sshPath(check, raw.known_hosts, [...path, 'known_hosts'], paths),
   };
 }
 
@@ -66,7 +74,7 @@ function normalizeHost(
   name: string,
   value: unknown,
   path: KeyPath,
-  dir: string,
+  paths: Paths,
 ): Host | undefined {
   if (!HOST_NAME.test(name))
     check.fail(path, `"${name}" is not a host name: use letters, digits, "_", "." and "-"`, 'key');
@@ -104,7 +112,7 @@ function normalizeHost(
     name,
     kind: 'ssh',
     ...address,
-    identityFile: localPath(check.optionalString(raw.identity_file, [...path, 'identity_file']), dir),
+    identityFile: sshPath(check, raw.identity_file, [...path, 'identity_file'], paths),
     socket,
     labels,
   };
@@ -186,6 +194,12 @@ function normalizeTimeouts(check: Check, value: unknown, path: KeyPath): Timeout
     writeMs: positive('write', TIMEOUT_DEFAULTS.writeMs),
     pullMs: positive('pull', TIMEOUT_DEFAULTS.pullMs),
   };
+}
+
+function sshPath(check: Check, value: unknown, path: KeyPath, paths: Paths): string | null {
+  const written = check.optionalString(value, path);
+  const file = localPath(written, paths.dir);
+  return written === null || file === null ? null : paths.sshFile(file, written, path);
 }
 
 /** `~/x` and paths relative to the spec's folder, as the machine running heal sees them. */

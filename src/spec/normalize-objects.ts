@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { Check } from './check.js';
 import type { KeyPath } from './errors.js';
+import { FileContent } from './file-content.js';
 import type { FileObject, Network, Volume } from './types.js';
 
 /** The top-level networks, volumes, secrets and configs of a stack. */
@@ -69,10 +70,13 @@ export function normalizeVolumes(check: Check, value: unknown, stack: string): R
   return out;
 }
 
-/** Reads a file's bytes, or undefined after recording why it could not. */
-export type ReadBytes = (file: string, path: KeyPath) => Buffer | undefined;
+/** Reads a file's bytes (`written`: as the spec names it), or undefined after recording why it could not. */
+export type ReadBytes = (file: string, written: string, path: KeyPath) => Buffer | undefined;
 
-/** File-based secrets and configs: the file is read now so that a change to it rolls the containers. */
+/**
+ * File-based secrets and configs: the file is read now, so that a change to it rolls the
+ * containers and the stack carries the very bytes it was hashed from.
+ */
 export function normalizeFileObjects(
   check: Check,
   value: unknown,
@@ -110,9 +114,14 @@ export function normalizeFileObjects(
     const location = check.string(raw.file, [...path, 'file']);
     if (location === undefined) continue;
     const file = resolve(dir, location);
-    const content = read(file, [...path, 'file']);
+    const content = read(file, location, [...path, 'file']);
     if (content === undefined) continue;
-    out[name] = { name, file, digest: `sha256:${createHash('sha256').update(content).digest('hex')}` };
+    out[name] = {
+      name,
+      file,
+      digest: `sha256:${createHash('sha256').update(content).digest('hex')}`,
+      content: new FileContent(content),
+    };
   }
   return out;
 }

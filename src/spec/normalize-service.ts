@@ -1,5 +1,6 @@
 import { describe, type Check } from './check.js';
 import type { KeyPath } from './errors.js';
+import type { Lookup } from './interpolate.js';
 import { normalizeDeploy } from './normalize-deploy.js';
 import { isPlainObject } from './parse.js';
 import { splitCommand } from './split-command.js';
@@ -24,7 +25,7 @@ export type ServiceContext = {
   /** The folder relative paths resolve against. */
   readonly dir: string;
   /** Variables for `environment: [KEY]` entries without a value. */
-  readonly lookup: (name: string) => string | undefined;
+  readonly lookup: Lookup;
   /** Reads an env_file: its variables, or undefined after recording a problem at `path`. */
   readonly readEnvFile: (file: string, path: KeyPath, required: boolean) => Map<string, string> | undefined;
 };
@@ -282,7 +283,10 @@ function readEnvironment(
   const environment: Record<string, string | null> = Object.fromEntries(fromFiles);
   const secret = new Set(fromFiles.keys());
   for (const [key, item] of check.keyValues(raw.environment, [...path, 'environment'])) {
-    environment[key] = item ?? context.lookup(key) ?? null;
+    const value = item ?? context.lookup(key) ?? null;
+    if (typeof value === 'object' && value !== null)
+      check.fail([...path, 'environment', key], `variable ${key} ${value.refused}`);
+    else environment[key] = value;
     secret.delete(key);
   }
   return { environment, secretEnvironment: [...secret].sort() };

@@ -1,8 +1,9 @@
 import { basename } from 'node:path';
 import type { Check } from './check.js';
 import type { KeyPath } from './errors.js';
+import type { Lookup } from './interpolate.js';
 import { configHash } from './hash.js';
-import { normalizeHeal } from './normalize-heal.js';
+import { normalizeHeal, type SshFile } from './normalize-heal.js';
 import {
   normalizeFileObjects,
   normalizeNetworks,
@@ -19,8 +20,9 @@ export type NormalizeInput = {
   /** The spec file as named by the user, for messages. */
   readonly file: string;
   readonly dir: string;
-  readonly lookup: (name: string) => string | undefined;
+  readonly lookup: Lookup;
   readonly readBytes: ReadBytes;
+  readonly sshFile: SshFile;
   readonly readEnvFile: (file: string, path: KeyPath, required: boolean) => Map<string, string> | undefined;
 };
 
@@ -52,7 +54,7 @@ export function normalizeStack(input: NormalizeInput, check: Check): Stack | und
   const volumes = normalizeVolumes(check, root.volumes, name);
   const secrets = normalizeFileObjects(check, root.secrets, 'secrets', input.dir, input.readBytes);
   const configs = normalizeFileObjects(check, root.configs, 'configs', input.dir, input.readBytes);
-  const heal = normalizeHeal(check, root['x-heal'], input.dir);
+  const heal = normalizeHeal(check, root['x-heal'], { dir: input.dir, sshFile: input.sshFile });
 
   const context = { check, dir: input.dir, lookup: input.lookup, readEnvFile: input.readEnvFile };
   const normalized = Object.entries(services).flatMap(([serviceName, value]) => {

@@ -1,3 +1,5 @@
+import type { FileContent } from './file-content.js';
+
 /**
  * The normalized, typed stack: what every later layer reads. Durations are milliseconds,
  * sizes are bytes, and every short or list syntax of compose is already in its one long form.
@@ -253,10 +255,12 @@ export type Volume = {
  */
 export type FileObject = {
   readonly name: string;
-  /** Absolute path of the file on the machine running heal. */
+  /** Absolute path of the file on the machine running heal, as the spec named it (for people). */
   readonly file: string;
   /** `sha256:<hex>` of the content. */
   readonly digest: string;
+  /** The bytes read at load time: what the executor copies into containers. Never printed. */
+  readonly content: FileContent;
 };
 
 export type HealConfig = {

@@ -1,4 +1,5 @@
 import { StoppedError } from '../executor/errors.js';
+import type { Confinement } from '../spec/confine.js';
 import type { Stack } from '../spec/types.js';
 import type { DaemonState } from './daemon-state.js';
 import { watchFleet, watchKey, type FleetWatch } from './fleet-watch.js';
@@ -19,6 +20,8 @@ export type DaemonOptions = {
   readonly source: SpecSource;
   readonly environment: Readonly<Record<string, string | undefined>>;
   readonly envFile?: string;
+  /** What a commit may reach (variables, files); heal watch always sets it. */
+  readonly confine?: Confinement;
   /** `127.0.0.1:9400` */
   readonly listen: string;
   readonly log: Logger;
@@ -53,6 +56,7 @@ export async function startDaemon(
       source,
       environment: options.environment,
       ...(options.envFile ? { envFile: options.envFile } : {}),
+      ...(options.confine ? { confine: options.confine } : {}),
       log,
       metrics,
       ...(options.secrets ? { secrets: options.secrets } : {}),

@@ -1,6 +1,7 @@
 import { relative } from 'node:path';
-import { loadStack } from '../spec/load.js';
+import type { Confinement } from '../spec/confine.js';
 import type { Stack } from '../spec/types.js';
+import { loadIsolated } from './load-isolated.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import type { SpecSource } from './source.js';
@@ -12,6 +13,8 @@ export type SpecLoadOptions = {
   readonly source: SpecSource;
   readonly environment: Readonly<Record<string, string | undefined>>;
   readonly envFile?: string;
+  /** What a commit may reach (variables, files). */
+  readonly confine?: Confinement;
   readonly log: Logger;
   readonly metrics: Metrics;
   /** Told every secret value a loaded spec holds (env_file values), so logs can hide them. */
@@ -43,12 +46,14 @@ export class SpecState {
     try {
       const revision = await source.refresh();
       at = revision.revision;
-      const stack = await loadStack({
+      // In a worker: a spec that would exhaust memory or time is rejected, not fatal.
+      const stack = await loadIsolated({
         // Relative to the checkout, so an error reads `stack.yml:5:1`, not the cache's path.
         file: relative(revision.cwd, revision.file),
         cwd: revision.cwd,
         environment: this.options.environment,
         ...(this.options.envFile ? { envFile: this.options.envFile } : {}),
+        ...(this.options.confine ? { confine: this.options.confine } : {}),
       });
       const good = this.good;
       if (good?.revision !== revision.revision || good.stack.name !== stack.name)

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { TestbedEnv } from '../testbed.js';
 import {
   freePort,
@@ -139,7 +139,11 @@ export class Chaos {
   startDaemon(): Watch {
     this.daemon = startWatch(
       this.root,
-      ['--repo', this.remote.bare, '--ref', 'main', '--path', 'stack.yml', '--log-level', 'debug'],
+      [
+        ...['--repo', this.remote.bare, '--ref', 'main', '--path', 'stack.yml', '--log-level', 'debug'],
+        // The SSH key and known_hosts of the test bed, and the secret and env files, live outside the repository.
+        ...['--allow-path', dirname(this.env.identityFile), '--allow-path', dirname(this.files.secretFile)],
+      ],
       this.port,
       {
         HEAL_WEBHOOK_SECRET: WEBHOOK_SECRET,
@@ -153,7 +157,11 @@ export class Chaos {
 
   /** The registry credentials heal runs with: the password is one of the secrets. */
   credentials(): Record<string, string> {
-    return { HEAL_REGISTRY_USER: 'chaos', HEAL_REGISTRY_PASSWORD: this.secrets[2]! };
+    return {
+      HEAL_REGISTRY: this.env.registry,
+      HEAL_REGISTRY_USER: 'chaos',
+      HEAL_REGISTRY_PASSWORD: this.secrets[2]!,
+    };
   }
 
   /** SIGKILLs the daemon and waits for it to be gone. */

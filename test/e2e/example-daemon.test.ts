@@ -6,7 +6,7 @@
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureTestbed, type TestbedEnv } from '../testbed.js';
 import { cleanStack } from './helpers.js';
@@ -86,12 +86,17 @@ describe("examples/daemon: the systemd unit's heal watch", () => {
       'main',
       '--path',
       'stack.yml',
+      '--allow-path',
+      '/etc/heal/ssh',
       '--listen',
       '127.0.0.1:9400',
     ]);
     // The unit listens on 9400; the test takes a free port so it can run beside anything.
     const port = await freePort();
-    daemon = startWatch(root, args.slice(1, -2), port, {
+    // The unit's /etc/heal/ssh is, on the test bed, the folder of its key and known_hosts.
+    const folder = dirname(env.identityFile);
+    const here = args.slice(1, -2).map((arg) => (arg === '/etc/heal/ssh' ? folder : arg));
+    daemon = startWatch(root, here, port, {
       HEAL_WEBHOOK_SECRET: SECRET,
       XDG_CACHE_HOME: join(root, 'cache'),
     });

@@ -8,7 +8,7 @@
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureTestbed, sshOn, testbed, type TestbedEnv } from '../testbed.js';
 import {
@@ -203,7 +203,11 @@ function alive(pid: number): boolean {
 function startDaemon(): Watch {
   const started = startWatch(
     root,
-    ['--repo', remote.bare, '--ref', 'main', '--path', 'stack.yml', '--log-level', 'info'],
+    // The spec names the test bed's SSH key and known_hosts: heal watch reads them only from a folder allowed here.
+    [
+      ...['--repo', remote.bare, '--ref', 'main', '--path', 'stack.yml', '--log-level', 'info'],
+      ...['--allow-path', dirname(env.identityFile)],
+    ],
     port,
     { HEAL_WEBHOOK_SECRET: SECRET, XDG_CACHE_HOME: join(root, 'cache') },
   );

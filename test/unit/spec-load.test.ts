@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SpecError } from '../../src/spec/errors.js';
+import { FileContent } from '../../src/spec/file-content.js';
 import { loadStack } from '../../src/spec/load.js';
 import { REDACTED, toCompose } from '../../src/spec/to-compose.js';
 import type { Deploy, Service, Stack } from '../../src/spec/types.js';
@@ -401,11 +402,13 @@ describe('loadStack: every service key', () => {
         file: join(folder, 'api_key.txt'),
         // sha256 of "key"
         digest: 'sha256:2c70e12b7a0646f92279f427c7b38e7334d8e5389cff167a1dc30e73f826b683',
+        content: expect.any(FileContent) as FileContent,
       },
       tls: {
         name: 'tls',
         file: join(folder, 'tls.pem'),
         digest: 'sha256:f0aeace912cf19dc1c6fffd41de6e395daeb5462f1221945706bd0674c3005eb',
+        content: expect.any(FileContent) as FileContent,
       },
     });
     expect(stack.configs).toEqual({
@@ -413,6 +416,7 @@ describe('loadStack: every service key', () => {
         name: 'nginx',
         file: join(folder, 'nginx.conf'),
         digest: 'sha256:0c326c4f02797b088fc566e64fbfe2162390f52f2fec1483ec3a413a7f11c910',
+        content: expect.any(FileContent) as FileContent,
       },
     });
   });

@@ -1,4 +1,8 @@
 import { Command } from 'commander';
+import { realpathSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { registryEnvironmentProblem } from '../../executor/registry-auth.js';
+import { allowEnvProblem, type Confinement } from '../../spec/confine.js';
 import { UsageError } from '../errors.js';
 
 type Options = {
@@ -7,6 +11,8 @@ type Options = {
   ref: string;
   path: string;
   envFile?: string;
+  allowEnv: string[];
+  allowPath: string[];
   listen: string;
   acceptNewHostKeys?: boolean;
   connectTimeout: string;
@@ -26,6 +32,18 @@ export function watchCommand(): Command {
     .option('--path <path>', 'the spec inside the repository', 'stack.yml')
     .option('--env-file <file>', 'variables for ${VAR} instead of the .env beside the spec')
     .option(
+      '--allow-env <names>',
+      "let the spec read these variables of heal's environment: NAME[,NAME...], repeatable, never HEAL_*",
+      (value: string, names: string[]) => [...names, ...value.split(',').map((name) => name.trim())],
+      [],
+    )
+    .option(
+      '--allow-path <dir>',
+      'let the spec name files under this folder (the repository is always allowed); known_hosts and identity files must be under one. Repeatable',
+      (value: string, dirs: string[]) => [...dirs, value],
+      [],
+    )
+    .option(
       '--listen <address>',
       'HTTP for /healthz, /readyz, /metrics, /status, /hooks/git',
       '127.0.0.1:9400',
@@ -39,6 +57,9 @@ export function watchCommand(): Command {
       const seconds = Number(options.connectTimeout);
       if (!Number.isFinite(seconds) || seconds <= 0)
         throw new UsageError(`--connect-timeout: "${options.connectTimeout}" is not a number of seconds`);
+      const confine = confinement(options);
+      const registryProblem = registryEnvironmentProblem(process.env);
+      if (registryProblem) throw new UsageError(registryProblem);
       // Loaded here, not at the top: the one-shot commands never pay for git, chokidar, pino and
       // prom-client.
       const [{ createLogger }, { gitSource, fileSource }, { startDaemon }] = await Promise.all([
@@ -51,6 +72,7 @@ export function watchCommand(): Command {
         process.env.HEAL_GIT_TOKEN,
         process.env.HEAL_WEBHOOK_SECRET,
         process.env.HEAL_REGISTRY_PASSWORD,
+        process.env.HEAL_SSH_PASSPHRASE,
       ].filter((value): value is string => Boolean(value));
       log.secretValues(secrets);
       const source = options.repo
@@ -59,7 +81,9 @@ export function watchCommand(): Command {
       const daemon = await startDaemon({
         source,
         environment: process.env,
-        ...(options.envFile ? { envFile: options.envFile } : {}),
+        // The operator's file, named from where heal started (loads resolve against the checkout).
+        ...(options.envFile ? { envFile: resolve(options.envFile) } : {}),
+        confine,
         listen: options.listen,
         log,
         ...(process.env.HEAL_WEBHOOK_SECRET ? { webhookSecret: process.env.HEAL_WEBHOOK_SECRET } : {}),
@@ -76,4 +100,29 @@ export function watchCommand(): Command {
         process.once('SIGINT', () => shutdown('SIGINT'));
       });
     });
+}
+
+/**
+ * What a commit may reach: `--allow-env` names (never HEAL_*) and `--allow-path` folders, which
+ * must exist now. Anyone who can push writes the spec; only the operator writes these options.
+ */
+function confinement(options: Options): Confinement {
+  for (const name of options.allowEnv) {
+    const problem = allowEnvProblem(name);
+    if (problem) throw new UsageError(`--allow-env ${problem}`);
+  }
+  const allowPaths = options.allowPath.map((dir) => {
+    try {
+      const real = realpathSync(resolve(dir));
+      if (statSync(real).isDirectory()) return real;
+    } catch {
+      // Reported below, as for a file.
+    }
+    throw new UsageError(`--allow-path ${dir}: not a folder`);
+  });
+  return {
+    allowEnv: options.allowEnv,
+    allowPaths,
+    place: options.repo ? 'the repository' : "the spec's folder",
+  };
 }

@@ -1,0 +1,78 @@
+/**
+ * Secret and config files reach containers as the spec was loaded, on a real engine: after the
+ * load, the secret on disk is rotated and the config deleted (what a rejected commit's checkout
+ * does to the last good spec's files), and the container still gets the loaded bytes.
+ * The stack is named heal-sf-test and removed from the host before and after.
+ */
+import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { apply } from '../../src/executor/apply.js';
+import { openFleet, type Fleet } from '../../src/executor/fleet.js';
+import { observe } from '../../src/executor/observe.js';
+import { plan } from '../../src/planner/plan.js';
+import { loadStack } from '../../src/spec/load.js';
+import { dockerAt } from '../e2e/watch-helpers.js';
+import { testbedEnv, type TestbedEnv } from '../testbed.js';
+
+const STACK = 'heal-sf-test';
+
+let env: TestbedEnv;
+let folder: string;
+let fleet: Fleet | undefined;
+
+async function removeStack(): Promise<void> {
+  const ids = (await dockerAt(env, 'h1', ['ps', '-aq', '--filter', `label=io.heal.stack=${STACK}`]))
+    .split('\n')
+    .filter(Boolean);
+  if (ids.length > 0) await dockerAt(env, 'h1', ['rm', '-f', '-v', ...ids]);
+  await dockerAt(env, 'h1', ['network', 'rm', `${STACK}_default`]).catch(() => undefined);
+}
+
+beforeAll(async () => {
+  env = await testbedEnv();
+  await removeStack();
+  folder = mkdtempSync(join(tmpdir(), 'heal-sf-'));
+  writeFileSync(join(folder, 'token.txt'), 'loaded-token\n');
+  writeFileSync(join(folder, 'app.conf'), 'loaded-config\n');
+  writeFileSync(
+    join(folder, 'stack.yml'),
+    [
+      `name: ${STACK}`,
+      'x-heal:',
+      `  hosts: { h1: { docker: "unix://${env.hosts[0]!.socket}" } }`,
+      'services:',
+      '  web:',
+      `    image: ${env.images.web1}`,
+      '    secrets: [token]',
+      '    configs: [{ source: app, target: /etc/app.conf }]',
+      'secrets: { token: { file: token.txt } }',
+      'configs: { app: { file: app.conf } }',
+      '',
+    ].join('\n'),
+  );
+});
+
+afterAll(async () => {
+  await fleet?.close();
+  if (env) await removeStack();
+  if (folder) rmSync(folder, { recursive: true, force: true });
+});
+
+describe('files copied into containers', () => {
+  it('are the bytes read at load, not what the disk holds at apply', async () => {
+    const stack = await loadStack({ file: 'stack.yml', cwd: folder, environment: {} });
+    writeFileSync(join(folder, 'token.txt'), 'rotated-token\n');
+    unlinkSync(join(folder, 'app.conf'));
+
+    fleet = openFleet(stack);
+    const observed = await observe(stack, fleet.reach, Date.now);
+    const report = await apply(plan(stack, observed, { now: Date.now() }), stack, { reach: fleet.reach });
+    expect(report.outcomes.filter((outcome) => outcome.result !== 'done')).toEqual([]);
+
+    const name = (await dockerAt(env, 'h1', ['ps', '-q', '--filter', `label=io.heal.stack=${STACK}`])).trim();
+    expect(await dockerAt(env, 'h1', ['exec', name, 'cat', '/run/secrets/token'])).toBe('loaded-token\n');
+    expect(await dockerAt(env, 'h1', ['exec', name, 'cat', '/etc/app.conf'])).toBe('loaded-config\n');
+  });
+});
