@@ -102,7 +102,7 @@ async function lookAndPlan(
   const stopped = recentlyStopped(watch, Date.now());
   const observed = await observe(stack, watch.fleet.reach, Date.now, {
     // A silent host gets until it would be declared down to answer: a hung call must not delay that.
-    answerBy: (name) => watch.hosts.downAt(name),
+    answerBy: (name) => answerBy(watch, name, Date.now()),
     recheck: (name) => stopped.get(name) ?? [],
   });
   state.observed = observed;
@@ -148,6 +148,21 @@ async function lookAndPlan(
   updateServiceMetrics(state, metrics, stack, observed, now);
   return { made, nextHostChange: hosts.nextChangeAt };
 }
+
+/**
+ * How long a look waits for a host: a suspect one until it would be declared down; a down one
+ * not at all until it answers the heartbeat again (which then asks for the look that reads it);
+ * any other by its calls' deadlines.
+ */
+function answerBy(watch: FleetWatch, host: string, now: number): number | null {
+  const state = watch.hosts.views().find((view) => view.name === host)?.state;
+  if (state === 'suspect') return watch.hosts.downAt(host);
+  if (state === 'down' && now - (watch.lastAnswer(host) ?? 0) > RECENT_ANSWER_MS) return now;
+  return null;
+}
+
+/** An answer this recent (the heartbeat asks every second) says a host is back. */
+const RECENT_ANSWER_MS = 2_500;
 
 /** How long after its event a stopped container is inspected: the list lags by a moment, not more. */
 const RECHECK_MS = 5_000;
