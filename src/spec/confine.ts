@@ -3,8 +3,9 @@
  * so it must not be able to read the daemon's own credentials: not through `${VAR}` or
  * `environment: [KEY]` (only variables the operator allows, never `HEAL_*`), and not through a
  * file it names (only inside the checkout, symbolic links resolved, or under a folder the
- * operator allows). The files that decide which SSH servers heal trusts (known_hosts, identity
- * files) must come from an allowed folder: the checkout does not count for them.
+ * operator allows). The files that decide which SSH servers heal trusts and how it logs in
+ * (known_hosts, identity files) come only from the operator's SSH folders, and nothing else is
+ * read from those: a secret that names the daemon's private key would copy it into a container.
  *
  * The CLI commands do not confine: a person at a terminal gets compose's behaviour.
  */
@@ -15,8 +16,10 @@ import type { Lookup, Refused } from './interpolate.js';
 export type Confinement = {
   /** Variables of heal's environment the spec may read, besides its `.env`. Never `HEAL_*`. */
   readonly allowEnv: readonly string[];
-  /** Folders outside the checkout whose files the spec may name; the only ones for SSH files. */
+  /** Folders outside the checkout whose files the spec may read (secrets, configs, env files). */
   readonly allowPaths: readonly string[];
+  /** The only folders known_hosts and identity files may come from; never read as data. */
+  readonly sshPaths: readonly string[];
   /** How messages name the folder the spec lives in: `the repository`, `the spec's folder`. */
   readonly place: string;
 };
@@ -84,11 +87,16 @@ export const OPEN_GATE: FileGate = {
 export function confinedGate(root: string, confine: Confinement): FileGate {
   const home = realPath(resolve(root));
   const allowed = confine.allowPaths.map((dir) => realPath(resolve(dir)));
+  const ssh = confine.sshPaths.map((dir) => realPath(resolve(dir)));
   const { place } = confine;
   const outside = `heal watch reads files only inside it or under --allow-path`;
   return {
     specFile(file, written) {
       const real = realPath(file);
+      if (ssh.some((dir) => within(real, dir)))
+        return {
+          error: `${written} is under an --allow-ssh folder; heal watch never reads its own SSH files into a stack`,
+        };
       if (within(real, home)) {
         const inside = relative(home, real);
         if (inside === '.git' || inside.startsWith(`.git${sep}`))
@@ -102,10 +110,10 @@ export function confinedGate(root: string, confine: Confinement): FileGate {
     },
     sshFile(file, written) {
       const real = realPath(file);
-      const chosen = `heal watch takes known_hosts and identity files only from an --allow-path folder, so that a commit cannot choose which SSH servers heal trusts`;
+      const chosen = `heal watch takes known_hosts and identity files only from an --allow-ssh folder, so that a commit cannot choose which SSH servers heal trusts`;
       if (within(real, home)) return { error: `${written} is inside ${place}; ${chosen}` };
-      if (allowed.some((dir) => within(real, dir))) return { path: file };
-      return { error: `${written} is not under an --allow-path folder; ${chosen}` };
+      if (ssh.some((dir) => within(real, dir))) return { path: file };
+      return { error: `${written} is not under an --allow-ssh folder; ${chosen}` };
     },
   };
 }
@@ -124,7 +132,8 @@ function realPath(file: string): string {
   }
 }
 
-function within(file: string, dir: string): boolean {
+/** Whether `file` is `dir` or inside it (both real paths). */
+export function within(file: string, dir: string): boolean {
   const path = relative(dir, file);
   return path === '' || (path !== '..' && !path.startsWith(`..${sep}`) && !isAbsolute(path));
 }

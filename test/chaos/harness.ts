@@ -142,7 +142,7 @@ export class Chaos {
       [
         ...['--repo', this.remote.bare, '--ref', 'main', '--path', 'stack.yml', '--log-level', 'debug'],
         // The SSH key and known_hosts of the test bed, and the secret and env files, live outside the repository.
-        ...['--allow-path', dirname(this.env.identityFile), '--allow-path', dirname(this.files.secretFile)],
+        ...['--allow-ssh', dirname(this.env.identityFile), '--allow-path', dirname(this.files.secretFile)],
       ],
       this.port,
       {

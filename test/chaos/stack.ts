@@ -51,6 +51,8 @@ function header(env: TestbedEnv): string[] {
       .filter((host) => (HOSTS as readonly string[]).includes(host.name))
       .map((host) => `    ${host.name}: { ssh: ${host.ssh} }`),
     '  watch: { interval: 5s, host_down_after: 3s }',
+    // Three voters of four hosts, as the README advises: the lock still has a majority when h3 and h4 die together.
+    '  lock: { hosts: [h1, h2, h3] }',
   ];
 }
 

@@ -86,7 +86,7 @@ describe("examples/daemon: the systemd unit's heal watch", () => {
       'main',
       '--path',
       'stack.yml',
-      '--allow-path',
+      '--allow-ssh',
       '/etc/heal/ssh',
       '--listen',
       '127.0.0.1:9400',

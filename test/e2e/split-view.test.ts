@@ -9,7 +9,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testbed, type TestbedEnv } from '../testbed.js';
 import {
@@ -153,22 +153,23 @@ beforeAll(async () => {
     .split('\n')
     .filter((line) => line.split(' ')[0] === h1.address)
     .map((line) => line.replace(h1.address, `[127.0.0.1]:${relay.port}`));
-  for (const side of ['straight', 'relayed']) mkdirSync(join(root, side));
-  writeFileSync(join(root, 'relayed', 'known_hosts'), `${keys}\n${h1Keys.join('\n')}\n`);
+  for (const side of ['straight', 'relayed', 'relayed-ssh']) mkdirSync(join(root, side));
+  writeFileSync(join(root, 'relayed-ssh', 'known_hosts'), `${keys}\n${h1Keys.join('\n')}\n`);
   writeFileSync(join(root, 'straight', 'stack.yml'), spec(h1.ssh, env.knownHosts));
   writeFileSync(
     join(root, 'relayed', 'stack.yml'),
-    spec(`root@127.0.0.1:${relay.port}`, join(root, 'relayed', 'known_hosts')),
+    spec(`root@127.0.0.1:${relay.port}`, join(root, 'relayed-ssh', 'known_hosts')),
   );
+  const bedSsh = ['--allow-ssh', dirname(env.identityFile)];
   straight = startWatch(
     join(root, 'straight'),
-    ['-f', 'stack.yml', '--log-level', 'debug'],
+    ['-f', 'stack.yml', '--log-level', 'debug', ...bedSsh],
     await freePort(),
     {},
   );
   relayed = startWatch(
     join(root, 'relayed'),
-    ['-f', 'stack.yml', '--log-level', 'debug'],
+    ['-f', 'stack.yml', '--log-level', 'debug', ...bedSsh, '--allow-ssh', join(root, 'relayed-ssh')],
     await freePort(),
     {},
   );

@@ -206,7 +206,7 @@ function startDaemon(): Watch {
     // The spec names the test bed's SSH key and known_hosts: heal watch reads them only from a folder allowed here.
     [
       ...['--repo', remote.bare, '--ref', 'main', '--path', 'stack.yml', '--log-level', 'info'],
-      ...['--allow-path', dirname(env.identityFile)],
+      ...['--allow-ssh', dirname(env.identityFile)],
     ],
     port,
     { HEAL_WEBHOOK_SECRET: SECRET, XDG_CACHE_HOME: join(root, 'cache') },

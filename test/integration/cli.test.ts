@@ -257,7 +257,7 @@ describe('heal config', () => {
         hosts: {
           h1: { ssh: 'deploy@10.0.0.11:2222', socket: '/var/run/docker.sock', labels: { zone: 'a' } },
         },
-        watch: { interval: '15s', host_down_after: '5s', rebalance: false },
+        watch: { interval: '15s', host_down_after: '4s', rebalance: false },
       },
     });
   });

@@ -13,6 +13,7 @@ import { openFleet, type Fleet } from '../../src/executor/fleet.js';
 import { observe } from '../../src/executor/observe.js';
 import { plan } from '../../src/planner/plan.js';
 import { loadStack } from '../../src/spec/load.js';
+import { newStackKey } from '../../src/spec/keyed-hash.js';
 import { dockerAt } from '../e2e/watch-helpers.js';
 import { testbedEnv, type TestbedEnv } from '../testbed.js';
 
@@ -68,7 +69,7 @@ describe('files copied into containers', () => {
 
     fleet = openFleet(stack);
     const observed = await observe(stack, fleet.reach, Date.now);
-    const report = await apply(plan(stack, observed, { now: Date.now() }), stack, { reach: fleet.reach });
+    const report = await apply(plan(stack, observed, { now: Date.now(), freshStackKey: newStackKey() }), stack, { reach: fleet.reach });
     expect(report.outcomes.filter((outcome) => outcome.result !== 'done')).toEqual([]);
 
     const name = (await dockerAt(env, 'h1', ['ps', '-q', '--filter', `label=io.heal.stack=${STACK}`])).trim();

@@ -142,7 +142,7 @@ beforeAll(async () => {
   port = await freePort();
   daemon = startWatch(
     root,
-    ['--repo', bare, '--ref', 'main', '--path', 'stack.yml', '--allow-env', 'TAG', '--allow-path', sshDir],
+    ['--repo', bare, '--ref', 'main', '--path', 'stack.yml', '--allow-env', 'TAG', '--allow-ssh', sshDir],
     port,
     {
       ...SECRETS,
@@ -222,7 +222,15 @@ describe('heal watch: a hostile commit reaches nothing the daemon holds', () => 
         ),
       }),
       message: () =>
-        'stack.yml:3:23 x-heal.ssh.known_hosts: ./known_hosts is inside the repository; heal watch takes known_hosts and identity files only from an --allow-path folder, so that a commit cannot choose which SSH servers heal trusts',
+        'stack.yml:3:23 x-heal.ssh.known_hosts: ./known_hosts is inside the repository; heal watch takes known_hosts and identity files only from an --allow-ssh folder, so that a commit cannot choose which SSH servers heal trusts',
+    },
+    {
+      name: "a secret that names heal's own SSH files",
+      files: () => ({
+        'stack.yml': goodSpec(1).replace('file: app-secret.txt', `file: ${join(sshDir, 'known_hosts')}`),
+      }),
+      message: () =>
+        `stack.yml:11:16 secrets.app.file: ${join(sshDir, 'known_hosts')} is under an --allow-ssh folder; heal watch never reads its own SSH files into a stack`,
     },
     {
       name: 'one 200 KB value aliased 10,000 times',
@@ -291,6 +299,13 @@ describe('heal watch refuses at start what would hand a commit a credential', ()
     expect(await start(['--allow-path', missing])).toEqual({
       code: 64,
       stderr: `--allow-path ${missing}: not a folder\n`,
+    });
+  });
+
+  it('refuses an --allow-path that overlaps an --allow-ssh folder', async () => {
+    expect(await start(['--allow-ssh', sshDir, '--allow-path', root])).toEqual({
+      code: 64,
+      stderr: `--allow-path ${root} overlaps --allow-ssh ${sshDir}: a spec could read heal's SSH files as a secret\n`,
     });
   });
 

@@ -49,7 +49,7 @@ function checkout(files: Readonly<Record<string, string>>): { repo: string; outs
 }
 
 function confined(overrides: Partial<Confinement> = {}): Confinement {
-  return { allowEnv: [], allowPaths: [], place: 'the repository', ...overrides };
+  return { allowEnv: [], allowPaths: [], sshPaths: [], place: 'the repository', ...overrides };
 }
 
 function load(repo: string, confine: Confinement | undefined, file = 'stack.yml'): Promise<Stack> {
@@ -191,6 +191,22 @@ describe('confined files', () => {
     ]);
   });
 
+  it('never reads a file under an --allow-ssh folder as data, through a link or an --allow-path either', async () => {
+    const { repo, outside } = checkout({
+      'stack.yml': secret('OUTSIDE/id_ed25519'),
+      'key-link': '-> OUTSIDE/id_ed25519',
+    });
+    writeFileSync(join(outside, 'id_ed25519'), '-----BEGIN OPENSSH PRIVATE KEY-----\n');
+    const refused = `heal watch never reads its own SSH files into a stack`;
+    expect(await problems(repo, confined({ sshPaths: [outside] }))).toEqual([
+      `stack.yml:6:11 secrets.loot.file: ${join(outside, 'id_ed25519')} is under an --allow-ssh folder; ${refused}`,
+    ]);
+    writeFileSync(join(repo, 'stack.yml'), secret('key-link'));
+    expect(await problems(repo, confined({ sshPaths: [outside], allowPaths: [repo] }))).toEqual([
+      `stack.yml:6:11 secrets.loot.file: key-link is under an --allow-ssh folder; ${refused}`,
+    ]);
+  });
+
   it("refuses git's own folder: it is not part of the commit", async () => {
     const { repo } = checkout({ 'stack.yml': secret('.git/config'), '.git/config': '[core]\n' });
     expect(await problems(repo, confined())).toEqual([
@@ -247,7 +263,7 @@ describe('confined files', () => {
     ]);
   });
 
-  it('takes known_hosts and identity files only from an --allow-path folder, never from the repository', async () => {
+  it('takes known_hosts and identity files only from an --allow-ssh folder, never from the repository', async () => {
     const sshSpec = (knownHosts: string, identity: string): string =>
       yaml(
         'name: t',
@@ -262,15 +278,15 @@ describe('confined files', () => {
       known_hosts: 'x\n',
     });
     const chosen =
-      'heal watch takes known_hosts and identity files only from an --allow-path folder, so that a commit cannot choose which SSH servers heal trusts';
+      'heal watch takes known_hosts and identity files only from an --allow-ssh folder, so that a commit cannot choose which SSH servers heal trusts';
     expect(await problems(inRepo.repo, confined({ allowPaths: [inRepo.repo] }))).toEqual([
       `stack.yml:3:23 x-heal.ssh.known_hosts: ./known_hosts is inside the repository; ${chosen}`,
-      `stack.yml:3:53 x-heal.ssh.identity_file: ~/.ssh/id_ed25519 is not under an --allow-path folder; ${chosen}`,
-      `stack.yml:5:49 x-heal.hosts.h1.identity_file: ~/.ssh/id_ed25519 is not under an --allow-path folder; ${chosen}`,
+      `stack.yml:3:53 x-heal.ssh.identity_file: ~/.ssh/id_ed25519 is not under an --allow-ssh folder; ${chosen}`,
+      `stack.yml:5:49 x-heal.hosts.h1.identity_file: ~/.ssh/id_ed25519 is not under an --allow-ssh folder; ${chosen}`,
     ]);
 
     const allowed = checkout({ 'stack.yml': sshSpec('OUTSIDE/known_hosts', 'OUTSIDE/id_ed25519') });
-    const stack = await load(allowed.repo, confined({ allowPaths: [allowed.outside] }));
+    const stack = await load(allowed.repo, confined({ sshPaths: [allowed.outside] }));
     expect(stack.heal.ssh.knownHosts).toBe(join(allowed.outside, 'known_hosts'));
     // A file that does not exist yet (heal writes known_hosts with --accept-new-host-keys) is judged by its folder.
     expect(stack.heal.ssh.identityFile).toBe(join(allowed.outside, 'id_ed25519'));

@@ -1,8 +1,8 @@
 import { Command } from 'commander';
 import { realpathSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { registryEnvironmentProblem } from '../../executor/registry-auth.js';
-import { allowEnvProblem, type Confinement } from '../../spec/confine.js';
+import { allowEnvProblem, type Confinement, within } from '../../spec/confine.js';
 import { UsageError } from '../errors.js';
 
 type Options = {
@@ -13,6 +13,7 @@ type Options = {
   envFile?: string;
   allowEnv: string[];
   allowPath: string[];
+  allowSsh: string[];
   listen: string;
   acceptNewHostKeys?: boolean;
   connectTimeout: string;
@@ -39,7 +40,13 @@ export function watchCommand(): Command {
     )
     .option(
       '--allow-path <dir>',
-      'let the spec name files under this folder (the repository is always allowed); known_hosts and identity files must be under one. Repeatable',
+      'let the spec read files under this folder as secrets, configs and env files (the repository is always allowed). Repeatable',
+      (value: string, dirs: string[]) => [...dirs, value],
+      [],
+    )
+    .option(
+      '--allow-ssh <dir>',
+      'the folder holding the known_hosts and identity files the spec names (never read as data). Repeatable',
       (value: string, dirs: string[]) => [...dirs, value],
       [],
     )
@@ -103,26 +110,44 @@ export function watchCommand(): Command {
 }
 
 /**
- * What a commit may reach: `--allow-env` names (never HEAL_*) and `--allow-path` folders, which
- * must exist now. Anyone who can push writes the spec; only the operator writes these options.
+ * What a commit may reach: `--allow-env` names (never HEAL_*), `--allow-path` folders of data and
+ * `--allow-ssh` folders of SSH files, which must exist now and not overlap. Anyone who can push
+ * writes the spec; only the operator writes these options.
  */
 function confinement(options: Options): Confinement {
   for (const name of options.allowEnv) {
     const problem = allowEnvProblem(name);
     if (problem) throw new UsageError(`--allow-env ${problem}`);
   }
-  const allowPaths = options.allowPath.map((dir) => {
-    try {
-      const real = realpathSync(resolve(dir));
-      if (statSync(real).isDirectory()) return real;
-    } catch {
-      // Reported below, as for a file.
-    }
-    throw new UsageError(`--allow-path ${dir}: not a folder`);
-  });
+  const allowPaths = options.allowPath.map((dir) => folder('--allow-path', dir));
+  const sshPaths = options.allowSsh.map((dir) => folder('--allow-ssh', dir));
+  for (const data of allowPaths)
+    for (const ssh of sshPaths)
+      if (within(data, ssh) || within(ssh, data))
+        throw new UsageError(
+          `--allow-path ${data} overlaps --allow-ssh ${ssh}: a spec could read heal's SSH files as a secret`,
+        );
+  const specFolder = options.file === undefined ? null : realpathSync(dirname(resolve(options.file)));
+  const holding = sshPaths.find((ssh) => specFolder !== null && within(specFolder, ssh));
+  if (holding !== undefined)
+    throw new UsageError(
+      `--allow-ssh ${holding} holds the spec's folder: heal watch never reads its SSH files as the spec's`,
+    );
   return {
     allowEnv: options.allowEnv,
     allowPaths,
+    sshPaths,
     place: options.repo ? 'the repository' : "the spec's folder",
   };
+}
+
+/** The real path of an existing folder an option names. */
+function folder(option: string, dir: string): string {
+  try {
+    const real = realpathSync(resolve(dir));
+    if (statSync(real).isDirectory()) return real;
+  } catch {
+    // Reported below, as for a file.
+  }
+  throw new UsageError(`${option} ${dir}: not a folder`);
 }
