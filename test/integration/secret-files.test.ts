@@ -69,7 +69,11 @@ describe('files copied into containers', () => {
 
     fleet = openFleet(stack);
     const observed = await observe(stack, fleet.reach, Date.now);
-    const report = await apply(plan(stack, observed, { now: Date.now(), freshStackKey: newStackKey() }), stack, { reach: fleet.reach });
+    const report = await apply(
+      plan(stack, observed, { now: Date.now(), freshStackKey: newStackKey() }),
+      stack,
+      { reach: fleet.reach },
+    );
     expect(report.outcomes.filter((outcome) => outcome.result !== 'done')).toEqual([]);
 
     const name = (await dockerAt(env, 'h1', ['ps', '-q', '--filter', `label=io.heal.stack=${STACK}`])).trim();
