@@ -422,7 +422,9 @@ function maintain(
 function failed(service: Service, container: ObservedContainer): 'start' | string | null {
   if (container.state === 'dead') return 'the container is dead';
   if (container.state === 'running' && container.health === 'unhealthy') return 'the container is unhealthy';
-  if (container.state === 'created') return 'start';
+  // Created by an apply that stopped before its start: the secret and config files it copies in
+  // between may be missing, and a new container costs little more than a start.
+  if (container.state === 'created') return 'created but never started (its files may be missing)';
   if (container.state !== 'exited') return null;
   const { condition } = service.deploy.restartPolicy;
   if (!(condition === 'any' || (condition === 'on-failure' && container.exitCode !== 0))) return null;
@@ -434,7 +436,6 @@ function failed(service: Service, container: ObservedContainer): 'start' | strin
 const START_FAILED = 128;
 
 function startReason(service: Service, container: ObservedContainer): string {
-  if (container.state === 'created') return 'created but never started';
   return `exited with code ${container.exitCode ?? '?'}; restart_policy ${service.deploy.restartPolicy.condition}`;
 }
 

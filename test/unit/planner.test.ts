@@ -707,7 +707,7 @@ services:
     settled(stack, [
       ownedContainer(stack, { host: 'h1', service: 'web', slot: 1, state: 'exited', exitCode: 0 }),
       ownedContainer(stack, { host: 'h2', service: 'web', slot: 2, state: 'exited', exitCode: 137 }),
-      ownedContainer(stack, { host: 'h3', service: 'web', slot: 3, state: 'created' }),
+      ownedContainer(stack, { host: 'h3', service: 'web', slot: 3 }),
     ]);
 
   it('starts every exited container under restart_policy any', async () => {
@@ -716,12 +716,10 @@ services:
     expect(brief(result)).toEqual([
       '0 start h1 web/1 app-web-1',
       '0 start h2 web/2 app-web-2',
-      '0 start h3 web/3 app-web-3',
     ]);
     expect(result.actions.map((action) => action.reason)).toEqual([
       'exited with code 0; restart_policy any',
       'exited with code 137; restart_policy any',
-      'created but never started',
     ]);
     expect(result.actions[0]).toMatchObject({
       container: { id: 'h1/app-web-1', name: 'app-web-1', host: 'h1' },
@@ -730,30 +728,23 @@ services:
 
   it('starts only the failed one under on-failure', async () => {
     const stack = await stackOf(POLICY('on-failure'));
-    expect(brief(plan(stack, exited(stack), { now: T0 }))).toEqual([
-      '0 start h2 web/2 app-web-2',
-      '0 start h3 web/3 app-web-3',
-    ]);
+    expect(brief(plan(stack, exited(stack), { now: T0 }))).toEqual(['0 start h2 web/2 app-web-2']);
   });
 
   it('holds a restart back while the slot is in crash backoff, and says when it is due', async () => {
     const stack = await stackOf(POLICY('any'));
     const held = plan(stack, exited(stack), { now: T0, notBefore: { 'web.1': T0 + 4_000 } });
-    expect(brief(held)).toEqual(['0 start h2 web/2 app-web-2', '0 start h3 web/3 app-web-3']);
+    expect(brief(held)).toEqual(['0 start h2 web/2 app-web-2']);
     expect(held.waitUntil).toBe(T0 + 4_000);
     const due = plan(stack, exited(stack), { now: T0 + 4_000, notBefore: { 'web.1': T0 + 4_000 } });
-    expect(brief(due)).toEqual([
-      '0 start h1 web/1 app-web-1',
-      '0 start h2 web/2 app-web-2',
-      '0 start h3 web/3 app-web-3',
-    ]);
+    expect(brief(due)).toEqual(['0 start h1 web/1 app-web-1', '0 start h2 web/2 app-web-2']);
     expect(due.waitUntil).toBeNull();
   });
 
   it('never restarts a slot past max_attempts, and warns', async () => {
     const stack = await stackOf(POLICY('any'));
     const result = plan(stack, exited(stack), { now: T0, notBefore: { 'web.2': Number.POSITIVE_INFINITY } });
-    expect(brief(result)).toEqual(['0 start h1 web/1 app-web-1', '0 start h3 web/3 app-web-3']);
+    expect(brief(result)).toEqual(['0 start h1 web/1 app-web-1']);
     expect(result.waitUntil).toBeNull();
     expect(result.warnings).toContain(
       'web.2: restart_policy.max_attempts (0) reached: not restarted again until the spec changes',
@@ -789,15 +780,29 @@ services:
   it('leaves exited containers alone under none', async () => {
     const stack = await stackOf(POLICY('none'));
     const result = plan(stack, exited(stack), { now: T0 });
-    expect(brief(result)).toEqual(['0 start h3 web/3 app-web-3']);
+    expect(brief(result)).toEqual([]);
     expect(result.summary.web).toEqual({
       desired: 3,
       create: 0,
       replace: 0,
       remove: 0,
-      start: 1,
-      unchanged: 2,
+      start: 0,
+      unchanged: 3,
     });
+  });
+
+  it('replaces a container created and never started (an apply stopped before it copied its files), under any policy', async () => {
+    for (const condition of ['any', 'none']) {
+      const stack = await stackOf(POLICY(condition));
+      const world = settled(stack, [
+        ownedContainer(stack, { host: 'h1', service: 'web', slot: 1 }),
+        ownedContainer(stack, { host: 'h2', service: 'web', slot: 2 }),
+        ownedContainer(stack, { host: 'h3', service: 'web', slot: 3, state: 'created' }),
+      ]);
+      const result = plan(stack, world, { now: T0 });
+      expect(brief(result)).toEqual(['0 replace h3 web/3 app-web-3 -> app-web-3 stop-first']);
+      expect(result.actions[0]?.reason).toBe('created but never started (its files may be missing)');
+    }
   });
 
   it('replaces a container whose start failed (exit 128) instead of starting it again', async () => {
