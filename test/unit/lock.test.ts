@@ -2,64 +2,8 @@ import { hostname } from 'node:os';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { acquireLease, isQuorum, LockHeldError, type Lock } from '../../src/executor/lock.js';
-import { thisMachine, type Holder, type LeaseStore, type Seen } from '../../src/executor/lock-store.js';
-
-/**
- * The lease's logic over in-memory hosts that keep Docker's one promise the lock relies on: one
- * container per name. The real store (a container on each engine) is exercised by the end-to-end
- * tests with two daemons; here every path of the lease is driven on purpose.
- */
-class Host {
-  lease: { id: string; holder: Holder; counter: number } | null = null;
-  /** Answers nothing while true: a host this heal cannot reach. */
-  silent = false;
-  renewals = 'ok' as 'ok' | 'fail';
-  next = 0;
-
-  constructor(readonly name: string) {}
-
-  store(view: { silent?: boolean } = {}): LeaseStore {
-    return hostStore(this, view);
-  }
-}
-
-function hostStore(host: Host, view: { silent?: boolean }): LeaseStore {
-  const reachable = (): void => {
-    if (host.silent || view.silent) throw new Error(`${host.name} does not answer`);
-  };
-  return {
-    host: host.name,
-    async create(holder) {
-      reachable();
-      if (host.lease) return null;
-      host.next += 1;
-      host.lease = { id: `${host.name}-${host.next}`, holder, counter: 0 };
-      return host.lease.id;
-    },
-    async read(): Promise<Seen | null> {
-      reachable();
-      return host.lease && { ...host.lease };
-    },
-    async renew(id, counter) {
-      if (host.silent || view.silent || host.renewals === 'fail') return 'failed';
-      if (host.lease?.id !== id) return 'gone';
-      host.lease.counter = counter;
-      return 'renewed';
-    },
-    async remove(id) {
-      reachable();
-      if (host.lease?.id === id) host.lease = null;
-    },
-  };
-}
-
-function fleet(...names: string[]): Host[] {
-  return names.map((name) => new Host(name));
-}
-
-function stores(hosts: readonly Host[], silent: readonly string[] = []): Map<string, LeaseStore> {
-  return new Map(hosts.map((host) => [host.name, host.store({ silent: silent.includes(host.name) })]));
-}
+import { thisMachine, type Holder, type LeaseStore } from '../../src/executor/lock-store.js';
+import { fleet, stores } from './lease-hosts.js';
 
 const options = (over: Partial<{ ttlMs: number; waitMs: number; skip: Set<string> }> = {}) => ({
   command: 'heal test',
