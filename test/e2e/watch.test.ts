@@ -53,7 +53,15 @@ const timings: Record<string, string> = {};
 let pending = { sha: '', at: 0 };
 let beforeWebhook: Replica[] = [];
 
-type Shape = { web: number; round: number; crasher: boolean; broken: boolean; neverHealthy?: boolean };
+type Shape = {
+  web: number;
+  round: number;
+  crasher: boolean;
+  broken: boolean;
+  neverHealthy?: boolean;
+  /** update_config.delay between batches. */
+  delay?: string;
+};
 let shape: Shape = { web: 4, round: 1, crasher: false, broken: false };
 
 function specText(s: Shape): string {
@@ -78,7 +86,7 @@ function specText(s: Shape): string {
     '      retries: 1',
     '    deploy:',
     `      replicas: ${s.web}`,
-    '      update_config: { parallelism: 2, order: start-first, failure_action: rollback }',
+    `      update_config: { parallelism: 2, order: start-first, failure_action: rollback${s.delay ? `, delay: ${s.delay}` : ''} }`,
     ...(s.crasher ? ['  crasher:', `    image: ${env.images.crash}`, '    deploy: { replicas: 1 }'] : []),
     '',
   ].join('\n');
@@ -573,6 +581,24 @@ describe('heal watch on three hosts', () => {
     expect(await metricNow('heal_host_up', { host: 'h1' })).toBe(1);
   }, 150_000);
 
+  it('moves nothing off a host that is silent for 2 s only', async () => {
+    const before = await exactlyOnceOn(HOSTS, 20_000, 'every replica once before the blip');
+    const moved = (await metricNow('heal_heals_total', { reason: 'host_down' })) ?? 0;
+    const from = daemon.lines().length;
+    await withHost('freeze', 'h2', () => new Promise((resolve) => setTimeout(resolve, 2_000)));
+    // Past host_down_after (5 s) from the freeze: a false alarm would have moved h2's replicas by now.
+    await new Promise((resolve) => setTimeout(resolve, 6_000));
+    const after = await exactlyOnceOn(HOSTS, 20_000, 'every replica once after the blip');
+    expect(ids(after)).toEqual(ids(before));
+    expect(
+      daemon
+        .lines()
+        .slice(from)
+        .filter((line) => line.msg === 'host down: its replicas move'),
+    ).toEqual([]);
+    expect((await metricNow('heal_heals_total', { reason: 'host_down' })) ?? 0).toBe(moved);
+  }, 60_000);
+
   it('moves the replicas of a frozen host, and runs no slot twice once it thaws', async () => {
     let elsewhere: Replica[] = [];
     const back = await withHost('freeze', 'h2', async (since) => {
@@ -701,7 +727,20 @@ describe('heal watch on three hosts', () => {
     expect(await metricNow('heal_service_rolled_back', { service: 'web' })).toBe(0);
   }, 150_000);
 
-  it('exits 0 on SIGTERM, releasing everything and leaving the replicas running', async () => {
+  it('exits 0 on SIGTERM during a batch delay, before the next batch, releasing everything', async () => {
+    const before = await exactlyOnceOn(HOSTS, 20_000, 'every replica once before the rollout');
+    const oldHash = before[0]!.configHash;
+    const { sha } = await commit({ round: 7, delay: '60s' }, 'round 7, a minute between batches');
+    await pokeWebhook(sha);
+    // The first batch (2 of 4) replaced, then the daemon waits a minute before the second.
+    await until('the first batch of round 7', 60_000, async () => {
+      const now = await replicasOnAll(env, HOSTS, STACK);
+      return now.filter((item) => item.configHash !== oldHash && item.state === 'running').length === 2 &&
+        now.length === 4
+        ? true
+        : undefined;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
     daemon.signal('SIGTERM');
     const exit = await Promise.race([
       daemon.exited,
@@ -715,6 +754,9 @@ describe('heal watch on three hosts', () => {
     expect(logs('heal watch stopped')).toHaveLength(1);
     expect(daemon.lines().filter((line) => line.level === 'error' || line.level === 'fatal')).toEqual([]);
     expect((await locks()).filter((lock) => lock.pid === daemon.pid || alive(lock.pid))).toEqual([]);
-    expect(censusProblems(await replicasOnAll(env, HOSTS, STACK), desired())).toEqual([]);
-  }, 30_000);
+    const after = await replicasOnAll(env, HOSTS, STACK);
+    expect(censusProblems(after, desired())).toEqual([]);
+    // Stopped in the delay: the second batch never began.
+    expect(after.filter((item) => item.configHash === oldHash)).toHaveLength(2);
+  }, 120_000);
 });

@@ -713,10 +713,7 @@ services:
   it('starts every exited container under restart_policy any', async () => {
     const stack = await stackOf(POLICY('any'));
     const result = plan(stack, exited(stack), { now: T0 });
-    expect(brief(result)).toEqual([
-      '0 start h1 web/1 app-web-1',
-      '0 start h2 web/2 app-web-2',
-    ]);
+    expect(brief(result)).toEqual(['0 start h1 web/1 app-web-1', '0 start h2 web/2 app-web-2']);
     expect(result.actions.map((action) => action.reason)).toEqual([
       'exited with code 0; restart_policy any',
       'exited with code 137; restart_policy any',
