@@ -141,18 +141,24 @@ export function parseSshTarget(
   return { user: match[1] ?? null, address: bracketed ? match[2]!.slice(1, -1) : match[2]!, port };
 }
 
+const MIN_HOST_DOWN_AFTER = 2_000;
+
 function normalizeWatch(check: Check, value: unknown, path: KeyPath): WatchConfig {
   const raw =
     value === undefined || value === null
       ? {}
       : (check.object(value, path, ['interval', 'host_down_after', 'rebalance']) ?? {});
+  const downPath = [...path, 'host_down_after'];
+  const hostDownAfter = check.duration(raw.host_down_after, downPath, WATCH_DEFAULTS.hostDownAfter);
+  // The heartbeat asks each host every second: a shorter bound declares healthy hosts down.
+  if (hostDownAfter < MIN_HOST_DOWN_AFTER)
+    check.fail(
+      downPath,
+      'must be at least 2s: heal asks each host every second, and a blip would move its replicas',
+    );
   return {
     interval: check.duration(raw.interval, [...path, 'interval'], WATCH_DEFAULTS.interval),
-    hostDownAfter: check.duration(
-      raw.host_down_after,
-      [...path, 'host_down_after'],
-      WATCH_DEFAULTS.hostDownAfter,
-    ),
+    hostDownAfter,
     rebalance: check.boolean(raw.rebalance, [...path, 'rebalance'], WATCH_DEFAULTS.rebalance),
   };
 }

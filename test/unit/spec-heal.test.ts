@@ -105,12 +105,15 @@ describe('x-heal', () => {
 
   it('reads watch durations', async () => {
     expect(
-      (await heal('  watch: { interval: 1m30s, host_down_after: 500ms, rebalance: true }')).watch,
+      (await heal('  watch: { interval: 1m30s, host_down_after: 2500ms, rebalance: true }')).watch,
     ).toEqual({
       interval: 90_000,
-      hostDownAfter: 500,
+      hostDownAfter: 2_500,
       rebalance: true,
     });
+    expect(await problems('  watch: { host_down_after: 500ms }')).toEqual([
+      '3:29 x-heal.watch.host_down_after: must be at least 2s: heal asks each host every second, and a blip would move its replicas',
+    ]);
   });
 
   it('reads timeouts, and refuses one of zero', async () => {
