@@ -11,12 +11,15 @@ export function withSpecOptions(command: Command): Command {
     .option('--env-file <file>', 'variables for ${VAR} instead of the .env beside the spec');
 }
 
-export function loadFromOptions(options: SpecOptions): Promise<Stack> {
-  return loadStack({
+/** The spec the options name; what it holds that heal does not act on is said on stderr. */
+export async function loadFromOptions(options: SpecOptions): Promise<Stack> {
+  const stack = await loadStack({
     file: options.file,
     ...(options.envFile === undefined ? {} : { envFile: options.envFile }),
     environment: process.env,
     cwd: process.cwd(),
     stdin: process.stdin,
   });
+  for (const warning of stack.warnings) process.stderr.write(`warning: ${warning}\n`);
+  return stack;
 }

@@ -10,6 +10,8 @@ import type { Parsed } from './syntax/parsed.js';
  */
 export class Check {
   readonly problems: SpecProblem[] = [];
+  /** Keys heal accepts and does not act on, with their places: printed, never fatal. */
+  readonly warnings: SpecProblem[] = [];
 
   constructor(
     private readonly file: string,
@@ -20,6 +22,11 @@ export class Check {
     const { line, col } = this.source.locate(path, which);
     this.problems.push({ file: this.file, line, col, path: formatPath(path), message });
     return undefined;
+  }
+
+  warn(path: KeyPath, message: string, which: 'key' | 'value' = 'key'): void {
+    const { line, col } = this.source.locate(path, which);
+    this.warnings.push({ file: this.file, line, col, path: formatPath(path), message });
   }
 
   /** Reports keys outside `allowed` (extension keys `x-*` are always allowed) and returns the object. */

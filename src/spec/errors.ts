@@ -40,3 +40,8 @@ export class SpecError extends Error {
     this.problems = problems;
   }
 }
+
+/** In the order of the file. */
+export function sortProblems(problems: readonly SpecProblem[]): SpecProblem[] {
+  return [...problems].sort((a, b) => a.line - b.line || a.col - b.col);
+}

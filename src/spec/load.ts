@@ -2,7 +2,7 @@ import { dirname, resolve } from 'node:path';
 import { Check } from './check.js';
 import { confinedEnvironment, confinedGate, OPEN_GATE, type Confinement, type FileGate } from './confine.js';
 import { parseDotenv, type DotenvProblem } from './dotenv.js';
-import { SpecError, type KeyPath, type SpecProblem } from './errors.js';
+import { SpecError, sortProblems, type KeyPath, type SpecProblem } from './errors.js';
 import { interpolateTree, type Lookup } from './interpolate.js';
 import { normalizeStack } from './normalize.js';
 import { parseYaml } from './parse.js';
@@ -163,10 +163,6 @@ function envFileReader(
 
 function fileProblem(file: string, message: string): SpecProblem {
   return { file, line: 0, col: 0, path: '', message };
-}
-
-function sortProblems(problems: readonly SpecProblem[]): SpecProblem[] {
-  return [...problems].sort((a, b) => a.line - b.line || a.col - b.col);
 }
 
 /** Freezes every object reachable through own enumerable properties. */

@@ -33,6 +33,15 @@ export type ServiceContext = {
 export type NormalizedService = Omit<Service, 'configHash'>;
 
 /** Keys heal reads. */
+const IGNORED_KEYS = ['build', 'profiles', 'develop', 'attach'] as const;
+
+/** Accepted and not acted on, each with why: `heal config`, `plan` and `apply` warn about them. */
+const IGNORED: Readonly<Record<(typeof IGNORED_KEYS)[number], string>> = {
+  build: 'ignored: heal deploys `image:` (as `docker stack deploy` does); build and push it first',
+  profiles: 'ignored: heal deploys every service (as `docker stack deploy` does)',
+  develop: "ignored: compose's local development feature",
+  attach: "ignored: compose's local development feature",
+};
 const SERVICE_KEYS = [
   'image',
   'command',
@@ -86,11 +95,7 @@ const SERVICE_KEYS = [
   'mem_limit',
   'mem_reservation',
   'pids_limit',
-  // Read and ignored on purpose: see the README.
-  'build',
-  'profiles',
-  'develop',
-  'attach',
+  ...IGNORED_KEYS,
 ] as const;
 
 const SERVICE_NAME = /^[a-zA-Z0-9._-]+$/;
@@ -125,6 +130,8 @@ export function normalizeService(
   const at = (key: string): KeyPath => [...path, key];
 
   const image = readImage(check, raw, path);
+  for (const key of IGNORED_KEYS)
+    if (raw[key] !== undefined && image !== undefined) check.warn(at(key), IGNORED[key]);
   const networkMode = readNetworkMode(check, raw.network_mode, at('network_mode'));
   const deploy = normalizeDeploy(check, raw.deploy, at('deploy'), raw);
   const replicas = readScale(check, raw, deploy.replicas, path);

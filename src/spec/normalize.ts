@@ -1,6 +1,6 @@
 import { basename } from 'node:path';
 import type { Check } from './check.js';
-import type { KeyPath } from './errors.js';
+import { formatProblem, sortProblems, type KeyPath } from './errors.js';
 import type { Lookup } from './interpolate.js';
 import { configHash } from './hash.js';
 import { normalizeHeal, type SshFile } from './normalize-heal.js';
@@ -42,6 +42,7 @@ const STACK_NAME = /^[a-z0-9][a-z0-9_-]*$/;
 export function normalizeStack(input: NormalizeInput, check: Check): Stack | undefined {
   const root = check.object(input.tree, [], TOP_LEVEL_KEYS);
   if (!root) return undefined;
+  if (root.version !== undefined) check.warn(['version'], 'ignored: obsolete in compose');
   if (root.include !== undefined)
     check.fail(['include'], 'is not supported by heal: keep the whole stack in one file', 'key');
 
@@ -82,7 +83,15 @@ export function normalizeStack(input: NormalizeInput, check: Check): Stack | und
   const hashed: Record<string, Service> = {};
   for (const service of normalized)
     hashed[service.name] = { ...service, configHash: configHash(service, objects) };
-  return { name, file: input.file, dir: input.dir, services: hashed, ...objects, heal };
+  return {
+    name,
+    file: input.file,
+    dir: input.dir,
+    services: hashed,
+    ...objects,
+    heal,
+    warnings: sortProblems(check.warnings).map(formatProblem),
+  };
 }
 
 /** compose's rule: the `name:` key, else the folder of the file, lowercased, with what compose drops. */

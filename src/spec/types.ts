@@ -20,6 +20,8 @@ export type Stack = {
   readonly secrets: Readonly<Record<string, FileObject>>;
   readonly configs: Readonly<Record<string, FileObject>>;
   readonly heal: HealConfig;
+  /** Keys heal accepts and does not act on, each with its place (`stack.yml:4:5 services.web.build: ...`). */
+  readonly warnings: readonly string[];
 };
 
 export type Service = {

@@ -56,8 +56,11 @@ export class SpecState {
         ...(this.options.confine ? { confine: this.options.confine } : {}),
       });
       const good = this.good;
-      if (good?.revision !== revision.revision || good.stack.name !== stack.name)
+      if (good?.revision !== revision.revision || good.stack.name !== stack.name) {
         log.info({ stack: stack.name, revision: revision.revision }, 'spec loaded');
+        for (const warning of stack.warnings)
+          log.warn({ stack: stack.name, revision: revision.revision, warning }, 'spec key not acted on');
+      }
       if (good && good.revision !== revision.revision) this.fallback = good;
       this.good = { stack, revision: revision.revision };
       source.pollEvery?.(stack.heal.watch.interval);

@@ -181,7 +181,27 @@ describe('loadStack: a minimal spec', () => {
         timeouts: { readMs: 5_000, writeMs: 30_000, pullMs: 600_000 },
         lock: { hosts: null },
       },
+      warnings: [],
     });
+  });
+
+  it('warns, with the place, about each key it accepts and does not act on', async () => {
+    const { stack } = await loadIn(
+      yaml(
+        'version: "3.8"',
+        'name: blog',
+        'services:',
+        '  web:',
+        '    image: nginx:1.27',
+        '    build: .',
+        '    profiles: [debug]',
+      ),
+    );
+    expect(stack.warnings).toEqual([
+      'stack.yml:1:1 version: ignored: obsolete in compose',
+      'stack.yml:6:5 services.web.build: ignored: heal deploys `image:` (as `docker stack deploy` does); build and push it first',
+      'stack.yml:7:5 services.web.profiles: ignored: heal deploys every service (as `docker stack deploy` does)',
+    ]);
   });
 
   it('returns a deeply frozen stack', async () => {
