@@ -1,3 +1,4 @@
+import type fc from 'fast-check';
 import type { Holder, LeaseStore, Seen } from '../../src/executor/lock-store.js';
 
 /**
@@ -55,4 +56,27 @@ export function fleet(...names: string[]): Host[] {
 
 export function stores(hosts: readonly Host[], silent: readonly string[] = []): Map<string, LeaseStore> {
   return new Map(hosts.map((host) => [host.name, host.store({ silent: silent.includes(host.name) })]));
+}
+
+/** The stores of `hosts` as a heal that cannot reach `silent` sees them, each call's answer landing when `s` decides. */
+export function scheduledStores(
+  hosts: readonly Host[],
+  silent: readonly string[],
+  s: fc.Scheduler,
+): Map<string, LeaseStore> {
+  return new Map(
+    hosts.map((host) => {
+      const store = host.store({ silent: silent.includes(host.name) });
+      return [
+        host.name,
+        {
+          host: store.host,
+          create: s.scheduleFunction(store.create),
+          read: s.scheduleFunction(store.read),
+          renew: store.renew,
+          remove: s.scheduleFunction(store.remove),
+        } satisfies LeaseStore,
+      ];
+    }),
+  );
 }

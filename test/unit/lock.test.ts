@@ -2,8 +2,8 @@ import { hostname } from 'node:os';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { acquireLease, isQuorum, LockHeldError, type Lock } from '../../src/executor/lock.js';
-import { thisMachine, type Holder, type LeaseStore } from '../../src/executor/lock-store.js';
-import { fleet, stores } from './lease-hosts.js';
+import { thisMachine, type Holder } from '../../src/executor/lock-store.js';
+import { fleet, scheduledStores, stores } from './lease-hosts.js';
 
 const options = (over: Partial<{ ttlMs: number; waitMs: number; skip: Set<string> }> = {}) => ({
   command: 'heal test',
@@ -239,24 +239,8 @@ describe('the lease', () => {
         fc.array(fc.subarray(['h1', 'h2', 'h3']), { minLength: 2, maxLength: 4 }),
         async (s, views) => {
           const hosts = fleet('h1', 'h2', 'h3');
-          const scheduled = (view: readonly string[]): Map<string, LeaseStore> =>
-            new Map(
-              hosts.map((host) => {
-                const store = host.store({ silent: view.includes(host.name) });
-                return [
-                  host.name,
-                  {
-                    host: store.host,
-                    create: s.scheduleFunction(store.create),
-                    read: s.scheduleFunction(store.read),
-                    renew: store.renew,
-                    remove: s.scheduleFunction(store.remove),
-                  } satisfies LeaseStore,
-                ];
-              }),
-            );
           const attempts = views.map((view) =>
-            acquireLease('app', scheduled(view), options()).then(
+            acquireLease('app', scheduledStores(hosts, view, s), options()).then(
               (lock) => lock,
               (error: unknown) => {
                 if (!(error instanceof LockHeldError)) throw error;

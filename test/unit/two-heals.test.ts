@@ -8,11 +8,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { acquireLease, LockHeldError, type Lock } from '../../src/executor/lock.js';
-import type { LeaseStore } from '../../src/executor/lock-store.js';
 import type { Observed } from '../../src/planner/observed.js';
 import { plan } from '../../src/planner/plan.js';
 import type { Stack } from '../../src/spec/types.js';
-import { fleet, type Host } from './lease-hosts.js';
+import { fleet, scheduledStores, type Host } from './lease-hosts.js';
 import { stackOf, T0 } from './plan-helpers.js';
 import { applyPlan, emptyWorld, planSteps } from './simulate.js';
 
@@ -39,28 +38,6 @@ function seenBy(world: Observed, silent: readonly string[]): Observed {
   };
 }
 
-function leaseStores(
-  hosts: readonly Host[],
-  silent: readonly string[],
-  s: fc.Scheduler,
-): Map<string, LeaseStore> {
-  return new Map(
-    hosts.map((host) => {
-      const store = host.store({ silent: silent.includes(host.name) });
-      return [
-        host.name,
-        {
-          host: store.host,
-          create: s.scheduleFunction(store.create),
-          read: s.scheduleFunction(store.read),
-          renew: store.renew,
-          remove: s.scheduleFunction(store.remove),
-        } satisfies LeaseStore,
-      ];
-    }),
-  );
-}
-
 async function heal(
   name: string,
   silent: readonly string[],
@@ -70,7 +47,7 @@ async function heal(
   for (let round = 0; round < ROUNDS; round += 1) {
     let lock: Lock;
     try {
-      lock = await acquireLease(stack.name, leaseStores(hosts, silent, s), {
+      lock = await acquireLease(stack.name, scheduledStores(hosts, silent, s), {
         command: name,
         ttlMs: 30_000,
         waitMs: 0,
