@@ -9,7 +9,7 @@ import { createMetrics, type Metrics } from './metrics.js';
 import { earliest, reconcile, type Reconciled } from './reconcile.js';
 import { Reconciler } from './reconciler.js';
 import { Restarts } from './restarts.js';
-import type { SpecSource } from './source.js';
+import type { SpecSource } from './source-types.js';
 import { SpecState } from './spec-state.js';
 import { liveness, statusOf } from './status.js';
 import { verifyWebhook } from './webhook.js';

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
-import type { SourceLog, SpecRevision, SpecSource } from './source.js';
+import type { SourceLog, SpecRevision, SpecSource } from './source-types.js';
 
 export type FileSourceOptions = {
   /** The spec; relative to the process's working directory. */

@@ -11,7 +11,7 @@ import { homedir } from 'node:os';
 import { isAbsolute, join, resolve, sep } from 'node:path';
 import { GitError, GitPluginError, simpleGit, type SimpleGitOptions } from 'simple-git';
 import { SpecSourceError } from './source-error.js';
-import type { SourceLog, SpecRevision, SpecSource } from './source.js';
+import type { SourceLog, SpecRevision, SpecSource } from './source-types.js';
 
 export type GitSourceOptions = {
   /** https://, http://, ssh://, git://, file://, `user@host:path`, or a local path. */

@@ -5,45 +5,7 @@
  */
 import { fileSource, type FileSourceOptions } from './source-file.js';
 import { gitSource, type GitSourceOptions } from './source-git.js';
-
-/** One readable state of the spec: a checked-out file at a revision. */
-export type SpecRevision = {
-  /** The commit sha checked out (git), or null for a plain file. */
-  readonly revision: string | null;
-  /** Absolute path of the spec to load. */
-  readonly file: string;
-  /** The folder to hand loadStack as `cwd`: the clone's root (git) or the spec's folder (file). */
-  readonly cwd: string;
-};
-
-export type SpecSource = {
-  /** `git https://host/repo.git main:stack.yml` or `file /abs/stack.yml`; never holds a secret. */
-  readonly describe: string;
-  /**
-   * Brings the source up to date (git: fetch, then check out the ref's commit if it moved or the
-   * tree was edited by hand) and returns what to load now. The file it names does not change until
-   * the next refresh(), so a reconcile that loads it pins `revision`. Calls are serialized.
-   */
-  refresh(): Promise<SpecRevision>;
-  /**
-   * Starts following: calls onChange (debounced) whenever refresh() may return something new: a
-   * file save, or a fetch that found a new commit (git polls every intervalMs, ±10% jitter). Call it
-   * before the first refresh() so no change can fall between the two.
-   */
-  start(onChange: () => void): void;
-  /** Fetch now (the webhook). Coalesces: pokes during a fetch queue one more fetch, not one each. */
-  poke(): void;
-  /** How often to poll from now on: the spec's own `x-heal.watch.interval`, once it is read. */
-  pollEvery?(ms: number): void;
-  /** Stops following and waits for a git command in flight; refresh() then rejects. */
-  close(): Promise<void>;
-};
-
-/** Structured logger, as the executor's: constant messages, data in fields. */
-export type SourceLog = {
-  info(fields: object, msg: string): void;
-  warn(fields: object, msg: string): void;
-};
+import type { SpecSource } from './source-types.js';
 
 export type SpecSourceOptions =
   ({ readonly kind: 'git' } & GitSourceOptions) | ({ readonly kind: 'file' } & FileSourceOptions);
@@ -59,4 +21,5 @@ export function specSource(options: SpecSourceOptions): SpecSource {
 }
 
 export { fileSource, gitSource, type FileSourceOptions, type GitSourceOptions };
+export type { SourceLog, SpecRevision, SpecSource } from './source-types.js';
 export { SpecSourceError, type SpecSourceErrorKind } from './source-error.js';

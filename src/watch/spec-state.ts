@@ -4,7 +4,7 @@ import type { Stack } from '../spec/types.js';
 import { loadIsolated } from './load-isolated.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
-import type { SpecSource } from './source.js';
+import type { SpecSource } from './source-types.js';
 
 /** A spec that loaded, and the revision it came from (null for a plain file). */
 export type GoodSpec = { readonly stack: Stack; readonly revision: string | null };
