@@ -1,7 +1,7 @@
 import { relative } from 'node:path';
 import type { Confinement } from '../spec/confine.js';
 import type { Stack } from '../spec/types.js';
-import { loadIsolated } from './load-isolated.js';
+import { loadIsolated, type IsolatedLoadOptions } from './load-isolated.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import type { SpecSource } from './source-types.js';
@@ -19,6 +19,8 @@ export type SpecLoadOptions = {
   readonly metrics: Metrics;
   /** Told every secret value a loaded spec holds (env_file values), so logs can hide them. */
   readonly secrets?: (values: string[]) => void;
+  /** How a revision is loaded: in a worker (loadIsolated) unless a test loads it in-process. */
+  readonly loader?: (options: IsolatedLoadOptions) => Promise<Stack>;
 };
 
 /**
@@ -47,7 +49,7 @@ export class SpecState {
       const revision = await source.refresh();
       at = revision.revision;
       // In a worker: a spec that would exhaust memory or time is rejected, not fatal.
-      const stack = await loadIsolated({
+      const stack = await (this.options.loader ?? loadIsolated)({
         // Relative to the checkout, so an error reads `stack.yml:5:1`, not the cache's path.
         file: relative(revision.cwd, revision.file),
         cwd: revision.cwd,
@@ -56,12 +58,15 @@ export class SpecState {
         ...(this.options.confine ? { confine: this.options.confine } : {}),
       });
       const good = this.good;
-      if (good?.revision !== revision.revision || good.stack.name !== stack.name) {
+      // A plain file has no revision: every load after the first follows a save that changed it
+      // (the file source announces nothing else), so it is new content, to be able to fall back from.
+      const newer = good !== null && (revision.revision === null || good.revision !== revision.revision);
+      if (good === null || newer || good.stack.name !== stack.name) {
         log.info({ stack: stack.name, revision: revision.revision }, 'spec loaded');
         for (const warning of stack.warnings)
           log.warn({ stack: stack.name, revision: revision.revision, warning }, 'spec key not acted on');
       }
-      if (good && good.revision !== revision.revision) this.fallback = good;
+      if (newer) this.fallback = good;
       this.good = { stack, revision: revision.revision };
       source.pollEvery?.(stack.heal.watch.interval);
       this.options.secrets?.(
@@ -90,7 +95,10 @@ export class SpecState {
   rejectNewest(reason: string): boolean {
     if (!this.fallback) return false;
     const revision = this.good?.revision ?? null;
-    this.refuse(`revision ${revision?.slice(0, 12) ?? 'file'}: ${reason}`, revision);
+    this.refuse(
+      `${revision === null ? 'new file content' : `revision ${revision.slice(0, 12)}`}: ${reason}`,
+      revision,
+    );
     this.good = this.fallback;
     this.fallback = null;
     this.options.metrics.setRevision(this.good.stack.name, this.good.revision ?? 'file');
