@@ -43,11 +43,15 @@ export function configHash(service: NormalizedService | Service, stack: HashObje
       ...network,
       engineName: stack.networks[network.name]?.engineName ?? null,
     })),
-    volumes: service.volumes.map((mount) =>
-      mount.type === 'volume' && mount.source !== null
-        ? { ...mount, engineName: stack.volumes[mount.source]?.engineName ?? null }
-        : mount,
-    ),
+    volumes: service.volumes.map((mount) => {
+      if (mount.type === 'volume' && mount.source !== null)
+        return { ...mount, engineName: stack.volumes[mount.source]?.engineName ?? null };
+      if (mount.type !== 'bind') return mount;
+      // A relative source hashes as written from the spec's folder, not as this checkout's path;
+      // an absolute one hashes as before the field existed.
+      const { relativeSource, ...bind } = mount;
+      return relativeSource === null ? bind : { ...bind, source: relativeSource };
+    }),
     // Which secrets are mounted where is public; what they hold is not.
     secrets: service.secrets.map((mount) => ({ ...mount, digest: null })),
     configs: service.configs.map((mount) => ({

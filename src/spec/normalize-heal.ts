@@ -29,6 +29,14 @@ export const TIMEOUT_DEFAULTS = {
 
 export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
 
+/**
+ * Whether every host is a local engine (a `unix://` socket), so paths on the machine running heal
+ * are paths on the engines; true with no host at all, as compose's default engine is local.
+ */
+export function allHostsLocal(hosts: Readonly<Record<string, Host>>): boolean {
+  return Object.values(hosts).every((host) => host.kind === 'docker' && host.url.startsWith('unix://'));
+}
+
 const HOST_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 /** Reads the `x-heal` extension: where the hosts are and how the daemon watches them. */

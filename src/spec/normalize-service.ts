@@ -24,6 +24,8 @@ export type ServiceContext = {
   readonly check: Check;
   /** The folder relative paths resolve against. */
   readonly dir: string;
+  /** Every host is a local engine, whose paths are this machine's: a bind's source may be relative. */
+  readonly localHosts: boolean;
   /** Variables for `environment: [KEY]` entries without a value. */
   readonly lookup: Lookup;
   /** Reads an env_file: its variables, or undefined after recording a problem at `path`. */
@@ -327,7 +329,11 @@ function readVolumes(context: ServiceContext, value: unknown, path: KeyPath): Mo
   if (value === undefined || value === null) return [];
   if (!Array.isArray(value)) return check.fail(path, `must be a list, not ${describe(value)}`) ?? [];
   return value.flatMap(
-    (entry, index) => check.parsed(parseServiceVolume(entry, context.dir), [...path, index]) ?? [],
+    (entry, index) =>
+      check.parsed(parseServiceVolume(entry, { dir: context.dir, local: context.localHosts }), [
+        ...path,
+        index,
+      ]) ?? [],
   );
 }
 

@@ -3,7 +3,7 @@ import type { Check } from './check.js';
 import { formatProblem, sortProblems, type KeyPath } from './errors.js';
 import type { Lookup } from './interpolate.js';
 import { configHash } from './hash.js';
-import { normalizeHeal, type SshFile } from './normalize-heal.js';
+import { allHostsLocal, normalizeHeal, type SshFile } from './normalize-heal.js';
 import {
   normalizeFileObjects,
   normalizeNetworks,
@@ -57,7 +57,13 @@ export function normalizeStack(input: NormalizeInput, check: Check): Stack | und
   const configs = normalizeFileObjects(check, root.configs, 'configs', input.dir, input.readBytes);
   const heal = normalizeHeal(check, root['x-heal'], { dir: input.dir, sshFile: input.sshFile });
 
-  const context = { check, dir: input.dir, lookup: input.lookup, readEnvFile: input.readEnvFile };
+  const context = {
+    check,
+    dir: input.dir,
+    localHosts: allHostsLocal(heal.hosts),
+    lookup: input.lookup,
+    readEnvFile: input.readEnvFile,
+  };
   const normalized = Object.entries(services).flatMap(([serviceName, value]) => {
     const service = normalizeService(context, serviceName, value);
     return service ? [service] : [];

@@ -1,4 +1,5 @@
 import { Check } from './check.js';
+import { allHostsLocal } from './normalize-heal.js';
 import { normalizeService } from './normalize-service.js';
 import { REDACTED, serviceToCompose } from './to-compose.js';
 import type { Service, Stack } from './types.js';
@@ -33,6 +34,7 @@ export function restoreService(
     {
       check,
       dir: stack.dir,
+      localHosts: allHostsLocal(stack.heal.hosts),
       lookup: () => undefined,
       readEnvFile: (_file, path) => void check.fail(path, 'an env_file cannot be read back'),
     },

@@ -115,6 +115,12 @@ export type Mount =
       readonly type: 'bind';
       /** An absolute path on the host. */
       readonly source: string;
+      /**
+       * A source written relative to the spec's folder (only allowed when every host is local),
+       * as seen from that folder (`./data`, `../shared`); null for an absolute or `~` source. The
+       * config hash reads it in place of `source`, so any checkout of the spec hashes the same.
+       */
+      readonly relativeSource: string | null;
       readonly target: string;
       readonly readOnly: boolean;
       readonly propagation: string | null;

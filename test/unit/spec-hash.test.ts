@@ -111,6 +111,42 @@ describe('configHash', () => {
     }
   });
 
+  it('of a relative bind is the same from any checkout: the path as written from the spec folder', async () => {
+    const spec = yaml(
+      'name: site',
+      'x-heal: { hosts: { local: { docker: "unix:///var/run/docker.sock" } } }',
+      'services:',
+      '  web: { image: "nginx:1", volumes: ["./html:/usr/share/nginx/html:ro", "../shared/:/shared"] }',
+    );
+    const checkout = mkdtempSync(join(tmpdir(), 'heal-hash-checkout-'));
+    const cache = mkdtempSync(join(tmpdir(), 'heal-hash-cache-'));
+    try {
+      const [here, there] = [await load(spec, {}, {}, checkout), await load(spec, {}, {}, cache)];
+      // The containers bind this machine's folders, which differ; what they are made from does not.
+      expect(here.services.web!.volumes[0]).toMatchObject({ source: join(checkout, 'html') });
+      expect(there.services.web!.volumes[0]).toMatchObject({ source: join(cache, 'html') });
+      expect(here.services.web!.configHash).toBe(there.services.web!.configHash);
+      const moved = await load(spec.replace('./html:', './public:'), {}, {}, checkout);
+      expect(moved.services.web!.configHash).not.toBe(here.services.web!.configHash);
+    } finally {
+      rmSync(checkout, { recursive: true, force: true });
+      rmSync(cache, { recursive: true, force: true });
+    }
+  });
+
+  it('of an absolute bind is byte for byte what heal made before relative binds were hashed as written', async () => {
+    const spec = yaml(
+      'name: shop',
+      'services:',
+      '  web:',
+      '    image: nginx:1',
+      '    volumes: ["/srv/data/:/data:ro", { type: bind, source: /etc/app, target: /etc/app, bind: { create_host_path: true } }]',
+    );
+    expect((await load(spec)).services.web!.configHash).toBe(
+      'v1:9636c7b5c4b11b333d492b9ca4ccdfc66a87bdae99d27b6eb917f8142d3008ea',
+    );
+  });
+
   it('differs with another stack key', async () => {
     expect(await hashOf(BASE, {}, {}, 'b2'.repeat(32))).not.toBe(await hashOf(BASE));
   });

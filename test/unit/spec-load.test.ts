@@ -349,6 +349,7 @@ describe('loadStack: every service key', () => {
         {
           type: 'bind',
           source: join(folder, 'public'),
+          relativeSource: './public',
           target: '/app/public',
           readOnly: false,
           propagation: null,
@@ -501,6 +502,7 @@ describe('loadStack: every service key', () => {
     expect(fromShort?.volumes[1]).toEqual({
       type: 'bind',
       source: join(folder, 'conf'),
+      relativeSource: './conf',
       target: '/etc/conf',
       readOnly: false,
       propagation: null,
@@ -756,6 +758,38 @@ describe('loadStack: what heal cannot honour', () => {
   ])('refuses %s, naming the key with advice', async (_what, lines, message) => {
     const spec = yaml('name: t', 'services:', '  web:', ...lines.map((line) => `    ${line}`));
     expect(await problems(spec)).toEqual([message]);
+  });
+
+  it('refuses a relative or ~ bind source when some hosts are remote, at its place, with the fix', async () => {
+    const spec = yaml(
+      'name: t',
+      'x-heal:',
+      '  hosts:',
+      '    local: { docker: "unix:///var/run/docker.sock" }',
+      '    h1: { ssh: 10.0.0.11 }',
+      'services:',
+      '  web:',
+      '    image: nginx',
+      '    volumes:',
+      '      - ./html:/usr/share/nginx/html',
+      '      - { type: bind, source: ~/logs, target: /logs }',
+      '      - /srv/ok:/ok',
+      '      - data:/data',
+      'volumes: { data: {} }',
+    );
+    const fix =
+      "but a bind's source is a path on the Docker host and some hosts are remote: use an absolute path on the Docker host, or a named volume";
+    expect(await problems(spec)).toEqual([
+      `stack.yml:10:9 services.web.volumes[0]: "./html" is relative to the spec's folder on the machine running heal, ${fix}`,
+      `stack.yml:11:9 services.web.volumes[1]: "~/logs" is in the home folder of the machine running heal, ${fix}`,
+    ]);
+    // The same spec with only local engines resolves them against the spec's folder, as compose.
+    const local = spec.replace('    h1: { ssh: 10.0.0.11 }\n', '');
+    const { stack, folder } = await loadIn(local);
+    expect(stack.services.web!.volumes[0]).toMatchObject({
+      source: join(folder, 'html'),
+      relativeSource: './html',
+    });
   });
 
   it('refuses include', async () => {

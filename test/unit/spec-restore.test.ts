@@ -28,7 +28,7 @@ services:
     env_file: [web.env]
     ports: ["8080:4000", "127.0.0.1:9090:9090/udp"]
     expose: ["5000"]
-    volumes: ["data:/data:ro", "./conf:/conf", { type: tmpfs, target: /tmp, tmpfs: { size: 1000000 } }]
+    volumes: ["data:/data:ro", "/srv/conf:/conf", { type: tmpfs, target: /tmp, tmpfs: { size: 1000000 } }]
     networks: { front: { aliases: [shop-web] }, back: {} }
     labels: { team: a }
     healthcheck: { test: ["CMD", "true"], interval: 2s, timeout: 1s, retries: 2, start_period: 3s }

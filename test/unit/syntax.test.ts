@@ -198,9 +198,20 @@ describe('parsePorts', () => {
 });
 
 const dir = '/srv/stack';
+const local = { dir, local: true };
+const remote = { dir, local: false };
 
 function bind(source: string, target: string, more: Partial<Extract<Mount, { type: 'bind' }>> = {}): Mount {
-  return { type: 'bind', source, target, readOnly: false, propagation: null, createHostPath: true, ...more };
+  return {
+    type: 'bind',
+    source,
+    relativeSource: null,
+    target,
+    readOnly: false,
+    propagation: null,
+    createHostPath: true,
+    ...more,
+  };
 }
 
 function volume(
@@ -222,17 +233,20 @@ describe('parseServiceVolume', () => {
     ['cache:/cache:nocopy', volume('cache', '/cache', { nocopy: true })],
     ['cache:/cache:ro,rw', volume('cache', '/cache')],
     ['cache:/cache:rw,nocopy,cached', volume('cache', '/cache', { nocopy: true })],
-    ['./data:/data', bind('/srv/stack/data', '/data')],
-    ['./data:/data:ro', bind('/srv/stack/data', '/data', { readOnly: true })],
-    ['../shared:/shared', bind('/srv/shared', '/shared')],
-    ['.:/app', bind('/srv/stack', '/app')],
-    ['.env:/app/.env', bind('/srv/stack/.env', '/app/.env')],
+    ['./data:/data', bind('/srv/stack/data', '/data', { relativeSource: './data' })],
+    ['./data:/data:ro', bind('/srv/stack/data', '/data', { relativeSource: './data', readOnly: true })],
+    ['../shared:/shared', bind('/srv/shared', '/shared', { relativeSource: '../shared' })],
+    ['.:/app', bind('/srv/stack', '/app', { relativeSource: '.' })],
+    ['.env:/app/.env', bind('/srv/stack/.env', '/app/.env', { relativeSource: './.env' })],
     ['/var/run/docker.sock:/var/run/docker.sock', bind('/var/run/docker.sock', '/var/run/docker.sock')],
     ['/opt/data/:/data/../data/', bind('/opt/data', '/data')],
     ['~/configs:/etc/configs', bind(resolve(homedir(), 'configs'), '/etc/configs')],
     ['~:/home', bind(homedir(), '/home')],
-    ['./a:/a:ro,rshared', bind('/srv/stack/a', '/a', { readOnly: true, propagation: 'rshared' })],
-    ['./a:/a:slave', bind('/srv/stack/a', '/a', { propagation: 'slave' })],
+    [
+      './a:/a:ro,rshared',
+      bind('/srv/stack/a', '/a', { relativeSource: './a', readOnly: true, propagation: 'rshared' }),
+    ],
+    ['./a:/a:slave', bind('/srv/stack/a', '/a', { relativeSource: './a', propagation: 'slave' })],
     [{ type: 'volume', target: '/data' }, volume(null, '/data')],
     [{ type: 'volume', source: '', target: '/data' }, volume(null, '/data')],
     [
@@ -248,12 +262,12 @@ describe('parseServiceVolume', () => {
       volume('db', '/db'),
     ],
     [
-      { type: 'bind', source: './static', target: '/static' },
-      bind('/srv/stack/static', '/static', { createHostPath: false }),
+      { type: 'bind', source: './static/', target: '/static' },
+      bind('/srv/stack/static', '/static', { relativeSource: './static', createHostPath: false }),
     ],
     [
       { type: 'bind', source: 'static', target: '/static' },
-      bind('/srv/stack/static', '/static', { createHostPath: false }),
+      bind('/srv/stack/static', '/static', { relativeSource: './static', createHostPath: false }),
     ],
     [
       { type: 'bind', source: '~/x', target: '/x' },
@@ -290,7 +304,7 @@ describe('parseServiceVolume', () => {
       { type: 'tmpfs', target: '/run', size: null, mode: 0o700 },
     ],
   ])('reads %j', (entry, value) => {
-    expect(parseServiceVolume(entry, dir)).toEqual({ value });
+    expect(parseServiceVolume(entry, local)).toEqual({ value });
   });
 
   it.each<[unknown, string]>([
@@ -406,7 +420,31 @@ describe('parseServiceVolume', () => {
     ],
     [{ type: 'tmpfs', target: '/x', tmpfs: { uid: 0 } }, 'tmpfs options have no key "uid"'],
   ])('rejects %j', (entry, error) => {
-    expect(parseServiceVolume(entry, dir)).toEqual({ error });
+    expect(parseServiceVolume(entry, local)).toEqual({ error });
+  });
+
+  it.each<[unknown, string]>([
+    ['./data:/data', `"./data" is relative to the spec's folder on the machine running heal`],
+    ['../shared:/shared:ro', `"../shared" is relative to the spec's folder on the machine running heal`],
+    ['~/configs:/etc/configs', '"~/configs" is in the home folder of the machine running heal'],
+    [{ type: 'bind', source: 'static', target: '/static' }, `"static" is relative to the spec's folder`],
+  ])('refuses %j when some hosts are remote', (entry, start) => {
+    const parsed = parseServiceVolume(entry, remote);
+    expect(parsed).toEqual({ error: expect.stringContaining(start) as unknown });
+    expect(parsed).toEqual({
+      error: expect.stringMatching(
+        /, but a bind's source is a path on the Docker host and some hosts are remote: use an absolute path on the Docker host, or a named volume$/,
+      ) as unknown,
+    });
+  });
+
+  it('reads absolute sources and named volumes the same whatever the hosts', () => {
+    for (const entry of [
+      '/opt/data/:/data',
+      'cache:/cache:ro',
+      { type: 'bind', source: '/etc/app', target: '/x' },
+    ])
+      expect(parseServiceVolume(entry, remote)).toEqual(parseServiceVolume(entry, local));
   });
 
   it.each<[string, boolean]>([

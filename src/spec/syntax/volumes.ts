@@ -1,5 +1,5 @@
 import { homedir } from 'node:os';
-import { posix, resolve } from 'node:path';
+import { posix, relative, resolve, sep } from 'node:path';
 import type { Mount } from '../types.js';
 import { parseBytes } from './bytes.js';
 import { quote, type Parsed } from './parsed.js';
@@ -42,6 +42,19 @@ const OPTION_KEYS: Readonly<Record<OptionBlock, ReadonlySet<string>>> = {
   tmpfs: new Set(['size', 'mode']),
 };
 
+/**
+ * Where a bind's source, a path on the Docker host, is written from. With every host a local
+ * engine (a `unix://` socket, or no host yet), this machine's paths are the engine's, and a
+ * relative source resolves against the spec's folder as compose does; with any remote host,
+ * neither a relative source nor `~` (this machine's paths) means anything there, so both are refused.
+ */
+export type BindPaths = {
+  /** The spec's folder. */
+  readonly dir: string;
+  /** Every host is a local engine. */
+  readonly local: boolean;
+};
+
 /** Whether a short-syntax source names a volume (a key of the top-level `volumes:`) rather than a host path. */
 export function isNamedVolumeSource(source: string): boolean {
   return NAMED_VOLUME.test(source);
@@ -49,19 +62,19 @@ export function isNamedVolumeSource(source: string): boolean {
 
 /**
  * One entry of a service's `volumes:`, short (`./data:/data:ro`, `cache:/cache`, `/tmp/x`) or long
- * (`{ type, source, target, ... }`). Host paths resolve against `specDir`, `~` against the home folder.
+ * (`{ type, source, target, ... }`). Host paths follow `paths` (BindPaths).
  *
  * heal has no field for SELinux relabeling (`z`, `Z`) or a volume subpath: those are rejected rather
  * than dropped, since dropping them would run a container other than the one the spec asks for.
  */
-export function parseServiceVolume(entry: unknown, specDir: string): Parsed<Mount> {
-  if (typeof entry === 'string') return parseShort(entry, specDir);
-  if (isMapping(entry)) return parseLong(entry, specDir);
+export function parseServiceVolume(entry: unknown, paths: BindPaths): Parsed<Mount> {
+  if (typeof entry === 'string') return parseShort(entry, paths);
+  if (isMapping(entry)) return parseLong(entry, paths);
   return { error: `${quote(entry)} is not a volume mapping` };
 }
 
 /** `SOURCE:TARGET[:MODE]` or just `TARGET`, as compose-go's format.ParseVolume splits it. */
-function parseShort(spec: string, specDir: string): Parsed<Mount> {
+function parseShort(spec: string, paths: BindPaths): Parsed<Mount> {
   const fail = (reason: string): Parsed<Mount> => ({
     error: `${quote(spec)} is not a volume mapping: ${reason}`,
   });
@@ -83,11 +96,13 @@ function parseShort(spec: string, specDir: string): Parsed<Mount> {
 
   if (isHostPath(first)) {
     if (nocopy) return fail('nocopy applies only to named volumes');
-    const source = resolveHostPath(first, specDir);
+    const remote = remoteProblem(first, paths);
+    if (remote !== null) return { error: remote };
+    const source = resolveHostPath(first, paths);
     if ('error' in source) return fail(source.error);
     // As compose: the short syntax creates a missing host folder, for docker-compose v1's sake.
     return {
-      value: { type: 'bind', source: source.value, target, readOnly, propagation, createHostPath: true },
+      value: { type: 'bind', ...source.value, target, readOnly, propagation, createHostPath: true },
     };
   }
   if (!isNamedVolumeSource(first)) return fail(`${quote(first)} is neither a path nor a volume name`);
@@ -120,7 +135,7 @@ function parseOptions(mode: string): Parsed<ShortOptions> {
   return { value: options };
 }
 
-function parseLong(entry: Fields, specDir: string): Parsed<Mount> {
+function parseLong(entry: Fields, paths: BindPaths): Parsed<Mount> {
   const type = entry.type;
   if (type === undefined || type === null) {
     return { error: 'a volume mapping needs a type: volume, bind or tmpfs' };
@@ -157,7 +172,7 @@ function parseLong(entry: Fields, specDir: string): Parsed<Mount> {
   const options = optionBlock(entry, type);
   if ('error' in options) return options;
   if (type === 'volume') return longVolume(entry.source, target, readOnly.value, options.value);
-  if (type === 'bind') return longBind(entry.source, target, readOnly.value, options.value, specDir);
+  if (type === 'bind') return longBind(entry.source, target, readOnly.value, options.value, paths);
   if (readOnly.value) return { error: 'heal does not support read-only tmpfs mounts' };
   return longTmpfs(entry.source, target, options.value);
 }
@@ -182,7 +197,7 @@ function longBind(
   target: string,
   readOnly: boolean,
   options: Fields,
-  specDir: string,
+  paths: BindPaths,
 ): Parsed<Mount> {
   if (options.selinux !== undefined) {
     return { error: `heal does not support SELinux relabeling (${quote(options.selinux)})` };
@@ -194,7 +209,9 @@ function longBind(
   if (WINDOWS_PATH.test(source)) {
     return { error: `${quote(source)} is a Windows path, which heal does not support` };
   }
-  const resolved = resolveHostPath(source, specDir);
+  const remote = remoteProblem(source, paths);
+  if (remote !== null) return { error: remote };
+  const resolved = resolveHostPath(source, paths);
   if ('error' in resolved) return resolved;
   const propagation = options.propagation ?? null;
   if (propagation !== null && (typeof propagation !== 'string' || !PROPAGATIONS.includes(propagation))) {
@@ -206,7 +223,7 @@ function longBind(
   return {
     value: {
       type: 'bind',
-      source: resolved.value,
+      ...resolved.value,
       target,
       readOnly,
       propagation,
@@ -282,11 +299,38 @@ function isHostPath(source: string): boolean {
   return source.startsWith('.') || source.startsWith('/') || source.startsWith('~');
 }
 
-/** Expands `~` and `~/...` (not `~user`, which would need the user database) and resolves against specDir. */
-function resolveHostPath(source: string, specDir: string): Parsed<string> {
-  if (source === '~' || source.startsWith('~/')) return { value: resolve(homedir(), source.slice(2)) };
+type BindSource = { readonly source: string; readonly relativeSource: string | null };
+
+/**
+ * Why a source cannot be a path on a remote Docker host (relative, or in `~`: the machine running
+ * heal's paths), or null when it can.
+ */
+function remoteProblem(source: string, paths: BindPaths): string | null {
+  if (paths.local || source.startsWith('/')) return null;
+  const where = source.startsWith('~')
+    ? 'is in the home folder of the machine running heal'
+    : "is relative to the spec's folder on the machine running heal";
+  return (
+    `${quote(source)} ${where}, but a bind's source is a path on the Docker host and some hosts ` +
+    'are remote: use an absolute path on the Docker host, or a named volume'
+  );
+}
+
+/**
+ * Expands `~` and `~/...` (not `~user`, which would need the user database) and resolves against the
+ * spec's folder, remembering a relative source as written from that folder so any checkout of the
+ * spec hashes the same.
+ */
+function resolveHostPath(source: string, paths: BindPaths): Parsed<BindSource> {
+  if (source === '~' || source.startsWith('~/'))
+    return { value: { source: resolve(homedir(), source.slice(2)), relativeSource: null } };
   if (source.startsWith('~')) return { error: `heal expands only "~" and "~/" in ${quote(source)}` };
-  return { value: resolve(specDir, source) };
+  const absolute = resolve(paths.dir, source);
+  if (source.startsWith('/')) return { value: { source: absolute, relativeSource: null } };
+  const inside = relative(paths.dir, absolute).split(sep).join('/');
+  const relativeSource =
+    inside === '' ? '.' : inside === '..' || inside.startsWith('../') ? inside : `./${inside}`;
+  return { value: { source: absolute, relativeSource } };
 }
 
 /** An absolute container path, cleaned as compose does (`/data/` and `/a/../data` are `/data`). */
