@@ -1,4 +1,4 @@
-import { dirname, resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { Check } from './check.js';
 import { confinedEnvironment, confinedGate, OPEN_GATE, type Confinement, type FileGate } from './confine.js';
 import { parseDotenv, type DotenvProblem } from './dotenv.js';
@@ -26,6 +26,11 @@ export type LoadOptions = {
   readonly stdin?: AsyncIterable<Buffer | string>;
   /** The folder relative paths resolve against when the spec comes from stdin. */
   readonly cwd: string;
+  /**
+   * What the spec's folder is called, for the stack's default name; default its name on disk.
+   * heal watch --repo passes the name a checkout's folder would have (source-types.ts).
+   */
+  readonly folderName?: string;
   /**
    * heal watch: what a commit may reach (confine.ts). Variables come only from the env file and
    * the allowed names, and files only from inside `cwd` (the checkout) or an allowed folder.
@@ -71,6 +76,7 @@ export async function loadStack(options: LoadOptions): Promise<Stack> {
       source: parsed.source,
       file: label,
       dir,
+      folderName: options.folderName ?? basename(dir),
       lookup,
       readBytes: (file, written, path) => readSideFile(check, gate, file, written, path),
       sshFile: (file, written, path) => {

@@ -1,4 +1,3 @@
-import { basename } from 'node:path';
 import type { Check } from './check.js';
 import { formatProblem, sortProblems, type KeyPath } from './errors.js';
 import type { Lookup } from './interpolate.js';
@@ -20,6 +19,8 @@ export type NormalizeInput = {
   /** The spec file as named by the user, for messages. */
   readonly file: string;
   readonly dir: string;
+  /** What the spec's folder is called, for the default stack name (load.ts's `folderName`). */
+  readonly folderName: string;
   readonly lookup: Lookup;
   readonly readBytes: ReadBytes;
   readonly sshFile: SshFile;
@@ -46,7 +47,7 @@ export function normalizeStack(input: NormalizeInput, check: Check): Stack | und
   if (root.include !== undefined)
     check.fail(['include'], 'is not supported by heal: keep the whole stack in one file', 'key');
 
-  const name = stackName(check, root.name, input.dir);
+  const name = stackName(check, root.name, input.folderName);
   const services = check.mapping(root.services, ['services']) ?? {};
   if (Object.keys(services).length === 0 && root.services === undefined)
     check.fail([], 'has no `services:`', 'key');
@@ -101,7 +102,7 @@ export function normalizeStack(input: NormalizeInput, check: Check): Stack | und
 }
 
 /** compose's rule: the `name:` key, else the folder of the file, lowercased, with what compose drops. */
-function stackName(check: Check, value: unknown, dir: string): string {
+function stackName(check: Check, value: unknown, folder: string): string {
   const named = check.optionalString(value, ['name']);
   if (named !== null) {
     if (!STACK_NAME.test(named)) {
@@ -112,11 +113,9 @@ function stackName(check: Check, value: unknown, dir: string): string {
     }
     return named;
   }
-  const fromFolder = basename(dir)
-    .toLowerCase()
-    .replace(/[^a-z0-9_-]/g, '');
+  const fromFolder = folder.toLowerCase().replace(/[^a-z0-9_-]/g, '');
   if (!STACK_NAME.test(fromFolder))
-    check.fail([], `cannot take a stack name from the folder "${basename(dir)}": set \`name:\``, 'key');
+    check.fail([], `cannot take a stack name from the folder "${folder}": set \`name:\``, 'key');
   return fromFolder;
 }
 

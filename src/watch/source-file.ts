@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import type { SourceLog, SpecRevision, SpecSource } from './source-types.js';
 
@@ -57,7 +57,7 @@ class FileSource implements FileSpecSource {
 
   async refresh(): Promise<SpecRevision> {
     if (this.#closed) throw new Error('spec source is closed');
-    return { revision: null, file: this.#file, cwd: this.#dir };
+    return { revision: null, file: this.#file, cwd: this.#dir, folderName: basename(this.#dir) };
   }
 
   start(onChange: () => void): void {

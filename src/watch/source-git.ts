@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, realpath, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { isAbsolute, join, resolve, sep } from 'node:path';
+import { isAbsolute, join, posix, resolve, sep } from 'node:path';
 import { GitError, GitPluginError, simpleGit, type SimpleGitOptions } from 'simple-git';
 import { SpecSourceError } from './source-error.js';
 import type { SourceLog, SpecRevision, SpecSource } from './source-types.js';
@@ -59,6 +59,7 @@ class GitSource implements SpecSource {
   readonly #ref: string;
   readonly #path: string;
   readonly #dir: string;
+  readonly #folderName: string;
   #intervalMs: number;
   readonly #log: SourceLog | undefined;
   readonly #secrets: string[];
@@ -91,6 +92,7 @@ class GitSource implements SpecSource {
     this.#url = isLocalPath(options.url) ? resolve(options.url) : options.url;
     this.#ref = ref;
     this.#path = path;
+    this.#folderName = specFolderName(options.url, path);
     this.#intervalMs = options.intervalMs;
     this.#log = options.log;
 
@@ -132,7 +134,7 @@ class GitSource implements SpecSource {
         this.#log?.info({ source: this.describe, revision: target }, 'spec revision checked out');
         this.#lastCheckout = target;
       }
-      return { revision: target, file, cwd: this.#dir };
+      return { revision: target, file, cwd: this.#dir, folderName: this.#folderName };
     });
   }
 
@@ -442,6 +444,30 @@ export function refProblem(ref: string): string | null {
     if (component.endsWith('.lock')) return 'has a component ending with ".lock"';
   }
   return null;
+}
+
+/**
+ * The name of the folder holding the spec in a checkout of the repository: the spec's folder, or
+ * for a spec at the root the repository's name, so the stack is named alike by `heal watch --repo`
+ * and by `heal plan` in a clone, whichever way the URL is spelled.
+ */
+export function specFolderName(url: string, path: string): string {
+  const folder = posix.dirname(path);
+  return folder === '.' ? repositoryName(url) : posix.basename(folder);
+}
+
+/**
+ * The folder `git clone URL` makes: the URL's last path segment without `.git`
+ * (`https://host/org/app.git`, `https://host/org/app/`, `git@host:org/app.git`, `/srv/app/.git`: `app`).
+ */
+export function repositoryName(url: string): string {
+  const segments = url
+    .replace(/[?#].*$/, '')
+    .split(/[/:\\]/)
+    .filter((segment) => segment !== '');
+  let last = segments.pop() ?? '';
+  if (last === '.git') last = segments.pop() ?? '';
+  return last.replace(/\.git$/, '');
 }
 
 /** A relative path that stays inside the clone and out of its .git folder. */

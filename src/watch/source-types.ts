@@ -11,6 +11,13 @@ export type SpecRevision = {
   readonly file: string;
   /** The folder to hand loadStack as `cwd`: the clone's root (git) or the spec's folder (file). */
   readonly cwd: string;
+  /**
+   * What the spec's folder is called, for the stack's default name (without `name:`): as a
+   * checkout would call it. The file's own folder; in a git clone, the spec's folder in the
+   * repository, or the repository's name for a spec at its root (as `git clone URL` names it),
+   * never the cache's folder.
+   */
+  readonly folderName: string;
 };
 
 export type SpecSource = {

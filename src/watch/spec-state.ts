@@ -53,6 +53,7 @@ export class SpecState {
         // Relative to the checkout, so an error reads `stack.yml:5:1`, not the cache's path.
         file: relative(revision.cwd, revision.file),
         cwd: revision.cwd,
+        folderName: revision.folderName,
         environment: this.options.environment,
         ...(this.options.envFile ? { envFile: this.options.envFile } : {}),
         ...(this.options.confine ? { confine: this.options.confine } : {}),

@@ -4,7 +4,7 @@
  */
 import { mkdtempSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fileSource, type FileSpecSource } from '../../src/watch/source-file.js';
 
@@ -34,8 +34,8 @@ afterEach(async () => {
 });
 
 describe('fileSource', () => {
-  it('returns the file, its folder and no revision', async () => {
-    expect(await source.refresh()).toEqual({ revision: null, file, cwd: dir });
+  it("returns the file, its folder, the folder's name and no revision", async () => {
+    expect(await source.refresh()).toEqual({ revision: null, file, cwd: dir, folderName: basename(dir) });
     expect(source.describe).toBe(`file ${file}`);
   });
 

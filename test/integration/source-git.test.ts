@@ -144,6 +144,8 @@ describe('gitSource refresh', () => {
     expect(readFileSync(revision.file, 'utf8')).toBe('name: one\n');
     expect(revision.cwd).toBe(join(revision.file, '..'));
     expect(source.describe).toBe(`git ${bare} main:stack.yml`);
+    // The stack's default name: the repository's, as a clone would call its folder, not the cache's.
+    expect(revision.folderName).toBe('remote');
   });
 
   it('follows a file:// URL, a spec path in a subfolder, and a tag (peeled to its commit)', async () => {
@@ -158,6 +160,7 @@ describe('gitSource refresh', () => {
 
     expect(revision.revision).toBe(tagged);
     expect(readFileSync(revision.file, 'utf8')).toBe('name: prod\n');
+    expect(revision.folderName).toBe('deploy');
   });
 
   it('moves to a new commit on the next refresh, and leaves the file alone in between', async () => {

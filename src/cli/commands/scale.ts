@@ -1,11 +1,12 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { isMap, isScalar, parseDocument } from 'yaml';
 import { UsageError } from '../errors.js';
+import { setReplicas } from '../set-replicas.js';
 import { loadFromOptions, withSpecOptions, type SpecOptions } from '../spec-options.js';
 
 /**
- * Edits `deploy.replicas` in the spec file in place, keeping its comments and layout, then plans
+ * Edits `deploy.replicas` in the spec file in place (set-replicas.ts: only the services named,
+ * what they merge kept, comments and layout kept), then plans
  * (and applies, with --apply) by running `plan` or `apply` on the edited file. In GitOps the
  * edited file is what you commit.
  */
@@ -25,7 +26,13 @@ export function scaleCommand(run: (argv: string[]) => Promise<number>): Command 
           throw new UsageError(`${service} is a global service: it runs once per eligible host`);
       }
       const text = readFileSync(options.file, 'utf8');
-      writeFileSync(options.file, setReplicas(text, wanted));
+      let edited: string;
+      try {
+        edited = setReplicas(text, wanted);
+      } catch (error) {
+        throw new UsageError(`${options.file}: ${(error as Error).message}`);
+      }
+      writeFileSync(options.file, edited);
       for (const [service, replicas] of wanted)
         process.stdout.write(
           `${service}: ${before.services[service]!.deploy.replicas} → ${replicas} replicas in ${options.file}\n`,
@@ -39,29 +46,4 @@ function parsePair(pair: string): [string, number] {
   const match = /^([^=]+)=(\d+)$/.exec(pair);
   if (!match) throw new UsageError(`"${pair}" is not SERVICE=REPLICAS`);
   return [match[1]!, Number(match[2])];
-}
-
-/**
- * Changes only the numbers: where the key exists its value is replaced in the text itself, so
- * comments, quoting and layout stay byte for byte; a missing key is added with the yaml
- * Document API, which keeps comments.
- */
-export function setReplicas(text: string, wanted: readonly (readonly [string, number])[]): string {
-  let out = text;
-  for (const [service, replicas] of wanted) {
-    const doc = parseDocument(out);
-    const node = doc.getIn(['services', service], true);
-    const path =
-      isMap(node) && node.has('scale') && !doc.hasIn(['services', service, 'deploy', 'replicas'])
-        ? ['services', service, 'scale']
-        : ['services', service, 'deploy', 'replicas'];
-    const existing = doc.getIn(path, true);
-    if (isScalar(existing) && existing.range) {
-      out = `${out.slice(0, existing.range[0])}${replicas}${out.slice(existing.range[1])}`;
-      continue;
-    }
-    doc.setIn(path, replicas);
-    out = doc.toString({ flowCollectionPadding: false, lineWidth: 0 });
-  }
-  return out;
 }
