@@ -102,7 +102,7 @@ function observedFleet(stack: Stack, size: PlanBenchSize): Observed {
         host: stack.heal.hosts[name]!,
         reachable: true,
         error: null,
-        engine: { name, version: '20.10.24', os: 'linux', arch: 'x86_64', cpus: 4, memory: 8e9 },
+        engine: { name, version: '20.10.24', os: 'linux', arch: 'x86_64', cpus: 4, memory: 8e9, labels: {} },
         containers: here,
         totalContainers: here.length + 3,
         foreignPorts: [],

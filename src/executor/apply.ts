@@ -97,7 +97,12 @@ export async function apply(plan: Plan, stack: Stack, options: ApplyOptions): Pr
     }
     // update_config.delay paces batches that run; a batch whose rollout stopped is not waited for.
     const runs = actions.some(
-      (action) => !(skipReason(action, deadHosts, failedPulls) ?? guard.skipReason(action)),
+      (action) =>
+        !(
+          skipReason(action, deadHosts, failedPulls) ??
+          moveReason(action, outcomes) ??
+          guard.skipReason(action)
+        ),
     );
     const delay = runs ? phase.delayBefore : 0;
     emit({
@@ -116,6 +121,7 @@ export async function apply(plan: Plan, stack: Stack, options: ApplyOptions): Pr
           const why =
             (options.signal?.aborted ? stopped(options.signal).message : null) ??
             skipReason(action, deadHosts, failedPulls) ??
+            moveReason(action, outcomes) ??
             guard.skipReason(action);
           if (why) {
             outcomes.push(skip(action, why, emit));
@@ -161,6 +167,22 @@ function skipReason(
       : `${image} could not be pulled on ${action.host}`;
   }
   return null;
+}
+
+/**
+ * A rebalance move removes the old replica only once its new one runs healthy elsewhere: the
+ * service never runs fewer healthy replicas than before the move.
+ */
+function moveReason(action: Action, outcomes: readonly ActionOutcome[]): string | null {
+  if (action.kind !== 'remove' || !action.after) return null;
+  const { host, name } = action.after;
+  const made = outcomes.find(
+    (outcome) =>
+      outcome.action.kind === 'create' &&
+      outcome.action.host === host &&
+      outcome.action.create.query.name === name,
+  );
+  return made?.result === 'done' ? null : `its replacement ${name} on ${host} is not running healthy`;
 }
 
 function imageMissing(action: Action, failedPulls: ReadonlyMap<string, boolean>): boolean {

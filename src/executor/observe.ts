@@ -216,7 +216,24 @@ function engineFacts(info: Record<string, unknown>): EngineFacts {
     arch: text('Architecture'),
     cpus: typeof info.NCPU === 'number' ? info.NCPU : 0,
     memory: typeof info.MemTotal === 'number' ? info.MemTotal : 0,
+    labels: engineLabels(info.Labels),
   };
+}
+
+/**
+ * `docker info` lists the engine's labels as `key=value` strings: each is split at its first `=`
+ * (a value may hold more).
+ */
+export function engineLabels(raw: unknown): Record<string, string> {
+  const labels: Record<string, string> = {};
+  if (!Array.isArray(raw)) return labels;
+  for (const item of raw) {
+    if (typeof item !== 'string') continue;
+    const at = item.indexOf('=');
+    if (at <= 0) continue;
+    labels[item.slice(0, at)] = item.slice(at + 1);
+  }
+  return labels;
 }
 
 const STATES: readonly ContainerState[] = [

@@ -64,6 +64,8 @@ export type EngineFacts = {
   readonly arch: string;
   readonly cpus: number;
   readonly memory: number;
+  /** The engine's own labels (`docker info` Labels, set in dockerd's config): `engine.labels.KEY`. */
+  readonly labels: Readonly<Record<string, string>>;
 };
 
 export type ContainerState = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';

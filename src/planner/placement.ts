@@ -1,10 +1,14 @@
 import type { Constraint, Service } from '../spec/types.js';
 import type { ObservedHost } from './observed.js';
+import { labelValue, spreadOver } from './spread.js';
 
 /** What placement knows of one host while a plan is being made: it fills as slots are placed. */
 export type HostLoad = {
   readonly name: string;
+  /** The spec's labels for the host (`x-heal.hosts.NAME.labels`): `node.labels.KEY`. */
   readonly labels: Readonly<Record<string, string>>;
+  /** The engine's own labels (`docker info`, dockerd's `labels`): `engine.labels.KEY`. */
+  readonly engineLabels: Readonly<Record<string, string>>;
   readonly os: string;
   readonly arch: string;
   /** Replicas per service planned on this host. */
@@ -22,6 +26,7 @@ export function hostLoad(host: ObservedHost): HostLoad {
   return {
     name: host.name,
     labels: host.host.labels,
+    engineLabels: host.engine?.labels ?? {},
     os: host.engine?.os ?? '',
     arch: host.engine?.arch ?? '',
     perService: new Map(),
@@ -71,8 +76,7 @@ function constraintValue(load: HostLoad, key: string): string | null {
   if (key === 'node.hostname') return load.name;
   if (key === 'node.platform.os') return load.os;
   if (key === 'node.platform.arch') return load.arch;
-  const label = /^(?:node|engine)\.labels\.(.+)$/.exec(key);
-  return label ? (load.labels[label[1]!] ?? null) : null;
+  return labelValue(load, key);
 }
 
 /** Why a host cannot take one more replica of the service, or null when it can. */
@@ -104,27 +108,34 @@ function splitBinding(binding: string): [string, string] {
 }
 
 /**
- * The host for a new replica: among those that can take it, the one with the fewest replicas of
- * this service, then the fewest new containers in this plan (hosts create in parallel: replicas
- * moved off a dead host come back sooner spread over every host left), then the fewest
- * containers, then by name. Or why none can.
+ * The host for a new replica: among those that can take it, first the spread of
+ * `placement.preferences` (`spread.ts`), then the one with the fewest replicas of this service,
+ * then the fewest new containers in this plan (hosts create in parallel: replicas moved off a
+ * dead host come back sooner spread over every host left), then the fewest containers, then by
+ * name. Or why none can. `exclude` (the host a replica moves off) counts in the spread but is
+ * not a candidate. `spread` says how the preferences chose, for the action's reason.
  */
 export function choose(
   loads: readonly HostLoad[],
   service: Service,
-): { host: HostLoad } | { reason: string } {
+  exclude: HostLoad | null = null,
+): { host: HostLoad; spread: string | null } | { reason: string } {
   const refused = new Map<Refusal, number>();
-  let best: HostLoad | null = null;
+  const eligible = new Set<HostLoad>();
   for (const load of loads) {
+    if (load === exclude) continue;
     const why = refusal(load, service);
-    if (why) {
-      refused.set(why, (refused.get(why) ?? 0) + 1);
-      continue;
-    }
-    if (best === null || better(load, best, service.name)) best = load;
+    if (why) refused.set(why, (refused.get(why) ?? 0) + 1);
+    else eligible.add(load);
   }
-  if (best) return { host: best };
-  return { reason: noHostReason(loads.length, refused, service) };
+  if (eligible.size === 0)
+    return { reason: noHostReason(loads.length - (exclude ? 1 : 0), refused, service) };
+  const { constraints, preferences } = service.deploy.placement;
+  const members = loads.filter((load) => matchesConstraints(load, constraints));
+  const spread = spreadOver(members, eligible, preferences, service.name);
+  let best: HostLoad | null = null;
+  for (const load of spread.hosts) if (best === null || better(load, best, service.name)) best = load;
+  return { host: best!, spread: spread.text };
 }
 
 function better(a: HostLoad, b: HostLoad, service: string): boolean {

@@ -135,6 +135,11 @@ export type Action =
   | (Base & {
       readonly kind: 'remove';
       readonly container: ContainerRef & { readonly stopTimeout: number; readonly stopSignal: string | null };
+      /**
+       * A rebalance move: the container of the same slot this plan creates on another host. The
+       * remove runs only when that create succeeded (the new replica proved healthy).
+       */
+      readonly after?: { readonly host: string; readonly name: string };
     })
   | (Base & { readonly kind: 'remove-network'; readonly network: string })
   | (Base & { readonly kind: 'remove-volume'; readonly volume: string });

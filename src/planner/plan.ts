@@ -13,6 +13,7 @@ import {
 } from './placement.js';
 import type { Plan, Unplaced } from './plan-types.js';
 import { buildCreate, serviceSpecLabel, type CreateContext } from './create.js';
+import { rebalance } from './rebalance.js';
 import { driveStack, shortHash } from './rollout.js';
 import { schedule, type Intent } from './schedule.js';
 import { keyedStack, keyVolumes, needsStackKey, sealStackKey } from './stack-key.js';
@@ -43,6 +44,11 @@ export type PlanOptions = {
    * stack that may need it; planning such a stack without it is a bug and throws.
    */
   readonly freshStackKey?: string;
+  /**
+   * `x-heal.watch.rebalance` (the daemon passes it): move one replica per service at rest toward
+   * an even spread (`rebalance.ts`). Off: a replica stays where it runs, as in Swarm.
+   */
+  readonly rebalance?: boolean;
 };
 
 type PlanContext = CreateContext & {
@@ -160,10 +166,15 @@ export function plan(spec: Stack, observed: Observed, options: PlanOptions): Pla
           service,
           slot,
           choice.host.name,
-          `slot ${slot} of ${service.deploy.replicas} is missing`,
+          withSpread(`slot ${slot} of ${service.deploy.replicas} is missing`, choice.spread),
         ),
       );
     }
+  }
+
+  if (options.rebalance && suspect.size === 0) {
+    const held = new Set([...driven.paused, ...driven.rollingBack]);
+    intents.push(...rebalance({ services, loads, intents, unplaced, held, context }));
   }
 
   // Services no longer in the spec.
@@ -280,10 +291,7 @@ function moveSlot(
   unplaced: Unplaced[],
   context: CreateContext,
 ): void {
-  const choice = choose(
-    [...loads.values()].filter((other) => other !== load),
-    service,
-  );
+  const choice = choose([...loads.values()], service, load);
   if ('reason' in choice && !(keeper.state === 'running' && keeper.configHash === service.configHash)) {
     intents.push(removal(service, keeper, `slot ${slot} cannot run on ${keeper.host}: ${choice.reason}`));
     unplaced.push({ service: service.name, slot, reason: choice.reason });
@@ -306,7 +314,7 @@ function moveSlot(
       service,
       slot,
       choice.host.name,
-      `slot ${slot} moves off ${keeper.host}: it no longer fits the placement`,
+      withSpread(`slot ${slot} moves off ${keeper.host}: it no longer fits the placement`, choice.spread),
     ),
   );
   intents.push(removal(service, keeper, `slot ${slot} moved to ${choice.host.name}`));
@@ -471,6 +479,11 @@ function creation(
   reason: string,
 ): Intent {
   return { kind: 'create', service, slot, create: buildCreate(context, service, slot, host), reason };
+}
+
+/** A reason, with how `placement.preferences` chose the host when they did. */
+export function withSpread(reason: string, spread: string | null): string {
+  return spread === null ? reason : `${reason}; ${spread}`;
 }
 
 function removal(service: Service | null, container: ObservedContainer, reason: string): Intent {

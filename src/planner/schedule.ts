@@ -45,6 +45,8 @@ export type Intent =
       readonly service: Service | null;
       readonly container: ObservedContainer;
       readonly reason: string;
+      /** Removed only once this new container on another host runs healthy (a rebalance move). */
+      readonly after?: { readonly host: string; readonly name: string };
     }
   | {
       readonly kind: 'unchanged';
@@ -160,6 +162,7 @@ export function schedule(input: ScheduleInput): Plan {
           slot,
           container: stoppable(intent.container, intent.service),
           reason: intent.reason,
+          ...(intent.after ? { after: intent.after } : {}),
         });
         break;
       case 'unchanged':

@@ -1,6 +1,6 @@
 import type { Check } from './check.js';
 import type { KeyPath } from './errors.js';
-import { parseConstraint } from './syntax/constraints.js';
+import { parseConstraint, parseSpread } from './syntax/constraints.js';
 import type { Deploy, Placement, ResourceAmounts, Resources, RestartPolicy, UpdateConfig } from './types.js';
 
 /**
@@ -93,7 +93,8 @@ function normalizePlacement(check: Check, value: unknown, path: KeyPath): Placem
   const spread = preferences.flatMap((preference, index) => {
     const at = [...path, 'preferences', index];
     const item = check.object(preference, at, ['spread']);
-    const by = item ? check.string(item.spread, [...at, 'spread']) : undefined;
+    const text = item ? check.string(item.spread, [...at, 'spread']) : undefined;
+    const by = text === undefined ? undefined : check.parsed(parseSpread(text), [...at, 'spread']);
     return by === undefined ? [] : [{ spread: by }];
   });
   const max = raw.max_replicas_per_node;

@@ -144,6 +144,7 @@ async function lookAndPlan(
     notBefore: state.restarts.notBefore(stack.services, now),
     // Used only when a service has secrets and no host holds the stack's key yet.
     freshStackKey: newStackKey(),
+    rebalance: stack.heal.watch.rebalance,
   });
   updateServiceMetrics(state, metrics, stack, observed, now);
   return { made, nextHostChange: hosts.nextChangeAt };

@@ -25,7 +25,7 @@ export function observedHost(
     reachable,
     error: reachable ? null : 'connect ETIMEDOUT',
     engine: reachable
-      ? { name, version: '20.10.24', os: 'linux', arch: 'x86_64', cpus: 2, memory: 4_000_000_000 }
+      ? { name, version: '20.10.24', os: 'linux', arch: 'x86_64', cpus: 2, memory: 4_000_000_000, labels: {} }
       : null,
     containers: [],
     totalContainers: reachable ? (overrides.containers?.length ?? 0) : null,

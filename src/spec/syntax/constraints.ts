@@ -51,3 +51,18 @@ function normalizeKey(key: string): string | null {
   );
   return prefix === undefined ? null : prefix + key.slice(prefix.length);
 }
+
+/**
+ * A spread preference's label (`node.labels.zone`, `engine.labels.rack`): the only thing Swarm
+ * spreads over. The prefix comes out in lower case, the label's name as written.
+ */
+export function parseSpread(text: string): Parsed<string> {
+  const trimmed = text.trim();
+  const prefix = LABEL_PREFIXES.find((candidate) => trimmed.toLowerCase().startsWith(candidate));
+  const name = prefix === undefined ? '' : trimmed.slice(prefix.length);
+  if (prefix === undefined || !KEY.test(`x${name}`) || name === '')
+    return {
+      error: `${quote(trimmed)} is not a label to spread over: use node.labels.<KEY> or engine.labels.<KEY>`,
+    };
+  return { value: `${prefix}${name}` };
+}
