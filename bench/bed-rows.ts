@@ -11,7 +11,8 @@ import { killFloor, killHeal, killSwarm } from './kill-rows.js';
 import type { ResultRow } from './results-row.js';
 import { rolloutFloor, rolloutHeal, rolloutSwarm } from './rollout-rows.js';
 import { withSwarm } from './swarm.js';
-import { docker, HOSTS, type Sample } from './util.js';
+import { allOf, type Cells, everyRun, type Target, targets } from './targets.js';
+import { docker, HOSTS } from './util.js';
 import { commitToConverged, idleDaemon, type GitSamples, type IdleSamples } from './watch-rows.js';
 
 /** The measurements, by the key `--only=a,b` names. */
@@ -34,8 +35,6 @@ const CREATE = { name: 'bcreate', replicas: 6, health: true };
 const APPLY24 = { name: 'bapply', replicas: 24, health: false };
 const SCALE = { name: 'bscale', from: 6, to: 24 };
 const ROLLOUT = { name: 'broll', replicas: 12, parallelism: 3 };
-
-type Cells = { heal?: Sample; swarm?: Sample; floor?: Sample };
 
 export async function bedRows(env: TestbedEnv, only: ReadonlySet<BedKey>): Promise<ResultRow[]> {
   const cells = new Map<BedKey, Cells>(BED_KEYS.map((key) => [key, {}]));
@@ -205,64 +204,4 @@ async function ensureImage(env: TestbedEnv, image: string): Promise<string[]> {
     pulled.push(host);
   }
   return pulled;
-}
-
-/** A row's target: its text with the figures, and whether they meet it. */
-type Target = (
-  heal: number | null,
-  swarm: number | null,
-  floor: number | null,
-  cells: Cells,
-) => { text: string; met: boolean };
-
-/** Every one of heal's runs within `limit` seconds: the slowest run, and each, are in the text. */
-function everyRun(limit: number, relation: '≤' | '<'): Target {
-  return (_heal, _swarm, _floor, cells) => {
-    const runs = cells.heal?.runs ?? [];
-    const max = runs.length > 0 ? Math.max(...runs) : null;
-    const met = max !== null && (relation === '≤' ? max <= limit : max < limit);
-    const each = runs.length > 0 ? ` (runs ${runs.join(', ')})` : '';
-    return {
-      met,
-      text: `${relation} ${limit} s every run: max ${max ?? '?'} s ${met ? 'met' : 'MISSED'}${each}`,
-    };
-  };
-}
-
-/** Several targets, all to be met. */
-function allOf(...parts: readonly Target[]): Target {
-  return (...args) => {
-    const results = parts.map((part) => part(...args));
-    return {
-      text: results.map((result) => result.text).join('; '),
-      met: results.every((result) => result.met),
-    };
-  };
-}
-
-/** Targets as ratios to Swarm and to the floor: `≤ 0.5x swarm: 0.71x MISSED; ≤ 1.5x floor: 1.17x met`. */
-function targets(limits: { readonly swarm?: number; readonly floor?: number }): Target {
-  return (
-    heal: number | null,
-    swarm: number | null,
-    floor: number | null,
-  ): { text: string; met: boolean } => {
-    const parts = (
-      [
-        ['swarm', limits.swarm, swarm],
-        ['floor', limits.floor, floor],
-      ] as const
-    ).flatMap(([what, limit, base]) => {
-      if (limit === undefined) return [];
-      const ratio = heal !== null && base !== null && base > 0 ? heal / base : null;
-      const met = ratio !== null && ratio <= limit;
-      return [
-        {
-          met,
-          text: `≤ ${limit}x ${what}: ${ratio === null ? '?' : `${ratio.toFixed(2)}x`} ${met ? 'met' : 'MISSED'}`,
-        },
-      ];
-    });
-    return { text: parts.map((part) => part.text).join('; '), met: parts.every((part) => part.met) };
-  };
 }

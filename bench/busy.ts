@@ -1,8 +1,10 @@
 /**
- * Busy engines: a bounded background load on every host's dockerd while a measurement runs, as
- * other work on the same machines would make it. Per host, one shell loop creates, starts and
- * removes a throwaway container (`docker run --rm`) while another lists and inspects; each loop
- * stops by itself after `maxRounds` rounds or `maxSeconds`, and stop() ends both by pid.
+ * Busy engines: a bounded, steady background load on every host's dockerd while a measurement
+ * runs, as other work on the same machines would make it. Per host, one shell loop creates,
+ * starts and removes a throwaway container (`docker run --rm`) every `pauseSeconds` while another
+ * lists and inspects; each loop stops by itself after `maxRounds` rounds or `maxSeconds`, and
+ * stop() ends both by pid. The pause keeps it a load, not a saturation: with none, six loops on
+ * this 2-core machine kept the engines' own kill-to-start at 4-6 s.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { TestbedEnv } from '../test/testbed.js';
@@ -18,7 +20,11 @@ export type BusyLoad = {
   stop(): Promise<void>;
 };
 
-export type BusyOptions = { readonly maxRounds: number; readonly maxSeconds: number };
+export type BusyOptions = {
+  readonly maxRounds: number;
+  readonly maxSeconds: number;
+  readonly pauseSeconds: number;
+};
 
 /** Starts the load on h1..h3; the caller stops it (it also stops by itself at its bounds). */
 export function busyEngines(env: TestbedEnv, options: BusyOptions): BusyLoad {
@@ -32,7 +38,7 @@ export function busyEngines(env: TestbedEnv, options: BusyOptions): BusyLoad {
       `${docker} ps -a -q | head -n 20 | xargs -r ${docker} inspect >/dev/null`,
     ];
     for (const body of loops) {
-      const script = `for i in $(seq ${options.maxRounds}); do ${body} >/dev/null 2>&1; echo; done`;
+      const script = `for i in $(seq ${options.maxRounds}); do ${body} >/dev/null 2>&1; echo; sleep ${options.pauseSeconds}; done`;
       // `timeout` bounds the loop in time even if this process dies; detached: its own process group.
       const child = spawn('timeout', [String(options.maxSeconds), 'bash', '-c', script], {
         detached: true,

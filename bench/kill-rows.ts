@@ -40,7 +40,7 @@ import {
 const KILL_RUNS = 5;
 const REPLICAS = 6;
 /** The busy engines' bounds: enough for every run of one column (repeat() stops after 240 s). */
-const BUSY = { maxRounds: 2_000, maxSeconds: 300 };
+const BUSY = { maxRounds: 1_000, maxSeconds: 300, pauseSeconds: 0.5 };
 
 /** Whether the engines are left alone or kept busy during the runs. */
 export type Load = 'quiet' | 'busy';

@@ -44,7 +44,7 @@ await inTempDir(stack, async (dir) => {
     'debug',
     ...allowTestbedKeys(env),
   ]);
-  const load = busy ? busyEngines(env, { maxRounds: 2_000, maxSeconds: 300 }) : null;
+  const load = busy ? busyEngines(env, { maxRounds: 1_000, maxSeconds: 300, pauseSeconds: 0.5 }) : null;
   try {
     for (let run = 1; run <= runs; run += 1) {
       await waitConverged(daemon, 60_000);

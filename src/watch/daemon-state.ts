@@ -27,6 +27,8 @@ export type DaemonState = {
   watch: FleetWatch | null;
   /** What the last look saw. */
   observed: Observed | null;
+  /** When the last look began (epoch ms): a container that stopped after it calls for the lock first. */
+  lookedAt: number;
   /** More than half of the hosts silent at once: nothing is declared down. */
   partitioned: boolean;
   last: LastReconcile | null;
