@@ -64,7 +64,7 @@ export async function startDaemon(
     restarts: new Restarts(),
     watch: null,
     observed: null,
-    lookedAt: 0,
+    stopsSeenAt: 0,
     partitioned: false,
     last: null,
     failures: 0,

@@ -55,7 +55,7 @@ export async function reconcile(state: DaemonState, deps: ReconcileDeps): Promis
   if (!good) return done('failed', null, state.spec.error);
   const { stack, revision } = good;
   const watch = deps.watchFor(stack);
-  const lockFirst = stoppedSince(watch, state.lookedAt);
+  const lockFirst = stoppedSince(watch, state.stopsSeenAt);
   if (!lockFirst) {
     const first = await lookAndPlan(state, deps, stack, revision, watch);
     if (first.made.refused) return refuse(state, deps, stack, first.made.refused);
@@ -76,6 +76,8 @@ export async function reconcile(state: DaemonState, deps: ReconcileDeps): Promis
   } catch (error) {
     if (!(error instanceof LockHeldError)) throw error;
     deps.log.warn({ stack: stack.name, error: error.message }, 'stack locked; retrying');
+    // The retry looks first: without the lock (no majority, another heal) the hosts are still looked at.
+    state.stopsSeenAt = Date.now();
     return done('waiting', stack, error.message, Date.now() + LOCKED_RETRY_MS);
   }
   deps.log.debug({ stack: stack.name, hosts: lock.hosts }, 'lock taken');
@@ -122,8 +124,8 @@ async function lookAndPlan(
   watch: FleetWatch,
 ): Promise<Looked> {
   const { log, metrics } = deps;
-  state.lookedAt = Date.now();
-  const stopped = recentlyStopped(watch, state.lookedAt);
+  state.stopsSeenAt = Date.now();
+  const stopped = recentlyStopped(watch, state.stopsSeenAt);
   const observed = await observe(stack, watch.fleet.reach, Date.now, {
     // A silent host gets until it would be declared down to answer: a hung call must not delay that.
     answerBy: (name) => answerBy(watch, name, Date.now()),
