@@ -94,7 +94,7 @@ export async function reconcile(state: DaemonState, deps: ReconcileDeps): Promis
     await lock.release().catch(() => undefined);
     deps.log.debug({ stack: stack.name }, 'lock released');
   }
-  // Only a look of its own decides a refusal; after the lock, so that a fallback spec can take it.
+  // A refusal of the only look is handled once the lock is released: a fallback spec takes it anew.
   if (lockFirst && again.made.refused) return refuse(state, deps, stack, again.made.refused);
   if (lockFirst) state.spec.planned();
   return { ...settled(stack, again.made, again.nextHostChange, deps), looks };
