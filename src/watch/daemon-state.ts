@@ -27,6 +27,11 @@ export type DaemonState = {
   watch: FleetWatch | null;
   /** What the last look saw. */
   observed: Observed | null;
+  /**
+   * Until when (epoch ms) the stops that events reported have been seen by a look, or by a try
+   * for the lock that failed: a container that stopped after it calls for the lock first.
+   */
+  stopsSeenAt: number;
   /** More than half of the hosts silent at once: nothing is declared down. */
   partitioned: boolean;
   last: LastReconcile | null;

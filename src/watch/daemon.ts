@@ -64,6 +64,7 @@ export async function startDaemon(
     restarts: new Restarts(),
     watch: null,
     observed: null,
+    stopsSeenAt: 0,
     partitioned: false,
     last: null,
     failures: 0,
@@ -178,7 +179,7 @@ function record(
   result: Reconciled,
   started: number,
 ): number | null {
-  const { outcome, stack, actions, failed, message } = result;
+  const { outcome, stack, actions, failed, message, looks } = result;
   const ms = Date.now() - started;
   state.last = { at: new Date().toISOString(), outcome, ms, actions, failed, message };
   state.ready = true;
@@ -196,6 +197,7 @@ function record(
       actions,
       failed,
       message,
+      ...(looks !== undefined ? { looks } : {}),
     },
     'reconcile done',
   );

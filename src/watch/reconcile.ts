@@ -23,6 +23,8 @@ export type Reconciled = {
   readonly message: string | null;
   /** When to look again at the latest (epoch ms); null: at the next trigger or resync. */
   readonly retryAt: number | null;
+  /** How many times it observed the hosts when it took the lock: 1 when it took the lock first. */
+  readonly looks?: number;
 };
 
 /** What a reconcile needs besides the state: where to log and count, and how to reach the hosts. */
@@ -44,7 +46,8 @@ const LOCKED_RETRY_MS = 2_000;
  * One reconcile, level-triggered: the spec (read again only if the source announced a change),
  * every host observed afresh, a plan; with actions, the stack's lock, then a second look and plan
  * under it (another heal may have acted since the first), and the apply. Never asks which trigger
- * fired.
+ * fired: only whether an event said a container stopped since the last look, in which case there
+ * is work almost surely, and it takes the lock first and looks once, under it.
  */
 export async function reconcile(state: DaemonState, deps: ReconcileDeps): Promise<Reconciled> {
   await state.spec.load();
@@ -52,15 +55,14 @@ export async function reconcile(state: DaemonState, deps: ReconcileDeps): Promis
   if (!good) return done('failed', null, state.spec.error);
   const { stack, revision } = good;
   const watch = deps.watchFor(stack);
-  const { made, nextHostChange } = await lookAndPlan(state, deps, stack, revision, watch);
-  if (made.refused) {
-    deps.log.error({ stack: stack.name, reason: made.refused }, 'plan refused');
-    // A commit that would remove the whole stack is rejected like one that does not load.
-    if (state.spec.rejectNewest(made.refused)) return reconcile(state, deps);
-    return done('failed', stack, made.refused);
+  const lockFirst = stoppedSince(watch, state.stopsSeenAt);
+  if (!lockFirst) {
+    const first = await lookAndPlan(state, deps, stack, revision, watch);
+    if (first.made.refused) return refuse(state, deps, stack, first.made.refused);
+    state.spec.planned();
+    if (first.made.actions.length === 0) return settled(stack, first.made, first.nextHostChange, deps);
   }
-  state.spec.planned();
-  if (made.actions.length === 0) return settled(stack, made, nextHostChange, deps);
+  const looks = lockFirst ? 1 : 2;
 
   let lock: Lock;
   try {
@@ -74,21 +76,44 @@ export async function reconcile(state: DaemonState, deps: ReconcileDeps): Promis
   } catch (error) {
     if (!(error instanceof LockHeldError)) throw error;
     deps.log.warn({ stack: stack.name, error: error.message }, 'stack locked; retrying');
+    // The retry looks first: without the lock (no majority, another heal) the hosts are still looked at.
+    state.stopsSeenAt = Date.now();
     return done('waiting', stack, error.message, Date.now() + LOCKED_RETRY_MS);
   }
   deps.log.debug({ stack: stack.name, hosts: lock.hosts }, 'lock taken');
+  let again: Looked;
   try {
     // Under the lock, from a fresh look: what the first look planned may have been done meanwhile.
-    const again = await lookAndPlan(state, deps, stack, revision, watch);
+    again = await lookAndPlan(state, deps, stack, revision, watch);
     const current = again.made;
-    if (current.refused || current.actions.length === 0)
-      return settled(stack, current, again.nextHostChange, deps);
-    return await applyPlan(state, deps, stack, current, watch, lock);
+    if (!current.refused && current.actions.length > 0) {
+      if (lockFirst) state.spec.planned();
+      return { ...(await applyPlan(state, deps, stack, current, watch, lock)), looks };
+    }
   } finally {
     await lock.release().catch(() => undefined);
     deps.log.debug({ stack: stack.name }, 'lock released');
   }
+  // A refusal of the only look is handled once the lock is released: a fallback spec takes it anew.
+  if (lockFirst && again.made.refused) return refuse(state, deps, stack, again.made.refused);
+  if (lockFirst) state.spec.planned();
+  return { ...settled(stack, again.made, again.nextHostChange, deps), looks };
 }
+
+/** A plan that would remove the whole stack: its commit is rejected like one that does not load. */
+function refuse(state: DaemonState, deps: ReconcileDeps, stack: Stack, reason: string): Promise<Reconciled> {
+  deps.log.error({ stack: stack.name, reason }, 'plan refused');
+  if (state.spec.rejectNewest(reason)) return reconcile(state, deps);
+  return Promise.resolve(done('failed', stack, reason));
+}
+
+/** Whether an event said a container of the stack stopped after `since` (epoch ms). */
+function stoppedSince(watch: FleetWatch, since: number): boolean {
+  for (const ids of watch.stopped.values()) for (const at of ids.values()) if (at > since) return true;
+  return false;
+}
+
+type Looked = { made: Plan; nextHostChange: number | null };
 
 /** Observe every host, fold in their states, and plan; and when a silent host's state changes next. */
 async function lookAndPlan(
@@ -97,9 +122,10 @@ async function lookAndPlan(
   stack: Stack,
   revision: string | null,
   watch: FleetWatch,
-): Promise<{ made: Plan; nextHostChange: number | null }> {
+): Promise<Looked> {
   const { log, metrics } = deps;
-  const stopped = recentlyStopped(watch, Date.now());
+  state.stopsSeenAt = Date.now();
+  const stopped = recentlyStopped(watch, state.stopsSeenAt);
   const observed = await observe(stack, watch.fleet.reach, Date.now, {
     // A silent host gets until it would be declared down to answer: a hung call must not delay that.
     answerBy: (name) => answerBy(watch, name, Date.now()),

@@ -416,6 +416,9 @@ describe('heal watch on three hosts', () => {
     expect(
       logs('action done', { kind: 'start', host: 'h2', slot: Number(victim.slot) }).length,
     ).toBeGreaterThan(0);
+    // The kill's event calls for the lock first: the reconcile that started it looked once, under the lock.
+    const acted = logs('reconcile done', { actions: 1 }).filter((line) => Date.parse(line.time) >= killed);
+    expect(acted.map((line) => line.looks)).toEqual([1]);
     expect(await metricNow('heal_heals_total', { reason: 'crashed' })).toBeGreaterThan(healed);
   }, 60_000);
 
