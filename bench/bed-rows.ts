@@ -30,6 +30,8 @@ export const BED_KEYS = [
   'rollout',
 ] as const;
 export type BedKey = (typeof BED_KEYS)[number];
+/** Rows with no Swarm figure: following git, and the daemon at rest. */
+const HEAL_ONLY: readonly BedKey[] = ['git', 'idle'];
 
 const CREATE = { name: 'bcreate', replicas: 6, health: true };
 const APPLY24 = { name: 'bapply', replicas: 24, health: false };
@@ -87,18 +89,8 @@ export async function bedRows(env: TestbedEnv, only: ReadonlySet<BedKey>): Promi
     }
 
     // Docker Swarm on the same hosts.
-    const swarmKeys = [
-      'create',
-      'apply24',
-      'scale',
-      'kill',
-      'killbusy',
-      'hostdown',
-      'frozen',
-      'cutoff',
-      'rollout',
-    ];
-    if (swarmKeys.some((key) => wants(key as BedKey))) {
+    const swarmKeys = BED_KEYS.filter((key) => !HEAL_ONLY.includes(key));
+    if (swarmKeys.some((key) => wants(key))) {
       await guard('swarm', () =>
         withSwarm(env, async () => {
           if (wants('create')) cell('create').swarm = await deploySwarm(env, CREATE);

@@ -86,17 +86,15 @@ export async function reconcile(state: DaemonState, deps: ReconcileDeps): Promis
     // Under the lock, from a fresh look: what the first look planned may have been done meanwhile.
     again = await lookAndPlan(state, deps, stack, revision, watch);
     const current = again.made;
-    if (!current.refused && current.actions.length > 0) {
-      if (lockFirst) state.spec.planned();
+    if (lockFirst && !current.refused) state.spec.planned();
+    if (!current.refused && current.actions.length > 0)
       return { ...(await applyPlan(state, deps, stack, current, watch, lock)), looks };
-    }
   } finally {
     await lock.release().catch(() => undefined);
     deps.log.debug({ stack: stack.name }, 'lock released');
   }
   // A refusal of the only look is handled once the lock is released: a fallback spec takes it anew.
   if (lockFirst && again.made.refused) return refuse(state, deps, stack, again.made.refused);
-  if (lockFirst) state.spec.planned();
   return { ...settled(stack, again.made, again.nextHostChange, deps), looks };
 }
 
