@@ -29,9 +29,10 @@ export interface TestbedEnv {
   registry: string;
   /**
    * Test images in that registry: web v1/v2 (port 8080, `/` and `/health`), crash (exits 1), sick,
-   * proxy (HAProxy reading /usr/local/etc/haproxy/haproxy.cfg).
+   * flaky (serves and is healthy, then exits 1 three seconds after it started), proxy (HAProxy
+   * reading /usr/local/etc/haproxy/haproxy.cfg).
    */
-  images: { web1: string; web2: string; crash: string; sick: string; proxy: string };
+  images: { web1: string; web2: string; crash: string; sick: string; flaky: string; proxy: string };
 }
 
 interface RunOptions {

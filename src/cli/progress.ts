@@ -14,6 +14,10 @@ export function progress(stream: Stream, paint: Paint, plan: Plan): (event: Appl
   const rollouts = rolloutProgress(plan);
   return (event) => {
     if (event.type === 'rollout') return void stream.write(`${rolloutLine(event.rollout, paint)}\n`);
+    if (event.type === 'monitor') {
+      for (const line of rollouts.flush()) stream.write(`${paint.bold(line)}\n`);
+      return void stream.write(`${paint.bold(monitorLine(event))}\n`);
+    }
     if (event.type === 'phase') for (const line of rollouts.flush()) stream.write(`${paint.bold(line)}\n`);
     show(event);
     if (event.type === 'done') rollouts.done(event.action);
@@ -41,6 +45,12 @@ function rolloutProgress(plan: Plan): { done(action: Action): void; flush(): str
   };
 }
 
+/** `watching web for 5.0s (update_config.monitor 5s)`: apply waits on the last batch's window. */
+function monitorLine(event: Extract<ApplyEvent, { type: 'monitor' }>): string {
+  const left = Math.max(0, event.until - Date.now());
+  return `  watching ${event.service} for ${seconds(left)} (update_config.monitor ${event.monitor / 1000}s): a new container that exits or turns unhealthy by then fails the rollout`;
+}
+
 export function rolloutLine(rollout: RolloutResult, paint: Paint): string {
   const what = rollout.kind === 'rollback' ? 'rollback' : 'rollout';
   switch (rollout.result) {
@@ -50,7 +60,7 @@ export function rolloutLine(rollout: RolloutResult, paint: Paint): string {
       );
     case 'incomplete':
       return paint.remove(
-        `${rollout.service}: ${what} incomplete: ${rollout.updated} of ${rollout.slots} slots updated`,
+        `${rollout.service}: ${what} incomplete: ${rollout.updated} of ${rollout.slots} slots updated${rollout.reason ? ` (${rollout.reason})` : ''}`,
       );
     case 'continued':
       return paint.change(`${rollout.service}: ${what} goes on (failure_action continue): ${rollout.reason}`);
@@ -69,7 +79,7 @@ function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)}s`;
 }
 
-type ActionEvent = Exclude<ApplyEvent, { type: 'rollout' }>;
+type ActionEvent = Exclude<ApplyEvent, { type: 'rollout' | 'monitor' }>;
 
 function plain(stream: Stream, paint: Paint): (event: ActionEvent) => void {
   return (event) => {

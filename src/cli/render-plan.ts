@@ -128,7 +128,7 @@ export function describe(action: Action): string {
     case 'start':
       return `${action.service}.${action.slot} start ${action.container.name}`;
     case 'replace':
-      return `${action.service}.${action.slot} ${action.old.name} → ${action.create.query.name} (${action.order})`;
+      return `${action.service}.${action.slot} ${action.old.name} → ${action.create.query.name}${action.rename ? ` → ${action.rename}` : ''} (${action.order})`;
     case 'remove':
       return `${action.service ?? '?'}.${action.slot ?? '?'} ${action.container.name}`;
     case 'remove-network':

@@ -4,6 +4,7 @@ import {
   ActionError,
   createAndStart,
   pullImage,
+  renameContainer,
   startContainer,
   stopAndRemove,
   waitHealthy,
@@ -26,7 +27,14 @@ export type ApplyEvent =
   | { readonly type: 'done'; readonly action: Action; readonly ms: number }
   | { readonly type: 'failed'; readonly action: Action; readonly ms: number; readonly error: string }
   | { readonly type: 'skipped'; readonly action: Action; readonly why: string }
-  | { readonly type: 'rollout'; readonly rollout: RolloutResult };
+  | { readonly type: 'rollout'; readonly rollout: RolloutResult }
+  /** After the last phase, apply watches the rollout's new containers until `until` (epoch ms). */
+  | {
+      readonly type: 'monitor';
+      readonly service: string;
+      readonly monitor: number;
+      readonly until: number;
+    };
 
 export type ActionOutcome =
   | { readonly action: Action; readonly result: 'done'; readonly ms: number }
@@ -65,7 +73,8 @@ export type ApplyOptions = {
  * actions at once. A failing host or action does not stop the others: what depends on it is
  * skipped (later actions on a host that proved unreachable, new containers whose image did not
  * pull, later update batches of a rollout its failure_action stopped), everything else runs, and
- * the report lists every outcome and how each rollout ended.
+ * the report lists every outcome and how each rollout ended. It returns once the new containers
+ * of its rollouts have lasted update_config.monitor (or one failed), or at once when `signal` aborts.
  */
 export async function apply(plan: Plan, stack: Stack, options: ApplyOptions): Promise<ApplyReport> {
   const started = Date.now();
@@ -90,7 +99,7 @@ export async function apply(plan: Plan, stack: Stack, options: ApplyOptions): Pr
       settled = true;
       await guard.settle();
     }
-    await guard.check();
+    await guard.check(options.signal);
     if (options.signal?.aborted) {
       for (const action of actions) outcomes.push(skip(action, stopped(options.signal).message, emit));
       continue;
@@ -142,7 +151,10 @@ export async function apply(plan: Plan, stack: Stack, options: ApplyOptions): Pr
       ),
     );
   }
-  await guard.check();
+  // update_config.monitor covers the last batch too: a rollout is done once its last window passed.
+  await guard.check(options.signal);
+  for (const window of guard.windows()) emit({ type: 'monitor', ...window });
+  await guard.watch(options.signal);
   const rollouts = guard.results();
   const ok =
     outcomes.every((outcome) => outcome.result === 'done') &&
@@ -274,6 +286,8 @@ async function perform(
       if (action.order === 'start-first') {
         const id = await createAndStart(client, action.create, stack, action.service, signal);
         await stopAndRemove(client, action.old, signal);
+        // Plans saved by an older heal have no `rename`.
+        if (action.rename) await renameContainer(client, id, action.create.query.name, action.rename, signal);
         return id;
       }
       await stopAndRemove(client, action.old, signal);

@@ -165,6 +165,32 @@ export async function startContainer(
   );
 }
 
+/** Gives a container another name (start-first: the slot's own name, once the old gave it up). */
+export async function renameContainer(
+  client: HostClient,
+  id: string,
+  from: string,
+  to: string,
+  signal?: AbortSignal,
+): Promise<void> {
+  await client.call(
+    `rename ${from} to ${to}`,
+    (docker, abortSignal) =>
+      docker
+        .getContainer(id)
+        .rename({ name: to, abortSignal })
+        .catch((error: { statusCode?: number }) => {
+          // Between the old one's removal and now, a container heal does not own took the name.
+          if (error.statusCode === 409)
+            throw new ActionError(
+              `${client.host.name}: ${from} runs, but could not take the name ${to}: another container holds it`,
+            );
+          throw error;
+        }),
+    { kind: 'write', ...(signal ? { signal } : {}) },
+  );
+}
+
 /** Stops with the container's own stop signal and grace period, then removes it with its anonymous volumes. */
 export async function stopAndRemove(
   client: HostClient,

@@ -5,9 +5,13 @@ import { waitHealthy } from './containers.js';
 import { HostUnreachableError } from './errors.js';
 import { writeMark } from './marks.js';
 import type { Reach } from './observe.js';
+import { sleep } from './sleep.js';
 
 /** How long a replica found starting may take to turn healthy before a rollout goes on without it. */
 const SETTLE_TIMEOUT_MS = 60_000;
+
+/** How often `watch` looks at the new containers still in their monitor window. */
+const MONITOR_POLL_MS = 500;
 
 /** How one service's rollout ended in this apply. */
 export type RolloutResult = {
@@ -15,8 +19,9 @@ export type RolloutResult = {
   readonly kind: Rollout['kind'];
   readonly to: string;
   /**
-   * `done`: every slot moved; `incomplete`: some were skipped (an image that did not pull, a host
-   * that stopped answering); `continued`: some failed, and failure_action is continue; `paused`,
+   * `done`: every slot moved, and its new container lasted its monitor window; `incomplete`: some
+   * were skipped (an image that did not pull, a host that stopped answering), or heal stopped
+   * before the monitor windows had passed; `continued`: some failed, and failure_action is continue; `paused`,
    * `rolled-back`: failure_action stopped it; `failed`: a rollback that failed, or failures below
    * the ratio.
    */
@@ -42,15 +47,22 @@ type State = {
   updated: number;
   failures: string[];
   halted: RolloutResult['result'] | null;
+  /** heal stopped while new containers of this rollout were still in their monitor window. */
+  unwatched: boolean;
 };
+
+/** A rollout whose new containers `watch` is about to follow: until its last window ends. */
+export type MonitorWindow = { readonly service: string; readonly monitor: number; readonly until: number };
 
 /**
  * Follows each rollout's update_config while apply runs. A replacement that fails, or a new
  * container that exits or turns unhealthy within `monitor` of starting, is a failure; once the
  * failures exceed max_failure_ratio of the rollout's slots, failure_action decides: continue, or
  * stop the rollout (its later batches are skipped) and record on the hosts that its config was
- * paused or is to be rolled back. Monitoring never waits: the containers in their window are
- * looked at before each phase and once at the end.
+ * paused or is to be rolled back. Between phases monitoring never waits: the containers in their
+ * window are looked at before each phase. After the last phase, `watch` follows them until the
+ * last window has passed, as Swarm does: a rollout is done only once its last batch has lasted
+ * `monitor`.
  */
 export class RolloutGuard {
   private readonly states = new Map<string, State>();
@@ -64,7 +76,13 @@ export class RolloutGuard {
     private readonly disturbedSince: (host: string, since: number) => boolean = () => false,
   ) {
     for (const rollout of plan.rollouts)
-      this.states.set(rollout.service, { rollout, updated: 0, failures: [], halted: null });
+      this.states.set(rollout.service, {
+        rollout,
+        updated: 0,
+        failures: [],
+        halted: null,
+        unwatched: false,
+      });
   }
 
   /** Why a replacement must not run: its service's rollout stopped. */
@@ -123,34 +141,97 @@ export class RolloutGuard {
     );
   }
 
-  /** Looks once at every new container still in its monitor window. */
-  async check(): Promise<void> {
-    const now = Date.now();
-    this.watched = this.watched.filter((item) => item.until > now);
-    const failing = await Promise.all(this.watched.map(async (item) => ({ item, why: await problem(item) })));
-    for (const { item, why } of failing) {
+  /**
+   * Looks once at every new container still in its monitor window. A failure counts when the look
+   * that sees it began within the window; a window that has ended by the look is dropped after it.
+   */
+  async check(signal?: AbortSignal): Promise<void> {
+    const started = Date.now();
+    this.watched = this.watched.filter((item) => item.until >= started && this.following(item.service));
+    const looks = await Promise.all(
+      this.watched.map(async (item) => ({ item, why: await problem(item, signal) })),
+    );
+    for (const { item, why } of looks) {
       if (why === null) continue;
       this.watched = this.watched.filter((other) => other !== item);
       // Its engine restarted (or was lost) since it started: the stop was the host's, not the config's.
       if (this.disturbedSince(item.client.host.name, item.startedAt)) continue;
       await this.count(item.service, `${item.client.host.name}: ${item.name} ${why} within monitor`);
     }
+    this.watched = this.watched.filter((item) => item.until > started && this.following(item.service));
+  }
+
+  /** Per rollout still followed, when the monitor window of its last new container ends. */
+  windows(): MonitorWindow[] {
+    const until = new Map<string, number>();
+    for (const item of this.watched)
+      if (this.following(item.service))
+        until.set(item.service, Math.max(until.get(item.service) ?? 0, item.until));
+    return [...until].map(([service, end]) => ({
+      service,
+      monitor: this.states.get(service)?.rollout.monitor ?? 0,
+      until: end,
+    }));
+  }
+
+  /**
+   * After the last phase: looks at the new containers every MONITOR_POLL_MS until every
+   * monitor window has passed (a healthy rollout ends with its last window) or every rollout with
+   * containers left to watch has stopped. Once `signal` aborts it returns at once, and those
+   * rollouts are incomplete: nothing will watch their last containers.
+   */
+  async watch(signal?: AbortSignal): Promise<void> {
+    for (;;) {
+      if (signal?.aborted) return this.unwatch();
+      await this.check(signal);
+      if (this.watched.length === 0) return;
+      if (signal?.aborted) return this.unwatch();
+      const next = Math.min(...this.watched.map((item) => item.until));
+      // The last look at a window lands at its end, not up to a poll later.
+      const wait = Math.min(MONITOR_POLL_MS, Math.max(0, next - Date.now()));
+      const cut = await sleep(wait, signal).then(
+        () => false,
+        () => true,
+      );
+      if (cut) return this.unwatch();
+    }
+  }
+
+  private unwatch(): void {
+    for (const item of this.watched) {
+      const state = this.states.get(item.service);
+      if (state && this.following(item.service)) state.unwatched = true;
+    }
+    this.watched = [];
+  }
+
+  /** Whether failures of this rollout still matter: it goes on (or goes on by failure_action continue). */
+  private following(service: string): boolean {
+    const halted = this.states.get(service)?.halted ?? null;
+    return halted === null || halted === 'continued';
   }
 
   results(): RolloutResult[] {
     return [...this.states.values()].map((state) => this.result(state));
   }
 
-  private result({ rollout, updated, failures, halted }: State): RolloutResult {
+  private result({ rollout, updated, failures, halted, unwatched }: State): RolloutResult {
     return {
       service: rollout.service,
       kind: rollout.kind,
       to: rollout.to,
-      result: halted ?? (failures.length > 0 ? 'failed' : updated < rollout.slots ? 'incomplete' : 'done'),
+      result:
+        halted ??
+        (failures.length > 0 ? 'failed' : updated < rollout.slots || unwatched ? 'incomplete' : 'done'),
       slots: rollout.slots,
       updated,
       failures: failures.length,
-      reason: failures.length > 0 ? summary(rollout, failures) : null,
+      reason:
+        failures.length > 0
+          ? summary(rollout, failures)
+          : unwatched
+            ? `heal stopped before update_config.monitor (${rollout.monitor / 1000}s) had passed`
+            : null,
     };
   }
 
@@ -191,12 +272,16 @@ function summary(rollout: Rollout, failures: readonly string[]): string {
   return `${failures.length} of ${rollout.slots} replacement(s) failed${allowed}: ${failures[0]}`;
 }
 
-async function problem(item: Watched): Promise<string | null> {
+async function problem(item: Watched, signal?: AbortSignal): Promise<string | null> {
   try {
-    const info = await item.client.call(`inspect ${item.name}`, (docker, abortSignal) =>
-      docker.getContainer(item.id).inspect({ abortSignal }),
+    const info = await item.client.call(
+      `inspect ${item.name}`,
+      (docker, abortSignal) => docker.getContainer(item.id).inspect({ abortSignal }),
+      signal ? { signal } : {},
     );
     if (!info.State.Running) return `exited with code ${info.State.ExitCode}`;
+    // A restart policy (`restart:`) may have started it again since it exited.
+    if (info.RestartCount > 0) return 'exited and was restarted';
     if (info.State.Health?.Status === 'unhealthy') return 'turned unhealthy';
     return null;
   } catch {

@@ -24,6 +24,11 @@ export type CreateContext = {
   readonly previous?: ReadonlyMap<string, PreviousConfig>;
 };
 
+/** The name a slot's container is meant to have: the service's container_name, or `<stack>-<service>-<slot>`. */
+export function slotName(stack: Stack, service: Service, slot: number, host: string): string {
+  return service.containerName ?? `${stack.name}-${service.name}-${slot === 0 ? host : slot}`;
+}
+
 /**
  * The create spec for one slot on one host. The name is `<stack>-<service>-<slot>` (the host for a
  * global service) unless a container that still exists holds it; then a suffix from the
@@ -38,7 +43,7 @@ export function buildCreate(
   freed: string | null = null,
 ): CreateSpec {
   const { stack } = context;
-  const base = service.containerName ?? `${stack.name}-${service.name}-${slot === 0 ? host : slot}`;
+  const base = slotName(stack, service, slot, host);
   const taken = context.names.get(host) ?? new Set<string>();
   context.names.set(host, taken);
   const name =

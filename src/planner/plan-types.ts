@@ -127,6 +127,12 @@ export type Action =
       readonly old: ContainerRef & { readonly stopTimeout: number; readonly stopSignal: string | null };
       readonly create: CreateSpec;
       readonly order: 'stop-first' | 'start-first';
+      /**
+       * start-first, when the old container holds the slot's name (its container_name, or
+       * `<stack>-<service>-<slot>`): the new one is created under another name and renamed to
+       * this once the old is removed.
+       */
+      readonly rename: string | null;
       /** The new container has another config than the old (a rollout), not the same one again (a heal). */
       readonly update: boolean;
       /** Old and new container config, for the diff `heal plan` shows. */

@@ -12,7 +12,7 @@ import {
   type HostLoad,
 } from './placement.js';
 import type { Plan, Unplaced } from './plan-types.js';
-import { buildCreate, serviceSpecLabel, type CreateContext } from './create.js';
+import { buildCreate, serviceSpecLabel, slotName, type CreateContext } from './create.js';
 import { rebalance } from './rebalance.js';
 import { driveStack, shortHash } from './rollout.js';
 import { schedule, type Intent } from './schedule.js';
@@ -460,15 +460,12 @@ function replacement(
   const order = wanted === 'start-first' && publishes ? 'stop-first' : wanted;
   const note = order !== wanted ? ' (stop-first: start-first would bind its host port twice)' : '';
   const freed = order === 'stop-first' ? container.name : null;
-  return {
-    kind: 'replace',
-    service,
-    slot,
-    container,
-    order,
-    create: buildCreate(context, service, slot, container.host, freed),
-    reason: reason + note,
-  };
+  const create = buildCreate(context, service, slot, container.host, freed);
+  // start-first: the new container stands beside the old under another name, and takes the
+  // slot's own name (a container_name others may reach it by) once the old is gone.
+  const name = slotName(context.stack, service, slot, container.host);
+  const rename = create.query.name !== name && container.name === name ? name : null;
+  return { kind: 'replace', service, slot, container, order, create, rename, reason: reason + note };
 }
 
 function creation(

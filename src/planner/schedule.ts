@@ -38,6 +38,7 @@ export type Intent =
       readonly container: ObservedContainer;
       readonly order: 'stop-first' | 'start-first';
       readonly create: CreateSpec;
+      readonly rename: string | null;
       readonly reason: string;
     }
   | {
@@ -143,6 +144,7 @@ export function schedule(input: ScheduleInput): Plan {
           old: stoppable(intent.container, intent.service),
           create: intent.create,
           order: intent.order,
+          rename: intent.rename,
           update: intent.container.configHash !== intent.service.configHash,
           change: {
             from: intent.container.labels[LABEL.spec] ?? null,

@@ -242,7 +242,13 @@ async function applyPlan(
     signal: AbortSignal.any([deps.stopping, lock.signal]),
     disturbedSince: (host, since) => (watch.streamLost.get(host) ?? 0) >= since,
     onEvent: (event) => {
-      deps.progress(event.type === 'phase' ? Date.now() + event.delayBefore : Date.now());
+      deps.progress(
+        event.type === 'phase'
+          ? Date.now() + event.delayBefore
+          : event.type === 'monitor'
+            ? event.until
+            : Date.now(),
+      );
       logEvent(state, deps, stack, made, revision, event);
     },
   });
@@ -286,6 +292,11 @@ function logEvent(
     );
   if (event.type === 'rollout')
     log.warn({ stack: stack.name, ...event.rollout }, 'rollout stopped by failure_action');
+  if (event.type === 'monitor')
+    log.info(
+      { stack: stack.name, service: event.service, ms: Math.max(0, event.until - Date.now()) },
+      'watching rollout (update_config.monitor)',
+    );
   if (event.type !== 'done' && event.type !== 'failed') return;
   metrics.countAction(stack.name, event.action.kind, event.type);
   const fields = { ...actionFields(stack.name, revision, event.action), ms: event.ms };

@@ -362,3 +362,134 @@ describe('rolling updates on 12 replicas', () => {
     expect(again.stdout).toContain('No changes');
   });
 });
+
+/**
+ * update_config.monitor on the last batch, and start-first with a container_name: a second stack
+ * of 3 replicas rolled out in one batch, and a single replica with a fixed name.
+ */
+describe('monitor watches the last batch; start-first keeps a container_name', () => {
+  const ONE = 'e2eroll1';
+  const OWNED_ONE = `label=io.heal.stack=${ONE}`;
+  let dir: string;
+
+  const check =
+    "    healthcheck: { test: ['CMD', 'wget', '-qO-', 'localhost:8080/health'], interval: 1s, retries: 2 }";
+  const write = (web: string, front: string): void => {
+    const text = [
+      `name: ${ONE}`,
+      'x-heal:',
+      `  ssh: { identity_file: ${env.identityFile}, known_hosts: ${env.knownHosts} }`,
+      '  hosts:',
+      ...env.hosts.map((host) => `    ${host.name}: { ssh: ${host.ssh} }`),
+      'services:',
+      '  web:',
+      `    image: ${web}`,
+      check,
+      '    deploy:',
+      '      replicas: 3',
+      '      update_config: { parallelism: 3, delay: 0s, failure_action: rollback, monitor: 5s }',
+      '  front:',
+      `    image: ${front}`,
+      `    container_name: ${ONE}-front`,
+      check,
+      '    deploy:',
+      '      replicas: 1',
+      '      update_config: { order: start-first, monitor: 2s }',
+      '',
+    ].join('\n');
+    writeFileSync(join(dir, 'stack.yml'), text);
+  };
+
+  /** name → image of every container of the stack, running or not. */
+  const containers = async (): Promise<{ name: string; image: string; state: string }[]> => {
+    const lists = await Promise.all(
+      HOSTS.map(async (host) =>
+        (
+          await dockerOn(
+            host,
+            'ps',
+            '-a',
+            '--filter',
+            OWNED_ONE,
+            '--format',
+            '{{.Names}}\t{{.Image}}\t{{.State}}',
+          )
+        )
+          .split('\n')
+          .filter(Boolean)
+          .map((line) => {
+            const [name = '', image = '', state = ''] = line.split('\t');
+            return { name, image, state };
+          }),
+      ),
+    );
+    return lists.flat().sort((a, b) => (a.name < b.name ? -1 : 1));
+  };
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'heal-e2e-roll1-'));
+    await cleanStack(HOSTS, ONE);
+  });
+
+  afterAll(async () => {
+    if (env) await cleanStack(HOSTS, ONE);
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('deploys web (3) and front (container_name)', async () => {
+    write(env.images.web1, env.images.web1);
+    const applied = await heal(dir, 'apply', '--yes');
+    expect(applied.stderr).toBe('');
+    expect(applied.code).toBe(0);
+    // A first deploy is no rollout: nothing to watch.
+    expect(applied.stdout).not.toMatch(/watching/);
+    const list = await containers();
+    expect(list.filter((c) => c.image === env.images.web1 && c.state === 'running')).toHaveLength(4);
+    expect(list.map((c) => c.name)).toContain(`${ONE}-front`);
+  });
+
+  it('a healthy one-batch rollout is watched for monitor, then done', async () => {
+    write(env.images.web2, env.images.web1);
+    const applied = await heal(dir, 'apply', '--yes');
+    expect(applied.stderr).toBe('');
+    expect(applied.code).toBe(0);
+    expect(applied.stdout).toMatch(/update batch 1 of 1/);
+    expect(applied.stdout).toMatch(/watching web for \d+\.\ds \(update_config\.monitor 5s\)/);
+    expect(applied.stdout).toMatch(/web: rollout done, 3 of 3 slots updated/);
+    const list = await containers();
+    expect(list.filter((c) => c.image === env.images.web2 && c.state === 'running')).toHaveLength(3);
+  });
+
+  it('a version that crashes after turning healthy, in a one-batch rollout, is rolled back', async () => {
+    write(env.images.flaky, env.images.web1);
+    const applied = await heal(dir, 'apply', '--yes');
+    expect(applied.code).toBe(1);
+    // Every new replica passed its health gate: the batch was done, only monitor saw them fail.
+    expect(applied.stdout).toMatch(/web: 3 of 3 slots updated and healthy/);
+    expect(applied.stdout).toMatch(/watching web for/);
+    expect(applied.stdout).toMatch(
+      /web: rollout failed, rolling back: 1 of 3 replacement\(s\) failed: h\d: \S+ exited with code 1 within monitor/,
+    );
+    expect(applied.stdout).toContain('Rolled back web to the previous config');
+    const list = await containers();
+    expect(list.filter((c) => c.name.startsWith(`${ONE}-web-`))).toEqual(
+      [1, 2, 3].map(() => expect.objectContaining({ image: env.images.web2, state: 'running' })),
+    );
+  });
+
+  it('start-first with a container_name: the new container ends with the fixed name', async () => {
+    write(env.images.flaky, env.images.web2);
+    const applied = await heal(dir, 'apply', '--yes');
+    // web stays rolled back (exit 1); front rolls out.
+    expect(applied.stdout).toMatch(
+      new RegExp(`front\\.1 ${ONE}-front → ${ONE}-front-[0-9a-z]+ → ${ONE}-front \\(start-first\\)`),
+    );
+    expect(applied.stdout).toMatch(/front: rollout done, 1 of 1 slots updated/);
+    const fronts = (await containers()).filter((c) => c.name.startsWith(`${ONE}-front`));
+    expect(fronts).toEqual([{ name: `${ONE}-front`, image: env.images.web2, state: 'running' }]);
+    // Converged: the next plan has nothing to do for front.
+    const planned = await heal(dir, 'plan', '--json');
+    const next = JSON.parse(planned.stdout) as { actions: { service: string | null }[] };
+    expect(next.actions.filter((action) => action.service === 'front')).toEqual([]);
+  });
+});

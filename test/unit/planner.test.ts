@@ -890,6 +890,54 @@ services:
     expect(next.actions[1]!.reason).toBe('config changed: image');
   });
 
+  it("start-first: the new container takes the slot's name (its container_name) once the old is gone", async () => {
+    const text = (version: string, name: string) => `
+services:
+  web:
+    image: nginx:${version}
+    ${name}
+    deploy: { replicas: 1, update_config: { order: start-first } }
+`;
+    for (const [name, expected] of [
+      ['container_name: front', 'front'],
+      ['', 'app-web-1'],
+    ] as const) {
+      const world = deployed(await stackOf(text('1', name)));
+      const v2 = await stackOf(text('2', name));
+      const result = plan(v2, world, { now: T1 });
+      const replace = result.actions.find((action) => action.kind === 'replace');
+      expect(replace).toMatchObject({
+        old: { name: expected },
+        create: { query: { name: `${expected}-${T1.toString(36)}` } },
+        rename: expected,
+      });
+      const after = applyPlan(world, result, T1);
+      expect(after.hosts.flatMap((host) => host.containers.map((container) => container.name))).toEqual([
+        expected,
+      ]);
+      // The next rollout, with the name free again, needs no rename.
+      const again = plan(await stackOf(text('3', name)), after, { now: T2 });
+      expect(again.actions.find((action) => action.kind === 'replace')).toMatchObject({
+        create: { query: { name: `${expected}-${T2.toString(36)}` } },
+        rename: expected,
+      });
+    }
+  });
+
+  it('stop-first frees the name first: nothing to rename', async () => {
+    const text = (version: string) => `
+services:
+  web:
+    image: nginx:${version}
+    container_name: front
+`;
+    const result = plan(await stackOf(text('2')), deployed(await stackOf(text('1'))), { now: T1 });
+    expect(result.actions.find((action) => action.kind === 'replace')).toMatchObject({
+      create: { query: { name: 'front' } },
+      rename: null,
+    });
+  });
+
   it('puts every batch of replacements before the removals and the clean-up', async () => {
     const before = await stackOf(`
 services:

@@ -106,4 +106,78 @@ describe('RolloutGuard', () => {
     guard.updated(replaces[11]!, {} as HostClient, 'id');
     expect(guard.results()).toEqual([expect.objectContaining({ result: 'done', updated: 12 })]);
   });
+
+  describe('watch, after the last batch', () => {
+    /** A host whose engine answers each inspect with the next state, the last one for ever. */
+    const engine = (states: object[], onLook: (looks: number) => void = () => undefined) => {
+      let looks = 0;
+      const client = {
+        host: { name: 'h1' },
+        call: async () => {
+          looks += 1;
+          onLook(looks);
+          return states[Math.min(looks, states.length) - 1];
+        },
+      };
+      return { client: client as unknown as HostClient, looks: () => looks };
+    };
+    const running = { State: { Running: true, Health: { Status: 'healthy' } }, RestartCount: 0 };
+
+    it('counts a new container that exits within monitor after the last batch, and stops watching', async () => {
+      const { guard, replaces, halts } = await rollout(
+        '{ parallelism: 12, failure_action: rollback, monitor: 1h }',
+      );
+      const host = engine([running, running, { State: { Running: false, ExitCode: 1 }, RestartCount: 0 }]);
+      guard.updated(replaces[0]!, host.client, 'c1');
+      expect(guard.windows()).toEqual([expect.objectContaining({ service: 'web', monitor: 3_600_000 })]);
+      await guard.watch();
+      expect(host.looks()).toBe(3);
+      expect(halts.map((halt) => halt.result)).toEqual(['rolled-back']);
+      expect(guard.results()[0]?.reason).toMatch(
+        /^1 of 12 replacement\(s\) failed: h1: \S+ exited with code 1 within monitor$/,
+      );
+      expect(guard.windows()).toEqual([]);
+    });
+
+    it('counts one that a restart policy started again', async () => {
+      const { guard, replaces, halts } = await rollout('{ failure_action: pause, monitor: 1h }');
+      const host = engine([{ ...running, RestartCount: 1 }]);
+      guard.updated(replaces[0]!, host.client, 'c1');
+      await guard.watch();
+      expect(halts.map((halt) => halt.result)).toEqual(['paused']);
+      expect(guard.results()[0]?.reason).toMatch(/exited and was restarted within monitor$/);
+    });
+
+    it('ends a healthy rollout once its last window has passed, done', async () => {
+      const { guard, replaces } = await rollout('{ parallelism: 12, monitor: 1s }');
+      const host = engine([running]);
+      for (const action of replaces) guard.updated(action, host.client, action.create.query.name);
+      await guard.watch();
+      expect(host.looks()).toBeGreaterThanOrEqual(replaces.length);
+      expect(guard.results()).toEqual([
+        expect.objectContaining({ result: 'done', updated: 12, failures: 0 }),
+      ]);
+    });
+
+    it('returns at once when heal stops, and calls the rollout incomplete', async () => {
+      const { guard, replaces } = await rollout('{ parallelism: 12, monitor: 1h }');
+      const stop = new AbortController();
+      const host = engine([running], () => stop.abort());
+      for (const action of replaces) guard.updated(action, host.client, action.create.query.name);
+      await guard.watch(stop.signal);
+      expect(guard.results()).toEqual([
+        expect.objectContaining({
+          result: 'incomplete',
+          updated: 12,
+          reason: 'heal stopped before update_config.monitor (3600s) had passed',
+        }),
+      ]);
+    });
+
+    it('has nothing to watch without monitor', async () => {
+      const { guard, replaces } = await rollout('{ parallelism: 12, monitor: 0s }');
+      guard.updated(replaces[0]!, engine([running]).client, 'c1');
+      expect(guard.windows()).toEqual([]);
+    });
+  });
 });

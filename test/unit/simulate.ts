@@ -210,6 +210,11 @@ export function applyPlan(world: Observed, plan: Plan, now: number, steps = Infi
       finishedAt: null,
     });
   };
+  const rename = (host: MutableHost, id: string, name: string): void => {
+    if (host.containers.some((container) => container.name === name))
+      throw new Error(`rename: the name ${name} is taken on ${host.base.name}`);
+    host.containers.push({ ...take(host, id, 'rename'), name });
+  };
   /** Creates the container, not started; returns its id. */
   const create = (host: MutableHost, spec: CreateSpec): string => {
     const name = spec.query.name;
@@ -308,7 +313,10 @@ export function applyPlan(world: Observed, plan: Plan, now: number, steps = Infi
         case 'replace': {
           if (action.create.host !== action.host) throw new Error('replace: the new container is elsewhere');
           let id = '';
-          const removeOld = (): void => void take(on(action), action.old.id, 'replace');
+          const removeOld = (): void => {
+            take(on(action), action.old.id, 'replace');
+            if (action.rename) rename(on(action), id, action.rename);
+          };
           const createNew = (): void => void (id = create(on(action), action.create));
           const startNew = (): void => start(on(action), id);
           work.push(
