@@ -6,6 +6,7 @@ import {
   pullImage,
   startContainer,
   stopAndRemove,
+  unpauseContainer,
   waitHealthy,
 } from './containers.js';
 import { DockerApiError, HostUnreachableError, StoppedError, stopped } from './errors.js';
@@ -245,6 +246,8 @@ async function perform(
       return pullImage(client, action.image, signal);
     case 'create':
       return void (await createAndStart(client, action.create, stack, action.service, signal));
+    case 'unpause':
+      return unpauseContainer(client, action.container.id, action.container.name, signal);
     case 'start':
       await startContainer(client, action.container.id, action.container.name, signal);
       return waitHealthy(client, action.container.id, action.container.name, 60_000, signal);

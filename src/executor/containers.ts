@@ -165,6 +165,26 @@ export async function startContainer(
   );
 }
 
+/** Unpauses a container paused by hand; one no longer paused (409) is what was wanted. */
+export async function unpauseContainer(
+  client: HostClient,
+  id: string,
+  name: string,
+  signal?: AbortSignal,
+): Promise<void> {
+  await client.call(
+    `unpause ${name}`,
+    (docker, abortSignal) =>
+      docker
+        .getContainer(id)
+        .unpause({ abortSignal })
+        .catch((error: { statusCode?: number }) => {
+          if (error.statusCode !== 409) throw error;
+        }),
+    { kind: 'write', ...(signal ? { signal } : {}) },
+  );
+}
+
 /** Stops with the container's own stop signal and grace period, then removes it with its anonymous volumes. */
 export async function stopAndRemove(
   client: HostClient,

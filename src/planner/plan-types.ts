@@ -115,7 +115,8 @@ export type Action =
       readonly create: CreateSpec;
     })
   | (Base & {
-      readonly kind: 'start';
+      /** `unpause`: a replica paused by hand (`docker pause`) is drift, put back as it was. */
+      readonly kind: 'start' | 'unpause';
       readonly service: string;
       readonly slot: number;
       readonly container: ContainerRef;

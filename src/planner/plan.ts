@@ -13,6 +13,7 @@ import {
 } from './placement.js';
 import type { Plan, Unplaced } from './plan-types.js';
 import { buildCreate, serviceSpecLabel, type CreateContext } from './create.js';
+import { unpaused } from './drift.js';
 import { driveStack, shortHash } from './rollout.js';
 import { schedule, type Intent } from './schedule.js';
 import { keyedStack, keyVolumes, needsStackKey, sealStackKey } from './stack-key.js';
@@ -392,6 +393,8 @@ function maintain(
     );
   }
   const unchanged: Intent = { kind: 'unchanged', service, container, note: null };
+  const paused = unpaused(service, slot, container);
+  if (paused) return paused;
   const failure = failed(service, container);
   if (failure === null) return unchanged;
   // A paused rollout leaves a replica of the other config as it is: restarted, never replaced.

@@ -210,6 +210,11 @@ export function applyPlan(world: Observed, plan: Plan, now: number, steps = Infi
       finishedAt: null,
     });
   };
+  const unpause = (host: MutableHost, id: string): void => {
+    const container = take(host, id, 'unpause');
+    if (container.state !== 'paused') throw new Error(`unpause: ${container.name} is not paused`);
+    host.containers.push({ ...container, state: 'running' });
+  };
   /** Creates the container, not started; returns its id. */
   const create = (host: MutableHost, spec: CreateSpec): string => {
     const name = spec.query.name;
@@ -304,6 +309,9 @@ export function applyPlan(world: Observed, plan: Plan, now: number, steps = Infi
         }
         case 'start':
           work.push(() => start(on(action), action.container.id));
+          break;
+        case 'unpause':
+          work.push(() => unpause(on(action), action.container.id));
           break;
         case 'replace': {
           if (action.create.host !== action.host) throw new Error('replace: the new container is elsewhere');
