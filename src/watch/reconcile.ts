@@ -126,7 +126,7 @@ async function lookAndPlan(
     if (hosts.partitioned)
       log.warn(
         { stack: stack.name, hosts: hosts.suspect },
-        "more than half of the hosts are silent: assuming heal's own network is at fault; nothing is rescheduled",
+        "more than half of the hosts up recently are silent: assuming heal's own network is at fault; nothing is rescheduled",
       );
   }
   for (const host of observed.hosts)

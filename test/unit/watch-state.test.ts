@@ -84,6 +84,47 @@ describe('HostStates', () => {
     const later = states.update([host('h1', true), host('h2', false), host('h3', false)], 5_000);
     expect(later).toMatchObject({ partitioned: true, suspect: ['h2', 'h3'] });
   });
+
+  it('counts only hosts up recently: with two hosts down for maintenance, one more silent host is declared down', () => {
+    const states = new HostStates(1_000, 60_000);
+    const fleet = (...silent: string[]) =>
+      ['h1', 'h2', 'h3', 'h4', 'h5'].map((name) => host(name, !silent.includes(name)));
+    states.update(fleet(), 0);
+    states.update(fleet('h4', 'h5'), 1_000);
+    // h4 and h5 have been down for two minutes: they no longer count.
+    expect(states.update(fleet('h4', 'h5'), 121_000)).toMatchObject({ partitioned: false, suspect: [] });
+    states.update(fleet('h3', 'h4', 'h5'), 122_000);
+    const blip = states.update(fleet('h3', 'h4', 'h5'), 123_000);
+    expect(blip).toMatchObject({ partitioned: false, suspect: [] });
+    expect(blip.changes).toEqual([{ name: 'h3', from: 'suspect', to: 'down', error: 'timeout' }]);
+  });
+
+  it('still holds back when more than half of the hosts up recently fall silent, however many were down before', () => {
+    const states = new HostStates(1_000, 60_000);
+    const fleet = (...silent: string[]) =>
+      ['h1', 'h2', 'h3', 'h4', 'h5'].map((name) => host(name, !silent.includes(name)));
+    states.update(fleet(), 0);
+    states.update(fleet('h5'), 1_000);
+    states.update(fleet('h5'), 200_000);
+    states.update(fleet('h2', 'h3', 'h4', 'h5'), 201_000);
+    const later = states.update(fleet('h2', 'h3', 'h4', 'h5'), 205_000);
+    // Three of the four hosts up recently: held back; h5, long down, stays down.
+    expect(later).toMatchObject({ partitioned: true, suspect: ['h2', 'h3', 'h4'] });
+  });
+
+  it('keeps holding back through a partition longer than the recent window', () => {
+    const states = new HostStates(1_000, 60_000);
+    const fleet = (...silent: string[]) =>
+      ['h1', 'h2', 'h3'].map((name) => host(name, !silent.includes(name)));
+    states.update(fleet(), 0);
+    states.update(fleet('h2', 'h3'), 1_000);
+    expect(states.update(fleet('h2', 'h3'), 600_000)).toMatchObject({
+      partitioned: true,
+      suspect: ['h2', 'h3'],
+    });
+    // Mended: the guard lifts with it.
+    expect(states.update(fleet(), 601_000)).toMatchObject({ partitioned: false, suspect: [] });
+  });
 });
 
 function service(
@@ -171,7 +212,11 @@ describe('Restarts', () => {
     for (let attempt = 0; attempt < 10_000; attempt += 1) restarts.record(web, 1, attempt * 30_000);
     // The restarts of the last minute (crash-looping counts them); nothing older.
     expect(restarts.snapshot()).toEqual({
-      'web.1': { count: 10_000, last: 9_999 * 30_000, recent: [9_997 * 30_000, 9_998 * 30_000, 9_999 * 30_000] },
+      'web.1': {
+        count: 10_000,
+        last: 9_999 * 30_000,
+        recent: [9_997 * 30_000, 9_998 * 30_000, 9_999 * 30_000],
+      },
     });
   });
 
