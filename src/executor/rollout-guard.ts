@@ -35,6 +35,8 @@ type Watched = {
   readonly name: string;
   readonly startedAt: number;
   readonly until: number;
+  /** A one-off job: an exit 0 is it done, not failing. */
+  readonly job: boolean;
 };
 
 type State = {
@@ -89,6 +91,7 @@ export class RolloutGuard {
         name: action.create.query.name,
         startedAt: Date.now(),
         until: Date.now() + state.rollout.monitor,
+        job: action.create.exitZero !== 'failure',
       });
   }
 
@@ -196,6 +199,7 @@ async function problem(item: Watched): Promise<string | null> {
     const info = await item.client.call(`inspect ${item.name}`, (docker, abortSignal) =>
       docker.getContainer(item.id).inspect({ abortSignal }),
     );
+    if (item.job && info.State.Status === 'exited' && info.State.ExitCode === 0) return null;
     if (!info.State.Running) return `exited with code ${info.State.ExitCode}`;
     if (info.State.Health?.Status === 'unhealthy') return 'turned unhealthy';
     return null;

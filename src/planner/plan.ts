@@ -14,6 +14,7 @@ import {
 import type { Plan, Unplaced } from './plan-types.js';
 import { buildCreate, serviceSpecLabel, type CreateContext } from './create.js';
 import { unpaused } from './drift.js';
+import { holdDependents } from './jobs.js';
 import { driveStack, shortHash } from './rollout.js';
 import { schedule, type Intent } from './schedule.js';
 import { keyedStack, keyVolumes, needsStackKey, sealStackKey } from './stack-key.js';
@@ -188,12 +189,13 @@ export function plan(spec: Stack, observed: Observed, options: PlanOptions): Pla
     );
   }
 
+  const jobs = holdDependents(desired, usable, intents);
   const made = schedule({
     stack: desired,
     usable,
     loads,
-    intents,
-    unplaced,
+    intents: jobs.intents,
+    unplaced: [...unplaced, ...jobs.unplaced],
     warnings,
     pruneVolumes: options.pruneVolumes === true,
     waitUntil: gate.waits.length > 0 ? Math.min(...gate.waits) : null,
