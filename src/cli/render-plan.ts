@@ -38,6 +38,7 @@ const SYMBOL: Record<Action['kind'], string> = {
   pull: '↓',
   create: '+',
   start: '▶',
+  unpause: '▶',
   replace: '~',
   remove: '-',
   'remove-network': '-',
@@ -127,6 +128,8 @@ export function describe(action: Action): string {
       return `${action.service}.${action.slot} ${action.create.query.name} (${action.create.body.Image})`;
     case 'start':
       return `${action.service}.${action.slot} start ${action.container.name}`;
+    case 'unpause':
+      return `${action.service}.${action.slot} unpause ${action.container.name}`;
     case 'replace':
       return `${action.service}.${action.slot} ${action.old.name} → ${action.create.query.name}${action.rename ? ` → ${action.rename}` : ''} (${action.order})`;
     case 'remove':
@@ -139,7 +142,7 @@ export function describe(action: Action): string {
 }
 
 function colour(action: Action, paint: Paint): (text: string) => string {
-  if (action.kind === 'replace' || action.kind === 'start') return paint.change;
+  if (action.kind === 'replace' || action.kind === 'start' || action.kind === 'unpause') return paint.change;
   if (action.kind.startsWith('remove')) return paint.remove;
   return paint.add;
 }

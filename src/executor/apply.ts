@@ -1,3 +1,4 @@
+import { exitZero as jobExitZero, JOB_TIMEOUT_MS } from '../planner/jobs.js';
 import type { Action, Plan } from '../planner/plan-types.js';
 import type { Host, Stack } from '../spec/types.js';
 import {
@@ -7,6 +8,7 @@ import {
   renameContainer,
   startContainer,
   stopAndRemove,
+  unpauseContainer,
   waitHealthy,
 } from './containers.js';
 import { DockerApiError, HostUnreachableError, StoppedError, stopped } from './errors.js';
@@ -83,6 +85,8 @@ export async function apply(plan: Plan, stack: Stack, options: ApplyOptions): Pr
   const deadHosts = new Map<string, string>();
   /** `host\nimage` → whether the registry said the image does not exist (not merely unreachable). */
   const failedPulls = new Map<string, boolean>();
+  /** Services whose create or start failed: what waits for their completion is not started. */
+  const failedJobs = new Set<string>();
   if (plan.refused) return { outcomes, rollouts: [], ok: false, ms: 0 };
   const guard = new RolloutGuard(
     plan,
@@ -131,6 +135,7 @@ export async function apply(plan: Plan, stack: Stack, options: ApplyOptions): Pr
             (options.signal?.aborted ? stopped(options.signal).message : null) ??
             skipReason(action, deadHosts, failedPulls) ??
             moveReason(action, outcomes) ??
+            waitsFor(action, stack, failedJobs) ??
             guard.skipReason(action);
           if (why) {
             outcomes.push(skip(action, why, emit));
@@ -144,6 +149,8 @@ export async function apply(plan: Plan, stack: Stack, options: ApplyOptions): Pr
           if (made) guard.updated(action, made.client, made.id);
           if (outcome.result !== 'failed') return;
           if (action.kind === 'pull') failedPulls.set(`${hostName}\n${action.image}`, notFound === true);
+          if ((action.kind === 'create' || action.kind === 'start') && action.service)
+            failedJobs.add(action.service);
           // A host that stops answering says nothing about the config being rolled out.
           if (hostLost) deadHosts.set(hostName, outcome.error);
           else await guard.failed(action, outcome.error);
@@ -195,6 +202,16 @@ function moveReason(action: Action, outcomes: readonly ActionOutcome[]): string 
       outcome.action.create.query.name === name,
   );
   return made?.result === 'done' ? null : `its replacement ${name} on ${host} is not running healthy`;
+}
+
+/** A create or start of a service that waits for a job that did not complete in this apply. */
+function waitsFor(action: Action, stack: Stack, failedJobs: ReadonlySet<string>): string | null {
+  if ((action.kind !== 'create' && action.kind !== 'start') || failedJobs.size === 0) return null;
+  const dependsOn = stack.services[action.service]?.dependsOn ?? {};
+  const job = Object.keys(dependsOn)
+    .sort()
+    .find((name) => dependsOn[name]?.condition === 'service_completed_successfully' && failedJobs.has(name));
+  return job ? `${action.service} waits for ${job} to complete successfully, and it did not` : null;
 }
 
 function imageMissing(action: Action, failedPulls: ReadonlyMap<string, boolean>): boolean {
@@ -279,9 +296,15 @@ async function perform(
       return pullImage(client, action.image, signal);
     case 'create':
       return void (await createAndStart(client, action.create, stack, action.service, signal));
-    case 'start':
+    case 'unpause':
+      return unpauseContainer(client, action.container.id, action.container.name, signal);
+    case 'start': {
       await startContainer(client, action.container.id, action.container.name, signal);
-      return waitHealthy(client, action.container.id, action.container.name, 60_000, signal);
+      const service = stack.services[action.service];
+      const exitZero = service ? jobExitZero(stack, service) : 'failure';
+      const timeout = exitZero === 'awaited' ? JOB_TIMEOUT_MS : 60_000;
+      return waitHealthy(client, action.container.id, action.container.name, timeout, signal, exitZero);
+    }
     case 'replace': {
       if (action.order === 'start-first') {
         const id = await createAndStart(client, action.create, stack, action.service, signal);

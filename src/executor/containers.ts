@@ -1,7 +1,7 @@
 import type Dockerode from 'dockerode';
 import { SECRET_PLACEHOLDER } from '../planner/create.js';
 import type { FileMountSpec } from '../planner/container-config.js';
-import type { CreateSpec } from '../planner/plan-types.js';
+import type { CreateSpec, ExitZero } from '../planner/plan-types.js';
 import type { Stack } from '../spec/types.js';
 import { DockerApiError } from './errors.js';
 import { sleep } from './sleep.js';
@@ -96,7 +96,8 @@ export async function createAndStart(
     );
   }
   await startContainer(client, id, spec.query.name, signal);
-  if (spec.waitHealthy) await waitHealthy(client, id, spec.query.name, spec.healthTimeout, signal);
+  if (spec.waitHealthy)
+    await waitHealthy(client, id, spec.query.name, spec.healthTimeout, signal, spec.exitZero ?? 'failure');
   return id;
 }
 
@@ -191,6 +192,26 @@ export async function renameContainer(
   );
 }
 
+/** Unpauses a container paused by hand; one no longer paused (409) is what was wanted. */
+export async function unpauseContainer(
+  client: HostClient,
+  id: string,
+  name: string,
+  signal?: AbortSignal,
+): Promise<void> {
+  await client.call(
+    `unpause ${name}`,
+    (docker, abortSignal) =>
+      docker
+        .getContainer(id)
+        .unpause({ abortSignal })
+        .catch((error: { statusCode?: number }) => {
+          if (error.statusCode !== 409) throw error;
+        }),
+    { kind: 'write', ...(signal ? { signal } : {}) },
+  );
+}
+
 /** Stops with the container's own stop signal and grace period, then removes it with its anonymous volumes. */
 export async function stopAndRemove(
   client: HostClient,
@@ -214,13 +235,17 @@ export async function stopAndRemove(
   );
 }
 
-/** Waits until the container is healthy (with a healthcheck) or running (without one). */
+/**
+ * Waits until the container is healthy (with a healthcheck) or running (without one); for a
+ * one-off job, until it exits 0 (`awaited`), or either (`done`).
+ */
 export async function waitHealthy(
   client: HostClient,
   id: string,
   name: string,
   timeoutMs: number,
   signal?: AbortSignal,
+  exitZero: ExitZero = 'failure',
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -231,12 +256,23 @@ export async function waitHealthy(
     );
     const state = info.State;
     const health = state.Health?.Status;
+    if (state.Status === 'exited' && state.ExitCode === 0 && exitZero !== 'failure') return;
     if (state.Status === 'exited' || state.Status === 'dead') {
       throw new ActionError(
         `${client.host.name}: ${name} exited with code ${state.ExitCode} right after it started`,
       );
     }
-    if (state.Running && (health === undefined || health === 'healthy' || health === '')) return;
+    if (exitZero === 'awaited' && Date.now() > deadline)
+      throw new ActionError(
+        `${client.host.name}: ${name} has not completed within ${Math.round(timeoutMs / 1000)} s: what depends on it waits for its exit 0`,
+      );
+    // A job others wait for is done when it exits, not when it runs.
+    if (
+      exitZero !== 'awaited' &&
+      state.Running &&
+      (health === undefined || health === 'healthy' || health === '')
+    )
+      return;
     if (health === 'unhealthy')
       throw new ActionError(`${client.host.name}: ${name} is unhealthy: ${lastProbe(state.Health)}`);
     if (Date.now() > deadline) {

@@ -40,6 +40,8 @@ type Watched = {
   readonly name: string;
   readonly startedAt: number;
   readonly until: number;
+  /** A one-off job: an exit 0 is it done, not failing. */
+  readonly job: boolean;
 };
 
 type State = {
@@ -107,6 +109,7 @@ export class RolloutGuard {
         name: action.create.query.name,
         startedAt: Date.now(),
         until: Date.now() + state.rollout.monitor,
+        job: action.create.exitZero !== 'failure',
       });
   }
 
@@ -279,6 +282,7 @@ async function problem(item: Watched, signal?: AbortSignal): Promise<string | nu
       (docker, abortSignal) => docker.getContainer(item.id).inspect({ abortSignal }),
       signal ? { signal } : {},
     );
+    if (item.job && info.State.Status === 'exited' && info.State.ExitCode === 0) return null;
     if (!info.State.Running) return `exited with code ${info.State.ExitCode}`;
     // A restart policy (`restart:`) may have started it again since it exited.
     if (info.RestartCount > 0) return 'exited and was restarted';

@@ -7,6 +7,7 @@ import {
   fileMounts,
   type SlotIdentity,
 } from './container-config.js';
+import { exitZero, JOB_TIMEOUT_MS } from './jobs.js';
 import { LABEL } from './labels.js';
 import type { CreateSpec } from './plan-types.js';
 import type { PreviousConfig } from './rollout.js';
@@ -76,7 +77,11 @@ export function buildCreate(
     extraNetworks: extraNetworks(id),
     files: fileMounts(id),
     waitHealthy: true,
-    healthTimeout: healthTimeout(service),
+    exitZero: exitZero(stack, service),
+    healthTimeout:
+      exitZero(stack, service) === 'awaited'
+        ? Math.max(JOB_TIMEOUT_MS, healthTimeout(service))
+        : healthTimeout(service),
   };
 }
 

@@ -94,7 +94,17 @@ export type CreateSpec = {
   readonly waitHealthy: boolean;
   /** How long a new container may take to prove healthy before the action fails. */
   readonly healthTimeout: number;
+  /** What an exit 0 means for it (`jobs.ts`). */
+  readonly exitZero: ExitZero;
 };
+
+/**
+ * What an exit with code 0 means for a new or started container: `failure` (restart_policy
+ * `any`: it should keep running); `done` (a one-off job: it finished); `awaited` (a job a service
+ * depends on with `service_completed_successfully`: the action waits until it exits, and any
+ * other code fails it).
+ */
+export type ExitZero = 'failure' | 'done' | 'awaited';
 
 type Base = {
   readonly phase: number;
@@ -115,7 +125,8 @@ export type Action =
       readonly create: CreateSpec;
     })
   | (Base & {
-      readonly kind: 'start';
+      /** `unpause`: a replica paused by hand (`docker pause`) is drift, put back as it was. */
+      readonly kind: 'start' | 'unpause';
       readonly service: string;
       readonly slot: number;
       readonly container: ContainerRef;

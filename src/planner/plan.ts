@@ -14,6 +14,8 @@ import {
 import type { Plan, Unplaced } from './plan-types.js';
 import { buildCreate, serviceSpecLabel, slotName, type CreateContext } from './create.js';
 import { rebalance } from './rebalance.js';
+import { unpaused } from './drift.js';
+import { holdDependents } from './jobs.js';
 import { driveStack, shortHash } from './rollout.js';
 import { schedule, type Intent } from './schedule.js';
 import { keyedStack, keyVolumes, needsStackKey, sealStackKey } from './stack-key.js';
@@ -198,12 +200,13 @@ export function plan(spec: Stack, observed: Observed, options: PlanOptions): Pla
     );
   }
 
+  const jobs = holdDependents(desired, usable, intents);
   const made = schedule({
     stack: desired,
     usable,
     loads,
-    intents,
-    unplaced,
+    intents: jobs.intents,
+    unplaced: [...unplaced, ...jobs.unplaced],
     warnings,
     pruneVolumes: options.pruneVolumes === true,
     waitUntil: gate.waits.length > 0 ? Math.min(...gate.waits) : null,
@@ -400,6 +403,8 @@ function maintain(
     );
   }
   const unchanged: Intent = { kind: 'unchanged', service, container, note: null };
+  const paused = unpaused(service, slot, container);
+  if (paused) return paused;
   const failure = failed(service, container);
   if (failure === null) return unchanged;
   // A paused rollout leaves a replica of the other config as it is: restarted, never replaced.

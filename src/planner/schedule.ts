@@ -25,7 +25,7 @@ export type Intent =
       readonly reason: string;
     }
   | {
-      readonly kind: 'start';
+      readonly kind: 'start' | 'unpause';
       readonly service: Service;
       readonly slot: number;
       readonly container: ObservedContainer;
@@ -117,8 +117,9 @@ export function schedule(input: ScheduleInput): Plan {
         });
         break;
       case 'start':
+      case 'unpause':
         drafts.push({
-          kind: 'start',
+          kind: intent.kind,
           phase: 0,
           stage: createStage(intent.service),
           host: intent.container.host,
@@ -215,7 +216,8 @@ function placements(intents: readonly Intent[]): Map<string, Set<Service>> {
     void out.set(host, (out.get(host) ?? new Set()).add(service));
   for (const intent of intents) {
     if (intent.kind === 'create' || intent.kind === 'replace') add(intent.create.host, intent.service);
-    if (intent.kind === 'start' || intent.kind === 'unchanged') add(intent.container.host, intent.service);
+    if (intent.kind === 'start' || intent.kind === 'unpause' || intent.kind === 'unchanged')
+      add(intent.container.host, intent.service);
   }
   return out;
 }
@@ -531,6 +533,7 @@ const KIND_ORDER: readonly Action['kind'][] = [
   'create-network',
   'create-volume',
   'pull',
+  'unpause',
   'start',
   'create',
   'replace',
@@ -575,7 +578,8 @@ function summarize(input: ScheduleInput): Record<string, ServiceSummary> {
     if (intent.kind === 'create') counts.create += 1;
     if (intent.kind === 'replace') counts.replace += 1;
     if (intent.kind === 'remove') counts.remove += 1;
-    if (intent.kind === 'start') counts.start += 1;
+    // A paused replica put back counts with the restarts: it was not running, and runs again.
+    if (intent.kind === 'start' || intent.kind === 'unpause') counts.start += 1;
     if (intent.kind === 'unchanged') counts.unchanged += 1;
   }
   for (const [name, counts] of Object.entries(summary)) {

@@ -1,5 +1,6 @@
 import type { Service, Stack } from '../spec/types.js';
 import type { Observed, RolloutMark } from './observed.js';
+import { completed } from './jobs.js';
 import { keyedStack } from './stack-key.js';
 
 /** One service's replicas as observed: a row of `heal status --json` (a documented contract) and of the daemon's /status. */
@@ -10,6 +11,8 @@ export type StatusRow = {
   running: number;
   healthy: number;
   dirty: number;
+  /** Replicas of a one-off job (`jobs.ts`) that finished: exited 0 with the spec's config. Done, not failing. */
+  completed: number;
   hosts: Record<string, number>;
   image: string;
   /** Set while the spec's config of the service is rolled back or its rollout paused. */
@@ -40,6 +43,7 @@ export function statusRows(spec: Stack, observed: Observed): StatusRow[] {
         healthy: running.filter((container) => container.health === 'healthy' || container.health === 'none')
           .length,
         dirty: mine.filter((container) => container.configHash !== service.configHash).length,
+        completed: mine.filter((container) => completed(service, container)).length,
         hosts,
         image: service.image,
         rollout: rolloutOf(service, marks),

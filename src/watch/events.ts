@@ -18,11 +18,11 @@ export type EngineSignal =
   | { readonly kind: 'opened'; readonly host: string };
 
 const MAX_LINE = 1 << 20;
-const INTERESTING = /^(die|oom|kill|stop|destroy|health_status: unhealthy|start)$/;
+const INTERESTING = /^(die|oom|kill|stop|destroy|pause|health_status: unhealthy|start)$/;
 
 /**
  * Follows every host's Docker events for the stack's containers over its persistent connection.
- * die, oom, kill, stop, destroy, start and health_status: unhealthy become signals; a stream that
+ * die, oom, kill, stop, destroy, pause, start and health_status: unhealthy become signals; a stream that
  * ends or cannot be opened is a `lost` signal, and it is reopened after `retryMs` for as long as
  * this runs. Level-triggered: the daemon never acts on an event, it only reconciles sooner.
  * An engine that went silent may have left its stream open and dead: `reopen(host)` drops it
@@ -53,7 +53,7 @@ export function followEvents(options: {
               filters: {
                 type: ['container'],
                 label: [`${LABEL.stack}=${options.stack}`],
-                event: ['die', 'oom', 'kill', 'stop', 'destroy', 'start', 'health_status'],
+                event: ['die', 'oom', 'kill', 'stop', 'destroy', 'pause', 'start', 'health_status'],
               },
               abortSignal,
             }),

@@ -20,13 +20,27 @@ export type HostView = {
  * Up, suspect or down, per host, from what each reconcile observes and what the heartbeat and
  * event streams notice in between. A host that stops answering is suspect at once and down once
  * it has been silent for `downAfterMs`, counted from its last answer: only then are its replicas
- * placed elsewhere. When more than half the hosts look down together, the likelier fault is
- * heal's own network: nothing is declared down, and `partitioned` says so.
+ * placed elsewhere. When more than half of the hosts that were up recently (answered within
+ * `recentMs`) fall silent together, the likelier fault is heal's own network: nothing is
+ * declared down, and `partitioned` says so. Hosts silent for longer are not counted.
  */
+/** A host that answered within this long counts in the partition guard. */
+export const RECENTLY_UP_MS = 5 * 60_000;
+
 export class HostStates {
   readonly #hosts = new Map<string, HostView>();
+  /** While partitioned: the hosts counted when it began. */
+  #partition: ReadonlySet<string> | null = null;
 
-  constructor(private readonly downAfterMs: number) {}
+  /**
+   * `recentMs`: how recently a silent host must have answered to count in the partition guard.
+   * A host silent for longer (down for maintenance) is neither a vote for "heal's network is at
+   * fault" nor against it, so a fleet with hosts long gone keeps healing when one more blips.
+   */
+  constructor(
+    private readonly downAfterMs: number,
+    private readonly recentMs = Math.max(RECENTLY_UP_MS, downAfterMs * 3),
+  ) {}
 
   /**
    * Folds in one observation; returns the hosts the planner must treat as suspect. `lastAnswer`:
@@ -59,8 +73,10 @@ export class HostStates {
 
     const views = [...this.#hosts.values()];
     const notUp = views.filter((view) => view.state !== 'up');
-    const partitioned = views.length > 1 && notUp.length * 2 > views.length;
-    const suspect = (partitioned ? notUp : notUp.filter((view) => view.state === 'suspect'))
+    const counted = this.counted(views, now);
+    const partitioned = counted !== null;
+    const suspect = notUp
+      .filter((view) => (counted ? counted.has(view.name) : view.state === 'suspect'))
       .map((view) => view.name)
       .sort();
     const pending = views
@@ -75,6 +91,21 @@ export class HostStates {
         error: view.error,
       }));
     return { suspect, partitioned, nextChangeAt: pending.length > 0 ? Math.min(...pending) : null, changes };
+  }
+
+  /**
+   * The hosts the partition guard holds back while more than half of those up recently are silent,
+   * or null. The set is kept for as long as the partition lasts: a long one does not age its
+   * hosts out of the count and let the few left take every replica.
+   */
+  private counted(views: readonly HostView[], now: number): ReadonlySet<string> | null {
+    const pool = this.#partition
+      ? views.filter((view) => this.#partition?.has(view.name))
+      : views.filter((view) => view.state === 'up' || now - view.since <= this.recentMs);
+    const silent = pool.filter((view) => view.state !== 'up');
+    const partitioned = pool.length > 1 && silent.length * 2 > pool.length;
+    this.#partition = partitioned ? new Set(pool.map((view) => view.name)) : null;
+    return partitioned ? new Set(silent.map((view) => view.name)) : null;
   }
 
   /** When a suspect host will be declared down if it stays silent; null when it is not suspect. */

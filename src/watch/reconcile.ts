@@ -150,7 +150,7 @@ async function lookAndPlan(
     if (hosts.partitioned)
       log.warn(
         { stack: stack.name, hosts: hosts.suspect },
-        "more than half of the hosts are silent: assuming heal's own network is at fault; nothing is rescheduled",
+        "more than half of the hosts up recently are silent: assuming heal's own network is at fault; nothing is rescheduled",
       );
   }
   for (const host of observed.hosts)
@@ -307,8 +307,9 @@ function logEvent(
 
 /** A heal made: counted, and remembered for the crash backoff. */
 function noteHeal(state: DaemonState, metrics: Metrics, stack: Stack, action: Action): void {
-  if (action.kind === 'start' || (action.kind === 'replace' && !action.update)) {
-    state.restarts.record(action.service, action.slot, Date.now());
+  const service = action.service === null ? undefined : stack.services[action.service];
+  if (service && (action.kind === 'start' || (action.kind === 'replace' && !action.update))) {
+    state.restarts.record(service, action.slot, Date.now());
     metrics.countHeal(stack.name, /unhealthy/.test(action.reason) ? 'unhealthy' : 'crashed');
   }
   if (action.kind === 'create' && /missing/.test(action.reason)) {
@@ -316,7 +317,8 @@ function noteHeal(state: DaemonState, metrics: Metrics, stack: Stack, action: Ac
     const hostDown = watch?.hosts.views().some((view) => view.state === 'down') ?? false;
     metrics.countHeal(stack.name, hostDown ? 'host_down' : 'missing');
   }
-  if (action.kind === 'remove' && /also runs as/.test(action.reason)) metrics.countHeal(stack.name, 'drift');
+  if ((action.kind === 'remove' && /also runs as/.test(action.reason)) || action.kind === 'unpause')
+    metrics.countHeal(stack.name, 'drift');
 }
 
 function updateServiceMetrics(

@@ -60,6 +60,11 @@ class FileSource implements FileSpecSource {
     return { revision: null, file: this.#file, cwd: this.#dir, folderName: basename(this.#dir) };
   }
 
+  /** A file has nothing to fetch: the same as refresh(). */
+  current(): Promise<SpecRevision> {
+    return this.refresh();
+  }
+
   start(onChange: () => void): void {
     if (this.#closed || this.#watcher !== undefined) return;
     this.#seen = this.#fingerprint(readFileSync);

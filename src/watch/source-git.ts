@@ -67,7 +67,12 @@ class GitSource implements SpecSource {
   readonly #env: Record<string, string>;
   readonly #abort = new AbortController();
 
+  /** git work that reaches the remote (fetches), one at a time. */
   #queue: Promise<unknown> = Promise.resolve();
+  /** Work on the working tree (checkouts), one at a time, never behind a fetch. */
+  #treeQueue: Promise<unknown> = Promise.resolve();
+  /** The commit the latest fetch found. */
+  #fetched: string | null = null;
   #closed = false;
   #lockChecked = false;
   #onChange: (() => void) | undefined;
@@ -114,18 +119,40 @@ class GitSource implements SpecSource {
     this.#dir = join(root, 'git', key);
   }
 
-  refresh(): Promise<SpecRevision> {
+  async refresh(): Promise<SpecRevision> {
+    if (this.#closed) throw new Error('spec source is closed');
+    let target: string;
+    try {
+      target = await this.#serial(() => {
+        if (this.#closed) throw new Error('spec source is closed');
+        return this.#fetch();
+      });
+    } catch (error) {
+      // The daemon did not get what a poll announced: let the next poll announce it again.
+      this.#announced = this.#lastCheckout;
+      throw error;
+    }
+    // What this refresh returns needs no announcing by a poll while its checkout runs.
+    this.#announced = target;
+    return this.#checkedOut(target);
+  }
+
+  /** The commit the poller or the webhook fetched last, checked out; a fetch only before the first. */
+  current(): Promise<SpecRevision> {
     if (this.#closed) return Promise.reject(new Error('spec source is closed'));
-    return this.#serial(async () => {
+    if (this.#fetched === null) return this.refresh();
+    return this.#checkedOut(this.#fetched);
+  }
+
+  /** Checks `target` out (it has been fetched) and names the spec file in it. */
+  #checkedOut(target: string): Promise<SpecRevision> {
+    return this.#tree(async () => {
       if (this.#closed) throw new Error('spec source is closed');
-      let target: string;
       let file: string;
       try {
-        target = await this.#fetch();
         await this.#checkout(target);
         file = await this.#specFile(target);
       } catch (error) {
-        // The daemon did not get what a poll announced: let the next poll announce it again.
         this.#announced = this.#lastCheckout;
         throw error;
       }
@@ -165,7 +192,7 @@ class GitSource implements SpecSource {
     this.#onChange = undefined;
     clearTimeout(this.#timer);
     this.#abort.abort();
-    await this.#queue;
+    await Promise.all([this.#queue, this.#treeQueue]);
   }
 
   #schedule(): void {
@@ -202,10 +229,21 @@ class GitSource implements SpecSource {
     }
   }
 
-  /** Runs git work one piece at a time: fetch, checkout and clean share one clone and its locks. */
+  /**
+   * Runs fetches one at a time. A fetch touches only the object store and TARGET; checkouts read
+   * objects already fetched and write the working tree, so the two queues never wait on each
+   * other: a hung remote never holds up a checkout.
+   */
   #serial<T>(work: () => Promise<T>): Promise<T> {
     const run = this.#queue.then(work, work);
     this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Runs checkouts one at a time. */
+  #tree<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.#treeQueue.then(work, work);
+    this.#treeQueue = run.catch(() => undefined);
     return run;
   }
 
@@ -213,7 +251,17 @@ class GitSource implements SpecSource {
   async #fetch(): Promise<string> {
     await this.#prepare();
     const refspec = `+${this.#ref}:${TARGET}`;
-    const args = ['fetch', '--no-tags', '--no-recurse-submodules', '--progress', '--', this.#url, refspec];
+    // No gc after it: a repack must not run under a checkout of the other queue.
+    const args = [
+      'fetch',
+      '--no-tags',
+      '--no-recurse-submodules',
+      '--no-auto-gc',
+      '--progress',
+      '--',
+      this.#url,
+      refspec,
+    ];
     try {
       await this.#run(args, true);
     } catch (error) {
@@ -223,6 +271,7 @@ class GitSource implements SpecSource {
     if (target === null) {
       throw new SpecSourceError('ref-missing', `${this.#ref} in ${this.#shownUrl} does not name a commit`);
     }
+    this.#fetched = target;
     return target;
   }
 

@@ -30,6 +30,13 @@ export type SpecSource = {
    */
   refresh(): Promise<SpecRevision>;
   /**
+   * What to load now without reaching the remote: the commit the poller or the webhook fetched
+   * last, checked out (a fetch only when none was made yet, at the start). A fetch in flight, or
+   * a remote that hangs, never holds it up: the reconcile calls this, so healing never waits on
+   * the git server. A file: the same as refresh().
+   */
+  current(): Promise<SpecRevision>;
+  /**
    * Starts following: calls onChange (debounced) whenever refresh() may return something new: a
    * file save, or a fetch that found a new commit (git polls every intervalMs, ±10% jitter). Call it
    * before the first refresh() so no change can fall between the two.

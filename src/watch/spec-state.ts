@@ -46,7 +46,8 @@ export class SpecState {
     this.changed = false;
     let at: string | null = null;
     try {
-      const revision = await source.refresh();
+      // Never a fetch here (but the first): the poller and the webhook fetch, and announce.
+      const revision = await source.current();
       at = revision.revision;
       // In a worker: a spec that would exhaust memory or time is rejected, not fatal.
       const stack = await (this.options.loader ?? loadIsolated)({

@@ -15,7 +15,7 @@ import {
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -327,6 +327,78 @@ describe('gitSource following', () => {
     await new Promise((done) => setTimeout(done, 500));
 
     expect(changes).toBe(0);
+  });
+});
+
+describe('gitSource current(): what to load, never waiting on the remote', () => {
+  let server: Server;
+  let port: number;
+  let served: string;
+  /** While set, the remote accepts requests and never answers them (a hung git server). */
+  let hang = false;
+  const hung: ServerResponse[] = [];
+
+  /** Git's "dumb" HTTP protocol: the bare repository's files, served as they are. */
+  beforeAll(async () => {
+    served = join(root, 'served.git');
+    git(root, 'clone', '--quiet', '--bare', bare, served);
+    git(served, 'update-server-info');
+    server = createServer((request, response) => {
+      if (hang) return void hung.push(response);
+      const path = decodeURIComponent((request.url ?? '/').split('?')[0]!).replace(/^\/repo\.git\//, '');
+      const file = join(served, path);
+      if (path.includes('..') || !existsSync(file)) return void response.writeHead(404).end();
+      response.writeHead(200, { 'content-type': 'application/octet-stream' }).end(readFileSync(file));
+    });
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+    port = (server.address() as AddressInfo).port;
+  });
+
+  afterAll(async () => {
+    for (const response of hung.splice(0)) response.destroy();
+    server.closeAllConnections();
+    await new Promise((done) => server.close(done));
+  });
+
+  /** A commit pushed to the served remote. */
+  function publish(files: Record<string, string>): string {
+    const sha = commit(files);
+    git(work, 'push', '--quiet', served, 'HEAD:main');
+    git(served, 'update-server-info');
+    return sha;
+  }
+
+  it('checks out the commit a poke fetched, without fetching, while the remote hangs', async () => {
+    const first = publish({ 'stack.yml': 'name: served-1\n' });
+    const source = open({ url: `http://127.0.0.1:${port}/repo.git` });
+    let changes = 0;
+    source.start(() => void (changes += 1));
+    expect((await source.current()).revision).toBe(first);
+
+    const next = publish({ 'stack.yml': 'name: served-2\n' });
+    source.poke();
+    await until(() => changes === 1);
+
+    // The git server hangs; a poke's fetch waits on it.
+    hang = true;
+    try {
+      source.poke();
+      await until(() => hung.length > 0);
+      const revision = await source.current();
+      expect(revision.revision).toBe(next);
+      expect(readFileSync(revision.file, 'utf8')).toBe('name: served-2\n');
+      // Answered while the fetch still hangs: current() never queued behind it.
+      expect(hung.every((response) => !response.writableEnded)).toBe(true);
+    } finally {
+      hang = false;
+      for (const response of hung.splice(0)) response.destroy();
+    }
+  });
+
+  it('fetches when nothing was fetched yet (the start)', async () => {
+    const head = publish({ 'stack.yml': 'name: served-3\n' });
+    const source = open({ url: `http://127.0.0.1:${port}/repo.git` });
+    expect((await source.current()).revision).toBe(head);
   });
 });
 

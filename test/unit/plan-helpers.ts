@@ -58,6 +58,7 @@ export function what(action: Action): string {
     case 'create':
       return `${action.service}/${action.slot} ${action.create.query.name}`;
     case 'start':
+    case 'unpause':
       return `${action.service}/${action.slot} ${action.container.name}`;
     case 'replace':
       return `${action.service}/${action.slot} ${action.old.name} -> ${action.create.query.name} ${action.order}`;
@@ -68,7 +69,7 @@ export function what(action: Action): string {
 
 /** The plan's change actions (no networks, volumes or pulls), in brief. */
 export function changes(result: Plan): string[] {
-  return brief(result).filter((line) => / (create|start|replace|remove) /.test(line));
+  return brief(result).filter((line) => / (create|start|unpause|replace|remove) /.test(line));
 }
 
 /** Plans at T0 on an empty world, applies, and returns the world it leaves. */

@@ -215,6 +215,11 @@ export function applyPlan(world: Observed, plan: Plan, now: number, steps = Infi
       throw new Error(`rename: the name ${name} is taken on ${host.base.name}`);
     host.containers.push({ ...take(host, id, 'rename'), name });
   };
+  const unpause = (host: MutableHost, id: string): void => {
+    const container = take(host, id, 'unpause');
+    if (container.state !== 'paused') throw new Error(`unpause: ${container.name} is not paused`);
+    host.containers.push({ ...container, state: 'running' });
+  };
   /** Creates the container, not started; returns its id. */
   const create = (host: MutableHost, spec: CreateSpec): string => {
     const name = spec.query.name;
@@ -309,6 +314,9 @@ export function applyPlan(world: Observed, plan: Plan, now: number, steps = Infi
         }
         case 'start':
           work.push(() => start(on(action), action.container.id));
+          break;
+        case 'unpause':
+          work.push(() => unpause(on(action), action.container.id));
           break;
         case 'replace': {
           if (action.create.host !== action.host) throw new Error('replace: the new container is elsewhere');

@@ -20,7 +20,8 @@ function render(rows: readonly StatusRow[]): string {
     rows.map((row) => [
       row.service,
       row.mode,
-      `${row.running}/${row.desired ?? 'global'}`,
+      // A one-off job that finished is done, not down: `0/1 (1 done)`.
+      `${row.running}/${row.desired ?? 'global'}${row.completed > 0 ? ` (${row.completed} done)` : ''}`,
       String(row.healthy),
       String(row.dirty),
       Object.entries(row.hosts)
