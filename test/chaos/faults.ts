@@ -354,7 +354,10 @@ const registryDown: Fault = {
 
 const engineRestart: Fault = {
   name: 'dockerd restarted on h2',
-  short: true,
+  // Full mode only: heal now replaces the replicas whose start failed (exit 128), but Docker 20.10
+  // then fails to remove the old ones (overlay2 "device or resource busy", "Removal In Progress")
+  // until the host reboots; see "Known" in test/chaos/README.md.
+  short: false,
   run: (chaos) =>
     chaos.fault('dockerd restarted on h2', async (run) => {
       const taken = await chaos.slotsOn(['h2']);
