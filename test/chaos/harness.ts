@@ -3,9 +3,11 @@
  * following it (killed and restarted at will), the monitor and the bystanders; and `fault()`,
  * which runs one fault and measures it against the invariants.
  */
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { TestbedEnv } from '../testbed.js';
 import {
   freePort,
@@ -30,7 +32,7 @@ import {
   type Shape,
 } from './stack.js';
 
-const WEBHOOK_SECRET = 'chaos-webhook-secret';
+export const WEBHOOK_SECRET = 'chaos-webhook-secret';
 
 /** One row of bench/results/chaos.json. */
 export type FaultRecord = {
@@ -41,6 +43,12 @@ export type FaultRecord = {
   orphans: number;
   unmanagedTouched: number;
   secretsLogged: number;
+  /**
+   * Occurrences of a credential the daemon holds (or a secret where it does not belong) in what
+   * the fault scanned beyond the daemon's output: containers' labels, env and files, /status,
+   * heal's own output. Zero for a fault that scans nothing more.
+   */
+  leaked: number;
   belowMinimumSeconds: number;
   convergeSeconds: number | null;
   /** Why it did not survive, or what was seen; empty when there is nothing to say. */
@@ -51,6 +59,8 @@ export type FaultRecord = {
 export type Injection = {
   /** Whether the fault happened as meant (a kill that landed after the rollout ended did not). */
   injected: boolean;
+  /** What the fault's own scan found (see FaultRecord.leaked), each as a sentence. */
+  leaks?: readonly string[];
 };
 
 /** Handed to a fault's body. */
@@ -171,8 +181,8 @@ export class Chaos {
   }
 
   /** Pushes `text` as stack.yml and tells the daemon at once, as a forge's webhook would. */
-  async push(text: string, message: string): Promise<string> {
-    const sha = await this.remote.push(text, message);
+  async push(text: string, message: string, files: Readonly<Record<string, string>> = {}): Promise<string> {
+    const sha = await this.remote.push(text, message, files);
     await this.poke(sha);
     return sha;
   }
@@ -239,6 +249,30 @@ export class Chaos {
     }
   }
 
+  /**
+   * `node bin/heal.js ARGS` with the daemon's registry credentials, in a folder holding the
+   * newest good spec as stack.yml: its exit code and output.
+   */
+  cli(args: readonly string[]): Promise<{ code: number; output: string }> {
+    const cwd = join(this.root, 'cli');
+    mkdirSync(cwd, { recursive: true });
+    writeFileSync(join(cwd, 'stack.yml'), specText(this.env, this.shape, this.files));
+    return new Promise((resolve) => {
+      execFile(
+        'node',
+        [fileURLToPath(new URL('../../bin/heal.js', import.meta.url)), ...args],
+        {
+          cwd,
+          env: { ...process.env, ...this.credentials() },
+          maxBuffer: 64 * 1024 * 1024,
+          timeout: 120_000,
+        },
+        (error, stdout, stderr) =>
+          resolve({ code: error ? Number(error.code ?? 1) : 0, output: `${stdout}\n${stderr}` }),
+      );
+    });
+  }
+
   status(): Promise<Status> {
     return statusOf(this.port);
   }
@@ -270,6 +304,7 @@ export class Chaos {
       orphans: 0,
       unmanagedTouched: 0,
       secretsLogged: 0,
+      leaked: 0,
       belowMinimumSeconds: 0,
       convergeSeconds: null,
       notes: [`not run: the fleet never converged after "${this.broken}"`],
@@ -342,6 +377,8 @@ export class Chaos {
     notes.push(...touched);
     if (below.worst) notes.push(`below minimum: ${below.worst}`);
     if (secretsLogged > 0) notes.push(`${secretsLogged} secret values in the daemon's output`);
+    const leaks = injection.leaks ?? [];
+    notes.push(...leaks);
     const record: FaultRecord = {
       fault: name,
       injected: injection.injected,
@@ -351,11 +388,13 @@ export class Chaos {
         final.orphans === 0 &&
         touched.length === 0 &&
         secretsLogged === 0 &&
+        leaks.length === 0 &&
         below.seconds === 0,
       duplicates: final.duplicates,
       orphans: final.orphans,
       unmanagedTouched: touched.length,
       secretsLogged,
+      leaked: leaks.length,
       belowMinimumSeconds: below.seconds,
       convergeSeconds: convergedAt === null ? null : Math.round((convergedAt - injectedAt) / 100) / 10,
       notes,

@@ -20,6 +20,7 @@ export function renderTable(records: readonly FaultRecord[]): string {
     'orphans',
     'touched',
     'secrets',
+    'leaked',
     'below-min s',
     'converge s',
   ];
@@ -31,6 +32,7 @@ export function renderTable(records: readonly FaultRecord[]): string {
     String(record.orphans),
     String(record.unmanagedTouched),
     String(record.secretsLogged),
+    String(record.leaked),
     String(record.belowMinimumSeconds),
     record.convergeSeconds === null ? '-' : record.convergeSeconds.toFixed(1),
   ]);

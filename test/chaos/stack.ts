@@ -40,16 +40,26 @@ export function imageOf(env: TestbedEnv, shape: Shape): string {
   return `${env.registry}/web:${shape.tag}`;
 }
 
+/**
+ * Variables a second daemon is given (`--allow-env`) to reach h1 another way, through a relay
+ * (the split-view fault); the suite's own daemon is not allowed them and reads the defaults.
+ */
+export const VIEW_VARIABLES = { h1: 'CHAOS_H1_SSH', knownHosts: 'CHAOS_KNOWN_HOSTS' } as const;
+
 function header(env: TestbedEnv): string[] {
   return [
     '# heal chaos suite',
     `name: ${STACK}`,
     'x-heal:',
-    `  ssh: { user: root, identity_file: ${env.identityFile}, known_hosts: ${env.knownHosts} }`,
+    `  ssh: { user: root, identity_file: ${env.identityFile}, known_hosts: "\${${VIEW_VARIABLES.knownHosts}:-${env.knownHosts}}" }`,
     '  hosts:',
     ...env.hosts
       .filter((host) => (HOSTS as readonly string[]).includes(host.name))
-      .map((host) => `    ${host.name}: { ssh: ${host.ssh} }`),
+      .map((host) =>
+        host.name === 'h1'
+          ? `    h1: { ssh: "\${${VIEW_VARIABLES.h1}:-${host.ssh}}" }`
+          : `    ${host.name}: { ssh: ${host.ssh} }`,
+      ),
     '  watch: { interval: 5s, host_down_after: 3s }',
     // Three voters of four hosts, as the README advises: the lock still has a majority when h3 and h4 die together.
     '  lock: { hosts: [h1, h2, h3] }',
@@ -130,6 +140,66 @@ export function aliasBomb(): string {
     lines.push(`a${level}: &a${level} [${Array.from({ length: 10 }, () => `*a${level - 1}`).join(', ')}]`);
   lines.push('services:', '  web: { image: busybox, command: *a9 }', '');
   return lines.join('\n');
+}
+
+/**
+ * One 200 KB scalar aliased 10,000 times: a 235 KB file that expands to 2 GB. A bound on nodes
+ * lets it through; only a bound on expanded bytes stops it before it takes the memory.
+ */
+export function byteBomb(): string {
+  return [
+    'name: chaos',
+    `x-big: &big "${'x'.repeat(200_000)}"`,
+    'services:',
+    '  web:',
+    '    image: busybox',
+    `    command: [${Array.from({ length: 10_000 }, () => '*big').join(', ')}]`,
+    '',
+  ].join('\n');
+}
+
+/** Paths a hostile commit names to reach what the daemon holds, and what lies at each. */
+export type Loot = {
+  /** The daemon's SSH private key (under --allow-ssh). */
+  readonly identityFile: string;
+  /** An operator's env file outside the repository and every allowed folder. */
+  readonly outsideEnvFile: string;
+  /** Another operator's file there, which a symbolic link in the repository points to. */
+  readonly outsideFile: string;
+};
+
+/** The repository's symbolic link out of it (see hostileSpec). */
+export const LINK_NAME = 'linked-secret';
+/** Where the hostile commit would put a config; the leak scan reads it in every container. */
+export const LEAK_CONFIG_TARGET = '/etc/leak.conf';
+
+/**
+ * The stack plus a service that tries every way a commit could copy the daemon's credentials out
+ * at once: heal's variables in a label and in a pass-through, its environment, its SSH key and an
+ * operator's file as secrets and a config, an absolute env_file and a link out of the repository.
+ */
+export function hostileSpec(env: TestbedEnv, shape: Shape, files: Files, loot: Loot): string {
+  const text = specText(env, shape, files, [
+    '  leak:',
+    `    image: ${imageOf(env, shape)}`,
+    '    labels:',
+    '      password: "${HEAL_REGISTRY_PASSWORD}"',
+    '      hook: "${HEAL_WEBHOOK_SECRET:-none}"',
+    '    environment: [HEAL_REGISTRY_PASSWORD]',
+    `    env_file: ${loot.outsideEnvFile}`,
+    '    secrets: [environ, ssh_key, linked]',
+    `    configs: [{ source: environ_conf, target: ${LEAK_CONFIG_TARGET} }]`,
+    '    deploy: { replicas: 1 }',
+  ]);
+  return [
+    text.trimEnd(),
+    '  environ: { file: /proc/self/environ }',
+    `  ssh_key: { file: ${loot.identityFile} }`,
+    `  linked: { file: ./${LINK_NAME} }`,
+    'configs:',
+    '  environ_conf: { file: /proc/self/environ }',
+    '',
+  ].join('\n');
 }
 
 /** A spec of about 50 MB: the stack followed by a comment block nobody would write by hand. */

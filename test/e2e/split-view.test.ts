@@ -7,11 +7,11 @@
  * where the other was applying.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testbed, type TestbedEnv } from '../testbed.js';
+import { applyWindows, overlaps, relayedKnownHosts, startRelay, type Relay } from './split-helpers.js';
 import {
   censusProblems,
   dockerAt,
@@ -33,50 +33,6 @@ let relay: Relay;
 let straight: Watch;
 let relayed: Watch;
 
-/** A TCP relay to one host's sshd that can be cut: it then passes nothing, and keeps every connection open. */
-type Relay = { port: number; cut(): void; mend(): void; close(): Promise<void> };
-
-async function startRelay(address: string): Promise<Relay> {
-  let cut = false;
-  const pairs = new Set<[Socket, Socket]>();
-  const server: Server = createServer((client) => {
-    const upstream = connect(22, address);
-    const pair: [Socket, Socket] = [client, upstream];
-    pairs.add(pair);
-    client.pipe(upstream);
-    upstream.pipe(client);
-    if (cut) for (const socket of pair) socket.pause();
-    const drop = (): void => {
-      pairs.delete(pair);
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('error', drop).on('close', drop);
-    upstream.on('error', drop).on('close', drop);
-  });
-  const port = await freePort();
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-  return {
-    port,
-    cut: () => {
-      cut = true;
-      for (const pair of pairs) for (const socket of pair) socket.pause();
-    },
-    mend: () => {
-      cut = false;
-      for (const pair of pairs) for (const socket of pair) socket.resume();
-    },
-    close: () =>
-      new Promise((resolve) => {
-        for (const [client, upstream] of pairs) {
-          client.destroy();
-          upstream.destroy();
-        }
-        server.close(() => resolve());
-      }),
-  };
-}
-
 function spec(h1: string, knownHosts: string): string {
   return [
     `name: ${STACK}`,
@@ -92,29 +48,6 @@ function spec(h1: string, knownHosts: string): string {
     '    deploy: { replicas: 6 }',
     '',
   ].join('\n');
-}
-
-/** Each stretch in which a daemon was applying: from its first planned action to its last one done. */
-function applyWindows(daemon: Watch): { from: number; to: number }[] {
-  const windows: { from: number; to: number }[] = [];
-  let open: { from: number; to: number } | null = null;
-  for (const line of daemon.lines()) {
-    const at = Date.parse(line.time);
-    if (line.msg === 'action planned' && open === null) open = { from: at, to: at };
-    else if ((line.msg === 'action done' || line.msg === 'action failed') && open) open.to = at;
-    else if (line.msg === 'reconcile done' && open) {
-      windows.push(open);
-      open = null;
-    }
-  }
-  if (open) windows.push(open);
-  return windows;
-}
-
-function overlaps(a: readonly { from: number; to: number }[], b: readonly { from: number; to: number }[]) {
-  return a.flatMap((left) =>
-    b.filter((right) => left.from <= right.to && right.from <= left.to).map((right) => ({ left, right })),
-  );
 }
 
 function logged(daemon: Watch, msg: string, fields: Record<string, unknown> = {}): LogLine[] {
@@ -148,13 +81,11 @@ beforeAll(async () => {
   const h1 = env.hosts.find((host) => host.name === 'h1')!;
   relay = await startRelay(h1.address);
   // The relayed daemon knows h1's key under the relay's address, as ssh would record it.
-  const keys = readFileSync(env.knownHosts, 'utf8');
-  const h1Keys = keys
-    .split('\n')
-    .filter((line) => line.split(' ')[0] === h1.address)
-    .map((line) => line.replace(h1.address, `[127.0.0.1]:${relay.port}`));
   for (const side of ['straight', 'relayed', 'relayed-ssh']) mkdirSync(join(root, side));
-  writeFileSync(join(root, 'relayed-ssh', 'known_hosts'), `${keys}\n${h1Keys.join('\n')}\n`);
+  writeFileSync(
+    join(root, 'relayed-ssh', 'known_hosts'),
+    relayedKnownHosts(readFileSync(env.knownHosts, 'utf8'), h1.address, relay.port),
+  );
   writeFileSync(join(root, 'straight', 'stack.yml'), spec(h1.ssh, env.knownHosts));
   writeFileSync(
     join(root, 'relayed', 'stack.yml'),

@@ -5,7 +5,7 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { TestbedEnv } from '../testbed.js';
@@ -45,10 +45,19 @@ export class GitRemote {
     return remote;
   }
 
-  /** Commits `text` as stack.yml and pushes it to main; returns the commit's sha. */
-  async push(text: string, message: string): Promise<string> {
+  /**
+   * Commits `text` as stack.yml, and `files` beside it (a content starting with `-> ` makes a
+   * symbolic link to the rest), and pushes it to main; returns the commit's sha.
+   */
+  async push(text: string, message: string, files: Readonly<Record<string, string>> = {}): Promise<string> {
     writeFileSync(join(this.#work, 'stack.yml'), text);
-    await this.#git('add', 'stack.yml');
+    for (const [name, content] of Object.entries(files)) {
+      const path = join(this.#work, name);
+      rmSync(path, { force: true });
+      if (content.startsWith('-> ')) symlinkSync(content.slice(3), path);
+      else writeFileSync(path, content);
+    }
+    await this.#git('add', '--all');
     await this.#git(
       '-c',
       'user.name=heal e2e',
