@@ -1059,12 +1059,13 @@ describe('loadStack: bad input, each a clear error', () => {
     ).toEqual(['stack.yml:4:3: Map keys must be unique']);
   });
 
-  it('stops a YAML alias bomb within a second', async () => {
+  it('stops a YAML alias bomb before it expands', async () => {
     const started = performance.now();
     expect(await problems(billionLaughs())).toEqual([
       'stack.yml:1:1: the document expands to more than 200000 nodes (too many aliases?)',
     ]);
-    expect(performance.now() - started).toBeLessThan(1_000);
+    // A bound against hanging, generous for a loaded machine (expanded, the bomb never ends).
+    expect(performance.now() - started).toBeLessThan(20_000);
   });
 
   it('accepts anchors, aliases and merge keys that stay small', async () => {
