@@ -39,11 +39,12 @@ export async function benchTransport(
       identityFile: env.identityFile,
       socket: '/var/run/docker.sock',
       labels: {},
+      role: 'manager',
     },
     { ssh: { user: null, port: null, identityFile: null, knownHosts: env.knownHosts }, env: {} },
   );
   const local = await connectHost(
-    { name: `${target.name}-socket`, kind: 'docker', url: `unix://${target.socket}`, labels: {} },
+    { name: `${target.name}-socket`, kind: 'docker', url: `unix://${target.socket}`, labels: {}, role: 'manager' },
     { ssh: { user: null, port: null, identityFile: null, knownHosts: null } },
   );
   const modem = modemSsh(target.address, env.identityFile, env.knownHosts);

@@ -1,6 +1,6 @@
 import type Dockerode from 'dockerode';
 import { SECRET_PLACEHOLDER } from '../planner/create.js';
-import type { FileMountSpec } from '../planner/container-config.js';
+import type { ExtraNetwork, FileMountSpec } from '../planner/container-config.js';
 import type { CreateSpec, ExitZero } from '../planner/plan-types.js';
 import type { Stack } from '../spec/types.js';
 import { DockerApiError } from './errors.js';
@@ -87,7 +87,7 @@ export async function createAndStart(
           Container: id,
           EndpointConfig: {
             Aliases: [...network.aliases],
-            ...(network.ipv4Address ? { IPAMConfig: { IPv4Address: network.ipv4Address } } : {}),
+            ...endpointAddresses(network),
           },
           // dockerode takes it out of the body before sending; its types do not know it.
           ...{ abortSignal },
@@ -339,4 +339,16 @@ function dial<T>(
       (error: unknown, data: unknown) => (error ? reject(error) : resolve(data as T)),
     );
   });
+}
+
+/** The endpoint's fixed addresses, each only when the spec sets it (MacAddress needs API 1.44). */
+function endpointAddresses(network: ExtraNetwork): Record<string, unknown> {
+  const ipam = {
+    ...(network.ipv4Address === null ? {} : { IPv4Address: network.ipv4Address }),
+    ...(network.ipv6Address === null ? {} : { IPv6Address: network.ipv6Address }),
+  };
+  return {
+    ...(Object.keys(ipam).length === 0 ? {} : { IPAMConfig: ipam }),
+    ...(network.macAddress === null ? {} : { MacAddress: network.macAddress }),
+  };
 }

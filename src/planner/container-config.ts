@@ -1,4 +1,13 @@
-import type { FileMount, Mount, PortMapping, Service, ServiceNetwork, Stack } from '../spec/types.js';
+import type {
+  DeviceRequest,
+  FileMount,
+  Mount,
+  PortMapping,
+  Service,
+  ServiceNetwork,
+  Stack,
+} from '../spec/types.js';
+import { sendsStartInterval } from './engine-api.js';
 import { LABEL } from './labels.js';
 
 /**
@@ -20,6 +29,8 @@ export type SlotIdentity = {
  * The subset of the Engine API's `POST /containers/create` body (API 1.41, dockerd 20.10) that heal
  * uses, with Docker's own field names. A key is present only when the spec sets it, so a body
  * reads as the spec does; booleans appear only when true (each defaults to false in the engine).
+ * A few fields need a newer API (engine-api.ts): the planner places a service that sets one only
+ * on engines that read it.
  */
 export type ContainerCreateBody = {
   readonly Image: string;
@@ -37,6 +48,8 @@ export type ContainerCreateBody = {
   readonly Tty?: true;
   readonly OpenStdin?: true;
   readonly StopSignal?: string;
+  /** The service-level mac_address: the first network's endpoint. */
+  readonly MacAddress?: string;
   /** Seconds. */
   readonly StopTimeout: number;
   readonly Healthcheck?: HealthConfig;
@@ -53,6 +66,8 @@ export type HealthConfig = {
   readonly Timeout?: number;
   readonly StartPeriod?: number;
   readonly Retries?: number;
+  /** API 1.44. */
+  readonly StartInterval?: number;
 };
 
 export type HostConfig = {
@@ -86,6 +101,30 @@ export type HostConfig = {
   readonly Memory?: number;
   readonly MemoryReservation?: number;
   readonly PidsLimit?: number;
+  readonly CpuShares?: number;
+  readonly CpuPeriod?: number;
+  readonly CpuQuota?: number;
+  readonly CpuRealtimePeriod?: number;
+  readonly CpuRealtimeRuntime?: number;
+  readonly CpusetCpus?: string;
+  readonly MemorySwappiness?: number;
+  readonly MemorySwap?: number;
+  readonly UTSMode?: string;
+  readonly CgroupParent?: string;
+  readonly DeviceCgroupRules?: readonly string[];
+  readonly DeviceRequests?: readonly DeviceRequestConfig[];
+  readonly StorageOpt?: Readonly<Record<string, string>>;
+  /** API 1.43. */
+  readonly Annotations?: Readonly<Record<string, string>>;
+};
+
+/** `Count` -1: every device the driver has. */
+export type DeviceRequestConfig = {
+  readonly Driver: string;
+  readonly Count: number;
+  readonly DeviceIDs: readonly string[];
+  readonly Capabilities: readonly (readonly string[])[];
+  readonly Options: Readonly<Record<string, string>>;
 };
 
 export type MountConfig =
@@ -95,7 +134,8 @@ export type MountConfig =
       readonly Source?: string;
       readonly Target: string;
       readonly ReadOnly?: true;
-      readonly VolumeOptions?: { readonly NoCopy: true };
+      /** Subpath: API 1.45. */
+      readonly VolumeOptions?: { readonly NoCopy?: true; readonly Subpath?: string };
     }
   | {
       readonly Type: 'bind';
@@ -133,7 +173,9 @@ export type NetworkingConfig = { readonly EndpointsConfig: Readonly<Record<strin
 
 export type EndpointSettings = {
   readonly Aliases: readonly string[];
-  readonly IPAMConfig?: { readonly IPv4Address: string };
+  readonly IPAMConfig?: { readonly IPv4Address?: string; readonly IPv6Address?: string };
+  /** API 1.44. */
+  readonly MacAddress?: string;
 };
 
 /** The query parameters of `POST /containers/create` that go with the body. */
@@ -149,6 +191,8 @@ export type ExtraNetwork = {
   readonly name: string;
   readonly aliases: readonly string[];
   readonly ipv4Address: string | null;
+  readonly ipv6Address: string | null;
+  readonly macAddress: string | null;
 };
 
 /** A secret or config file the executor copies into the created container, before it starts. */
@@ -190,6 +234,7 @@ export function containerConfig(id: SlotIdentity): ContainerCreateBody {
     Tty: service.tty || undefined,
     OpenStdin: service.stdinOpen || undefined,
     StopSignal: service.stopSignal ?? undefined,
+    MacAddress: service.engine.macAddress ?? undefined,
     StopTimeout: Math.ceil(service.stopGracePeriod / 1000),
     Healthcheck: healthcheck(service),
     HostConfig: hostConfig(id),
@@ -208,6 +253,8 @@ export function extraNetworks(id: SlotIdentity): ExtraNetwork[] {
     name: networkName(id.stack, network),
     aliases: aliases(id.service, network),
     ipv4Address: network.ipv4Address,
+    ipv6Address: network.ipv6Address,
+    macAddress: network.macAddress,
   }));
 }
 
@@ -299,9 +346,10 @@ function sortPorts(keys: Iterable<string>): string[] {
 }
 
 /**
- * Durations in nanoseconds. An empty test keeps the image's own with these timings; `NONE` turns
- * the image's check off and takes nothing else. start_interval needs API 1.44, which dockerd 20.10
- * does not speak: it is left out, not sent to be ignored.
+ * Durations in nanoseconds. An empty test keeps the image's own, and a timing left out (null, or 0
+ * on the wire) keeps the image's too; `NONE` turns the image's check off and takes nothing else.
+ * start_interval is sent when it differs from the engine's own 5 s: it needs API 1.44, and the
+ * planner places such a service only on engines that read it (engine-api.ts).
  */
 function healthcheck(service: Service): HealthConfig | undefined {
   const check = service.healthcheck;
@@ -312,24 +360,26 @@ function healthcheck(service: Service): HealthConfig | undefined {
     Interval: nanoseconds(check.interval),
     Timeout: nanoseconds(check.timeout),
     StartPeriod: nanoseconds(check.startPeriod),
-    Retries: check.retries,
+    Retries: check.retries ?? undefined,
+    StartInterval: sendsStartInterval(service) ? nanoseconds(check.startInterval) : undefined,
   });
 }
 
-function nanoseconds(ms: number): number {
-  return Math.round(ms * NS_PER_MS);
+function nanoseconds(ms: number | null): number | undefined {
+  return ms === null ? undefined : Math.round(ms * NS_PER_MS);
 }
 
 function hostConfig(id: SlotIdentity): HostConfig {
   const { stack, service } = id;
   const { limits, reservations } = service.deploy.resources;
   const binds = service.volumes.flatMap((mount) => {
-    const bind = bindEntry(mount);
+    const bind = bindEntry(stack, mount);
     return bind === null ? [] : [bind];
   });
   const mounts = service.volumes.flatMap((mount) =>
-    bindEntry(mount) === null ? [mountConfig(stack, mount)] : [],
+    bindEntry(stack, mount) === null ? [mountConfig(stack, mount)] : [],
   );
+  const { engine } = service;
   return present({
     Binds: nonEmpty(binds),
     Mounts: nonEmpty(mounts),
@@ -368,7 +418,32 @@ function hostConfig(id: SlotIdentity): HostConfig {
     Memory: limits.memory ?? undefined,
     MemoryReservation: reservations.memory ?? undefined,
     PidsLimit: limits.pids ?? undefined,
+    CpuShares: engine.cpuShares ?? undefined,
+    CpuPeriod: engine.cpuPeriod ?? undefined,
+    CpuQuota: engine.cpuQuota ?? undefined,
+    CpuRealtimePeriod: engine.cpuRtPeriod ?? undefined,
+    CpuRealtimeRuntime: engine.cpuRtRuntime ?? undefined,
+    CpusetCpus: engine.cpuset ?? undefined,
+    MemorySwappiness: engine.memSwappiness ?? undefined,
+    MemorySwap: engine.memswapLimit ?? undefined,
+    UTSMode: engine.uts ?? undefined,
+    CgroupParent: engine.cgroupParent ?? undefined,
+    DeviceCgroupRules: nonEmpty(engine.deviceCgroupRules),
+    DeviceRequests: nonEmpty(service.deploy.resources.devices.map(deviceRequest)),
+    StorageOpt: nonEmptyRecord(sortedRecord(engine.storageOpt)),
+    Annotations: nonEmptyRecord(sortedRecord(engine.annotations)),
   });
+}
+
+/** compose's `capabilities: [gpu]` is one set the driver must offer whole: one inner list. */
+function deviceRequest(request: DeviceRequest): DeviceRequestConfig {
+  return {
+    Driver: request.driver ?? '',
+    Count: request.count ?? 0,
+    DeviceIDs: request.deviceIds,
+    Capabilities: [request.capabilities],
+    Options: sortedRecord(request.options),
+  };
 }
 
 /**
@@ -376,16 +451,26 @@ function hostConfig(id: SlotIdentity): HostConfig {
  * API 1.41 has no BindOptions.CreateMountpoint (1.42 added it) and a Mounts entry of type bind
  * fails create when its source is missing, while a Binds entry creates the folder, as
  * `docker run -v` does. A path with a colon cannot be written in a Binds entry (the engine splits
- * on colons): it stays in Mounts, and its source must then exist.
+ * on colons): it stays in Mounts, and its source must then exist. SELinux relabeling exists only
+ * in the Binds form (Mounts has no field for it), so a mount with `z`/`Z` goes there too, as
+ * compose sends it (the loader refuses a relabel on a path with a colon).
  */
-function bindEntry(mount: Mount): string | null {
-  if (mount.type !== 'bind' || !mount.createHostPath) return null;
+function bindEntry(stack: Stack, mount: Mount): string | null {
+  if (mount.type === 'tmpfs') return null;
+  if (mount.type === 'volume') {
+    if (mount.selinux === null || mount.source === null) return null;
+    const name = declared(stack.volumes, mount.source, 'volume').engineName;
+    return binds(name, mount.target, [mount.selinux, mount.readOnly && 'ro', mount.nocopy && 'nocopy']);
+  }
+  if (!mount.createHostPath && mount.selinux === null) return null;
   if (mount.source.includes(':') || mount.target.includes(':')) return null;
-  const options = [
-    ...(mount.readOnly ? ['ro'] : []),
-    ...(mount.propagation === null ? [] : [mount.propagation]),
-  ];
-  return [mount.source, mount.target, ...(options.length === 0 ? [] : [options.join(',')])].join(':');
+  return binds(mount.source, mount.target, [mount.readOnly && 'ro', mount.propagation, mount.selinux]);
+}
+
+/** `source:target[:option,option]`, the options that are set. */
+function binds(source: string, target: string, options: readonly (string | false | null)[]): string {
+  const set = options.filter((option): option is string => typeof option === 'string');
+  return [source, target, ...(set.length === 0 ? [] : [set.join(',')])].join(':');
 }
 
 function mountConfig(stack: Stack, mount: Mount): MountConfig {
@@ -397,7 +482,9 @@ function mountConfig(stack: Stack, mount: Mount): MountConfig {
           mount.source === null ? undefined : declared(stack.volumes, mount.source, 'volume').engineName,
         Target: mount.target,
         ReadOnly: mount.readOnly || undefined,
-        VolumeOptions: mount.nocopy ? { NoCopy: true } : undefined,
+        VolumeOptions: nonEmptyRecord(
+          present({ NoCopy: mount.nocopy || undefined, Subpath: mount.subpath ?? undefined }),
+        ),
       });
     case 'bind':
       return present({
@@ -438,7 +525,10 @@ function networkingConfig(id: SlotIdentity): NetworkingConfig | undefined {
   if (id.service.networkMode !== null || first === undefined) return undefined;
   const endpoint: EndpointSettings = present({
     Aliases: aliases(id.service, first),
-    IPAMConfig: first.ipv4Address === null ? undefined : { IPv4Address: first.ipv4Address },
+    IPAMConfig: nonEmptyRecord(
+      present({ IPv4Address: first.ipv4Address ?? undefined, IPv6Address: first.ipv6Address ?? undefined }),
+    ),
+    MacAddress: first.macAddress ?? undefined,
   });
   return { EndpointsConfig: { [networkName(id.stack, first)]: endpoint } };
 }

@@ -102,7 +102,10 @@ function redact(entry: string, secret: ReadonlySet<string>): string {
 function healthTimeout(service: Service): number {
   const check = service.healthcheck;
   if (!check || check.test[0] === 'NONE') return 30_000;
-  return check.startPeriod + (check.interval + check.timeout) * (check.retries + 1) + 30_000;
+  // A timing left to the image is taken at Docker's default: the image's own is not known here.
+  const interval = check.interval ?? 30_000;
+  const timeout = check.timeout ?? 30_000;
+  return (check.startPeriod ?? 0) + (interval + timeout) * ((check.retries ?? 3) + 1) + 30_000;
 }
 
 /** The service in compose's long form with secrets redacted: what a container records it was made from. */

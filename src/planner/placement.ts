@@ -1,4 +1,5 @@
 import type { Constraint, Service } from '../spec/types.js';
+import { describeRequirement, engineRequirements, unmetRequirement } from './engine-api.js';
 import type { ObservedHost } from './observed.js';
 import { labelValue, spreadOver } from './spread.js';
 
@@ -9,6 +10,10 @@ export type HostLoad = {
   readonly labels: Readonly<Record<string, string>>;
   /** The engine's own labels (`docker info`, dockerd's `labels`): `engine.labels.KEY`. */
   readonly engineLabels: Readonly<Record<string, string>>;
+  /** Swarm's `node.role`: the spec's `x-heal.hosts.NAME.role`. */
+  readonly role: string;
+  /** The engine's release (`docker info` ServerVersion), for features that need a newer API; '' unknown. */
+  readonly engineVersion: string;
   readonly os: string;
   readonly arch: string;
   /** Replicas per service planned on this host. */
@@ -27,6 +32,8 @@ export function hostLoad(host: ObservedHost): HostLoad {
     name: host.name,
     labels: host.host.labels,
     engineLabels: host.engine?.labels ?? {},
+    role: host.host.role,
+    engineVersion: host.engine?.version ?? '',
     os: host.engine?.os ?? '',
     arch: host.engine?.arch ?? '',
     perService: new Map(),
@@ -74,6 +81,7 @@ export function matchesConstraints(load: HostLoad, constraints: readonly Constra
 
 function constraintValue(load: HostLoad, key: string): string | null {
   if (key === 'node.hostname') return load.name;
+  if (key === 'node.role') return load.role;
   if (key === 'node.platform.os') return load.os;
   if (key === 'node.platform.arch') return load.arch;
   return labelValue(load, key);
@@ -85,10 +93,11 @@ export function refusal(load: HostLoad, service: Service): Refusal | null {
   const max = service.deploy.placement.maxReplicasPerNode;
   if (max !== null && (load.perService.get(service.name) ?? 0) >= max) return 'max-per-node';
   if (bindings(service).some((binding) => portTaken(load.ports, binding))) return 'port';
+  if (unmetRequirement(load.engineVersion, engineRequirements(service)) !== null) return 'engine';
   return null;
 }
 
-export type Refusal = 'constraints' | 'max-per-node' | 'port';
+export type Refusal = 'constraints' | 'max-per-node' | 'port' | 'engine';
 
 /** A binding on 0.0.0.0 collides with the same port on any address, and the other way round. */
 function portTaken(taken: ReadonlySet<string>, binding: string): boolean {
@@ -161,7 +170,15 @@ function noHostReason(usable: number, refused: ReadonlyMap<Refusal, number>, ser
     );
   const port = refused.get('port');
   if (port) parts.push(`${hosts(port, 'already publish')} port ${publishedPorts(service).join(', ')}`);
+  const engine = refused.get('engine');
+  if (engine) parts.push(`${hosts(engine, 'run')} an older engine: ${engineNeeds(service)}`);
   return `no eligible host: ${parts.join('; ')}`;
+}
+
+/** What the service needs of an engine, for a refusal: the newest requirement says it all. */
+function engineNeeds(service: Service): string {
+  const needs = [...engineRequirements(service)].sort((a, b) => b.docker - a.docker);
+  return needs.map(describeRequirement).join(', ');
 }
 
 /** The host ports the service publishes, each once. */

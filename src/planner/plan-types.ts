@@ -170,9 +170,20 @@ export type NetworkCreate = {
   readonly Attachable?: boolean;
   readonly EnableIPv6?: boolean;
   readonly Options?: Readonly<Record<string, string>>;
-  readonly IPAM?: { readonly Driver?: string; readonly Config?: readonly Readonly<Record<string, string>>[] };
+  readonly IPAM?: {
+    readonly Driver?: string;
+    readonly Config?: readonly IpamPoolConfig[];
+    readonly Options?: Readonly<Record<string, string>>;
+  };
   readonly Labels: Readonly<Record<string, string>>;
   readonly CheckDuplicate: true;
+};
+
+export type IpamPoolConfig = {
+  readonly Subnet?: string;
+  readonly Gateway?: string;
+  readonly IPRange?: string;
+  readonly AuxiliaryAddresses?: Readonly<Record<string, string>>;
 };
 
 export type VolumeCreate = {

@@ -1,4 +1,4 @@
-import type { Service, Stack } from '../spec/types.js';
+import type { IpamPool, Service, Stack } from '../spec/types.js';
 import { LABEL } from './labels.js';
 import type { ObservedContainer, ObservedHost, RolloutMark } from './observed.js';
 import type { HostLoad } from './placement.js';
@@ -6,6 +6,7 @@ import type { KeyVolumes } from './stack-key.js';
 import type {
   Action,
   CreateSpec,
+  IpamPoolConfig,
   NetworkCreate,
   Phase,
   Plan,
@@ -373,11 +374,14 @@ function networkCreate(stack: Stack, name: string): NetworkCreate {
     ...(network.attachable ? { Attachable: true } : {}),
     ...(network.enableIpv6 ? { EnableIPv6: true } : {}),
     ...(Object.keys(network.driverOpts).length > 0 ? { Options: network.driverOpts } : {}),
-    ...(network.ipam.driver !== null || network.ipam.config.length > 0
+    ...(network.ipam.driver !== null ||
+    network.ipam.config.length > 0 ||
+    Object.keys(network.ipam.options).length > 0
       ? {
           IPAM: {
             ...(network.ipam.driver === null ? {} : { Driver: network.ipam.driver }),
             Config: network.ipam.config.map(ipamEntry),
+            ...(Object.keys(network.ipam.options).length > 0 ? { Options: network.ipam.options } : {}),
           },
         }
       : {}),
@@ -392,9 +396,13 @@ function networkCreate(stack: Stack, name: string): NetworkCreate {
 }
 
 /** compose writes `ip_range` and `aux_addresses`; the engine wants `IPRange` and `AuxiliaryAddresses`. */
-function ipamEntry(entry: Readonly<Record<string, string>>): Record<string, string> {
-  const names: Record<string, string> = { subnet: 'Subnet', gateway: 'Gateway', ip_range: 'IPRange' };
-  return Object.fromEntries(Object.entries(entry).map(([key, value]) => [names[key] ?? key, value]));
+function ipamEntry(pool: IpamPool): IpamPoolConfig {
+  return {
+    ...(pool.subnet === undefined ? {} : { Subnet: pool.subnet }),
+    ...(pool.gateway === undefined ? {} : { Gateway: pool.gateway }),
+    ...(pool.ip_range === undefined ? {} : { IPRange: pool.ip_range }),
+    ...(pool.aux_addresses === undefined ? {} : { AuxiliaryAddresses: pool.aux_addresses }),
+  };
 }
 
 function volumeCreate(stack: Stack, name: string): VolumeCreate {

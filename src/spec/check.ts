@@ -1,5 +1,6 @@
 import { formatPath, type KeyPath, type SpecProblem } from './errors.js';
 import { isPlainObject, type SourceMap } from './parse.js';
+import { castBoolean } from './syntax/boolean.js';
 import { parseBytes } from './syntax/bytes.js';
 import { parseDuration } from './syntax/duration.js';
 import type { Parsed } from './syntax/parsed.js';
@@ -58,10 +59,15 @@ export class Check {
     return this.string(value, path) ?? null;
   }
 
+  /**
+   * A boolean, or a string compose casts to one (interpolation leaves strings, and YAML 1.1 files
+   * write `yes`): y, yes, true, on and n, no, false, off, in any case.
+   */
   boolean(value: unknown, path: KeyPath, fallback: boolean): boolean {
     if (value === undefined || value === null) return fallback;
     if (typeof value === 'boolean') return value;
-    if (value === 'true' || value === 'false') return value === 'true';
+    const cast = typeof value === 'string' ? castBoolean(value) : undefined;
+    if (cast !== undefined) return cast;
     this.fail(path, `must be true or false, not ${describe(value)}`);
     return fallback;
   }

@@ -186,3 +186,21 @@ function lineCounter(text: string): (index: number) => number {
     return line;
   };
 }
+
+/**
+ * compose's `format: raw` env file: each line is KEY=VALUE with the value taken as written (no
+ * quotes removed, nothing interpolated); blank lines and `#` comments are skipped.
+ */
+export function parseRawEnv(text: string): { values: Map<string, string>; problems: DotenvProblem[] } {
+  const values = new Map<string, string>();
+  const problems: DotenvProblem[] = [];
+  const source = text.startsWith('\uFEFF') ? text.slice(1) : text;
+  source.split(/\r?\n/).forEach((line, index) => {
+    if (line.trim() === '' || line.trimStart().startsWith('#')) return;
+    const at = line.indexOf('=');
+    const key = at < 0 ? line.trim() : line.slice(0, at).trim();
+    if (key === '') return void problems.push({ line: index + 1, message: 'has no variable name' });
+    values.set(key, at < 0 ? '' : line.slice(at + 1));
+  });
+  return { values, problems };
+}

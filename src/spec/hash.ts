@@ -28,28 +28,29 @@ export type HashObjects = Pick<Stack, 'secrets' | 'configs' | 'networks' | 'volu
 export function configHash(service: NormalizedService | Service, stack: HashObjects): string {
   const { name, secretEnvironment, dependsOn, pullPolicy, deploy, ...rest } = service;
   // A Service (the planner keys whole services) carries its hash: not part of what it is made from.
-  const { configHash: _own, ...container } = rest as typeof rest & { configHash?: string };
+  const { configHash: _own, engine, ...container } = rest as typeof rest & { configHash?: string };
   const secret = new Set(secretEnvironment);
   const material = {
     ...container,
+    ...setOnly(engine),
     environment: Object.fromEntries(
       Object.entries(service.environment).map(([key, value]) => [
         key,
         secret.has(key) ? SECRET_VALUE : value,
       ]),
     ),
-    resources: deploy.resources,
+    resources: setOnly(deploy.resources),
     networks: service.networks.map((network) => ({
-      ...network,
+      ...setOnly(network),
       engineName: stack.networks[network.name]?.engineName ?? null,
     })),
     volumes: service.volumes.map((mount) => {
       if (mount.type === 'volume' && mount.source !== null)
-        return { ...mount, engineName: stack.volumes[mount.source]?.engineName ?? null };
-      if (mount.type !== 'bind') return mount;
+        return { ...setOnly(mount), engineName: stack.volumes[mount.source]?.engineName ?? null };
+      if (mount.type !== 'bind') return setOnly(mount);
       // A relative source hashes as written from the spec's folder, not as this checkout's path;
       // an absolute one hashes as before the field existed.
-      const { relativeSource, ...bind } = mount;
+      const { relativeSource, ...bind } = setOnly(mount);
       return relativeSource === null ? bind : { ...bind, source: relativeSource };
     }),
     // Which secrets are mounted where is public; what they hold is not.
@@ -60,6 +61,47 @@ export function configHash(service: NormalizedService | Service, stack: HashObje
     })),
   };
   return `${CONFIG_HASH_VERSION}:${createHash('sha256').update(canonicalJson(material)).digest('hex')}`;
+}
+
+/**
+ * Fields added after v1 enter the digest only when set: a service that does not use them hashes
+ * exactly as before, so upgrading heal replaces no container.
+ */
+const ADDED_AFTER_V1 = new Set([
+  // EngineOptions
+  'cpuShares',
+  'cpuPeriod',
+  'cpuQuota',
+  'cpuRtPeriod',
+  'cpuRtRuntime',
+  'cpuset',
+  'memSwappiness',
+  'memswapLimit',
+  'uts',
+  'cgroupParent',
+  'deviceCgroupRules',
+  'macAddress',
+  'storageOpt',
+  'annotations',
+  // ServiceNetwork
+  'ipv6Address',
+  // Mount
+  'subpath',
+  'selinux',
+  // Resources
+  'devices',
+]);
+
+function setOnly<T extends object>(value: T): T {
+  return Object.fromEntries(
+    Object.entries(value).filter(([key, item]) => !ADDED_AFTER_V1.has(key) || !isUnset(item)),
+  ) as T;
+}
+
+function isUnset(value: unknown): boolean {
+  if (value === null) return true;
+  if (Array.isArray(value)) return value.length === 0;
+  return typeof value === 'object' && Object.keys(value as object).length === 0;
 }
 
 /** Whether a service's containers hold secret material: env_file values or file secrets. */

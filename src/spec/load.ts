@@ -1,10 +1,11 @@
 import { basename, dirname, resolve } from 'node:path';
 import { Check } from './check.js';
 import { confinedEnvironment, confinedGate, OPEN_GATE, type Confinement, type FileGate } from './confine.js';
-import { parseDotenv, type DotenvProblem } from './dotenv.js';
+import { parseDotenv, parseRawEnv, type DotenvProblem } from './dotenv.js';
 import { SpecError, sortProblems, type KeyPath, type SpecProblem } from './errors.js';
 import { interpolateTree, type Lookup } from './interpolate.js';
 import { normalizeStack } from './normalize.js';
+import type { ReadEnvFile } from './normalize-service.js';
 import { parseYaml } from './parse.js';
 import {
   MAX_SIDE_FILE_BYTES,
@@ -140,22 +141,20 @@ type EnvFile = { readonly error: string } | { values: Map<string, string>; probl
  * Reads services' env files. Each file is read and parsed once however many services name it,
  * so a large one named by every service costs its size once.
  */
-function envFileReader(
-  check: Check,
-  gate: FileGate,
-  dir: string,
-  lookup: Lookup,
-): (written: string, path: KeyPath, required: boolean) => Map<string, string> | undefined {
+function envFileReader(check: Check, gate: FileGate, dir: string, lookup: Lookup): ReadEnvFile {
   const parsed = new Map<string, EnvFile>();
-  const parse = (file: string): EnvFile => {
+  const parse = (file: string, format: 'dotenv' | 'raw'): EnvFile => {
     const read = readLimited(file, MAX_SIDE_FILE_BYTES);
-    return 'error' in read ? read : parseDotenv(read.text.toString('utf8'), lookup);
+    if ('error' in read) return read;
+    const text = read.text.toString('utf8');
+    return format === 'raw' ? parseRawEnv(text) : parseDotenv(text, lookup);
   };
-  return (written, path, required) => {
+  return (written, path, required, format = 'dotenv') => {
     const passage = gate.specFile(resolve(dir, written), written);
     if ('error' in passage) return check.fail(path, passage.error);
-    const envFile = parsed.get(passage.path) ?? parse(passage.path);
-    parsed.set(passage.path, envFile);
+    const key = `${format}:${passage.path}`;
+    const envFile = parsed.get(key) ?? parse(passage.path, format);
+    parsed.set(key, envFile);
     if ('error' in envFile) {
       if (!required && envFile.error === 'does not exist') return new Map();
       return check.fail(path, `env file ${written} ${envFile.error}`);

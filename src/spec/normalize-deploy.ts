@@ -1,7 +1,16 @@
 import type { Check } from './check.js';
 import type { KeyPath } from './errors.js';
 import { parseConstraint, parseSpread } from './syntax/constraints.js';
-import type { Deploy, Placement, ResourceAmounts, Resources, RestartPolicy, UpdateConfig } from './types.js';
+import { isPlainObject } from './parse.js';
+import type {
+  Deploy,
+  DeviceRequest,
+  Placement,
+  ResourceAmounts,
+  Resources,
+  RestartPolicy,
+  UpdateConfig,
+} from './types.js';
 
 /**
  * Docker Swarm's documented defaults, with one departure: heal restarts a failed container
@@ -181,8 +190,11 @@ function normalizeResources(
     value === undefined || value === null
       ? {}
       : (check.object(value, path, ['limits', 'reservations']) ?? {});
-  const limits = normalizeAmounts(check, raw.limits, [...path, 'limits']);
-  const reservations = normalizeAmounts(check, raw.reservations, [...path, 'reservations']);
+  const limits = normalizeAmounts(check, raw.limits, [...path, 'limits'], 'limits');
+  const reservations = normalizeAmounts(check, raw.reservations, [...path, 'reservations'], 'reservations');
+  const devices = isPlainObject(raw.reservations)
+    ? readDeviceRequests(check, raw.reservations.devices, [...path, 'reservations', 'devices'])
+    : [];
   const parent = servicePath.slice(0, -1);
   const legacyLimits: ResourceAmounts = {
     cpus:
@@ -203,20 +215,31 @@ function normalizeResources(
       pids: limits.pids ?? legacyLimits.pids,
     },
     reservations: { ...reservations, memory: reservations.memory ?? legacyReservation },
+    devices,
   };
 }
 
-function normalizeAmounts(check: Check, value: unknown, path: KeyPath): ResourceAmounts {
+function normalizeAmounts(
+  check: Check,
+  value: unknown,
+  path: KeyPath,
+  kind: 'limits' | 'reservations',
+): ResourceAmounts {
   if (value === undefined || value === null) return NO_AMOUNTS;
-  const raw = check.object(value, path, ['cpus', 'memory', 'pids', 'devices', 'generic_resources']) ?? {};
-  for (const unsupported of ['devices', 'generic_resources'] as const) {
-    if (raw[unsupported] !== undefined)
-      check.fail(
-        [...path, unsupported],
-        "is not supported by heal: use the service's `devices:` key instead",
-        'key',
-      );
-  }
+  const allowed = [
+    'cpus',
+    'memory',
+    'pids',
+    'generic_resources',
+    ...(kind === 'reservations' ? ['devices'] : []),
+  ];
+  const raw = check.object(value, path, allowed) ?? {};
+  if (raw.generic_resources !== undefined)
+    check.fail(
+      [...path, 'generic_resources'],
+      "is not supported by heal: generic resources are Swarm's node inventory, which a plain engine does not have; reserve devices with `reservations.devices`",
+      'key',
+    );
   return {
     cpus:
       raw.cpus === undefined || raw.cpus === null
@@ -228,4 +251,41 @@ function normalizeAmounts(check: Check, value: unknown, path: KeyPath): Resource
         ? null
         : (check.integer(raw.pids, [...path, 'pids'], { min: -1 }) ?? null),
   };
+}
+
+/**
+ * `reservations.devices`, the Engine's DeviceRequests (GPUs): compose's rules, `capabilities`
+ * required, `count` a number or `all` (the default without `device_ids`), and not both.
+ */
+function readDeviceRequests(check: Check, value: unknown, path: KeyPath): DeviceRequest[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) return check.fail(path, 'must be a list') ?? [];
+  return value.flatMap((entry, index) => {
+    const at = [...path, index];
+    const raw = check.object(entry, at, ['capabilities', 'count', 'device_ids', 'driver', 'options']);
+    if (!raw) return [];
+    if (raw.capabilities === undefined || raw.capabilities === null)
+      return check.fail(at, 'needs `capabilities`, as in [gpu]', 'key') ?? [];
+    const deviceIds = check.strings(raw.device_ids, [...at, 'device_ids']);
+    const hasCount = raw.count !== undefined && raw.count !== null;
+    if (hasCount && deviceIds.length > 0)
+      return check.fail(at, '`count` and `device_ids` exclude each other: keep one', 'key') ?? [];
+    const count = hasCount ? readCount(check, raw.count, [...at, 'count']) : deviceIds.length > 0 ? null : -1;
+    return [
+      {
+        capabilities: check.strings(raw.capabilities, [...at, 'capabilities']),
+        count: count ?? null,
+        deviceIds,
+        driver: check.optionalString(raw.driver, [...at, 'driver']),
+        options: check.labels(raw.options, [...at, 'options']),
+      },
+    ];
+  });
+}
+
+function readCount(check: Check, value: unknown, path: KeyPath): number | undefined {
+  if (value === 'all') return -1;
+  if (typeof value === 'string' && !/^\d+$/.test(value.trim()))
+    return check.fail(path, `must be a number or "all", not ${JSON.stringify(value)}`);
+  return check.integer(value, path, { min: 0 });
 }

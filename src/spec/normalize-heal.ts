@@ -86,9 +86,13 @@ function normalizeHost(
 ): Host | undefined {
   if (!HOST_NAME.test(name))
     check.fail(path, `"${name}" is not a host name: use letters, digits, "_", "." and "-"`, 'key');
-  const raw = check.object(value, path, ['ssh', 'docker', 'socket', 'identity_file', 'labels']);
+  const raw = check.object(value, path, ['ssh', 'docker', 'socket', 'identity_file', 'labels', 'role']);
   if (!raw) return undefined;
   const labels = check.labels(raw.labels, [...path, 'labels']);
+  const role =
+    raw.role === undefined || raw.role === null
+      ? 'manager'
+      : (check.oneOf(raw.role, [...path, 'role'], ['manager', 'worker']) ?? 'manager');
   if (raw.ssh !== undefined && raw.docker !== undefined)
     return check.fail(path, 'has both `ssh:` and `docker:`: keep one');
   if (raw.docker !== undefined) {
@@ -103,7 +107,7 @@ function normalizeHost(
         `"${url}" is not an engine address: use unix:///path/to/docker.sock or tcp://host:port`,
       );
     }
-    return { name, kind: 'docker', url, labels };
+    return { name, kind: 'docker', url, labels, role };
   }
   if (raw.ssh === undefined)
     return check.fail(path, 'needs `ssh: [user@]address[:port]` or `docker: unix:///path`', 'key');
@@ -123,6 +127,7 @@ function normalizeHost(
     identityFile: sshPath(check, raw.identity_file, [...path, 'identity_file'], paths),
     socket,
     labels,
+    role,
   };
 }
 

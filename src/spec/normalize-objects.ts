@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto';
-import { resolve } from 'node:path';
+import { homedir } from 'node:os';
+import { isAbsolute, resolve } from 'node:path';
 import type { Check } from './check.js';
 import type { KeyPath } from './errors.js';
 import { FileContent } from './file-content.js';
-import type { FileObject, Network, Volume } from './types.js';
+import { isPlainObject } from './parse.js';
+import type { FileObject, IpamPool, Network, Volume } from './types.js';
 
 /** The top-level networks, volumes, secrets and configs of a stack. */
 
@@ -24,7 +26,7 @@ export function normalizeNetworks(check: Check, value: unknown, stack: string): 
   for (const [name, options] of Object.entries(check.mapping(value, ['networks']) ?? {})) {
     const path = ['networks', name];
     const raw = options === null ? {} : (check.object(options, path, NETWORK_KEYS) ?? {});
-    const external = readExternal(check, raw.external, [...path, 'external']);
+    const external = readExternal(check, raw, path);
     const ipam =
       options === null
         ? {}
@@ -32,7 +34,7 @@ export function normalizeNetworks(check: Check, value: unknown, stack: string): 
     const config = Array.isArray(ipam.config) ? ipam.config : [];
     out[name] = {
       name,
-      external,
+      external: external.external,
       engineName: engineName(check, raw.name, path, name, stack, external),
       driver: check.optionalString(raw.driver, [...path, 'driver']),
       driverOpts: check.labels(raw.driver_opts, [...path, 'driver_opts']),
@@ -41,7 +43,8 @@ export function normalizeNetworks(check: Check, value: unknown, stack: string): 
       enableIpv6: check.boolean(raw.enable_ipv6, [...path, 'enable_ipv6'], false),
       ipam: {
         driver: check.optionalString(ipam.driver, [...path, 'ipam', 'driver']),
-        config: config.map((entry, index) => check.labels(entry, [...path, 'ipam', 'config', index])),
+        config: config.flatMap((entry, index) => ipamPool(check, entry, [...path, 'ipam', 'config', index])),
+        options: check.labels(ipam.options, [...path, 'ipam', 'options']),
       },
       labels: check.labels(raw.labels, [...path, 'labels']),
     };
@@ -49,7 +52,15 @@ export function normalizeNetworks(check: Check, value: unknown, stack: string): 
   return out;
 }
 
-export function normalizeVolumes(check: Check, value: unknown, stack: string): Record<string, Volume> {
+/** Where a local volume's relative `driver_opts.device` resolves, as a bind's source does. */
+export type DevicePaths = { readonly dir: string; readonly local: boolean };
+
+export function normalizeVolumes(
+  check: Check,
+  value: unknown,
+  stack: string,
+  paths: DevicePaths,
+): Record<string, Volume> {
   const out: Record<string, Volume> = {};
   for (const [name, options] of Object.entries(check.mapping(value, ['volumes']) ?? {})) {
     const path = ['volumes', name];
@@ -57,17 +68,64 @@ export function normalizeVolumes(check: Check, value: unknown, stack: string): R
       options === null
         ? {}
         : (check.object(options, path, ['driver', 'driver_opts', 'external', 'name', 'labels']) ?? {});
-    const external = readExternal(check, raw.external, [...path, 'external']);
+    const external = readExternal(check, raw, path);
+    const driver = check.optionalString(raw.driver, [...path, 'driver']);
+    const driverOpts = check.labels(raw.driver_opts, [...path, 'driver_opts']);
     out[name] = {
       name,
-      external,
+      external: external.external,
       engineName: engineName(check, raw.name, path, name, stack, external),
-      driver: check.optionalString(raw.driver, [...path, 'driver']),
-      driverOpts: check.labels(raw.driver_opts, [...path, 'driver_opts']),
+      driver,
+      driverOpts: bindDevice(check, driver, driverOpts, [...path, 'driver_opts', 'device'], paths),
       labels: check.labels(raw.labels, [...path, 'labels']),
     };
   }
   return out;
+}
+
+/**
+ * A local volume that binds a folder (`o: bind`) names it in `device`: written relative, it is the
+ * spec folder's, as compose resolves it. With a remote host that path means nothing there, so it
+ * is refused as a relative bind source is.
+ */
+function bindDevice(
+  check: Check,
+  driver: string | null,
+  options: Record<string, string>,
+  path: KeyPath,
+  paths: DevicePaths,
+): Record<string, string> {
+  const device = options.device;
+  const binds = (options.o ?? '').split(',').includes('bind');
+  if ((driver !== null && driver !== 'local') || !binds || device === undefined || isAbsolute(device))
+    return options;
+  if (!paths.local) {
+    check.fail(
+      path,
+      `"${device}" is relative to the spec's folder on the machine running heal, but the volume is made on the Docker host and some hosts are remote: use an absolute path on the Docker host`,
+    );
+    return options;
+  }
+  return { ...options, device: resolve(paths.dir, device) };
+}
+
+/** One `ipam.config` entry: compose's keys, `aux_addresses` a `host: ip` mapping. */
+function ipamPool(check: Check, value: unknown, path: KeyPath): IpamPool[] {
+  const raw = check.object(value, path, ['subnet', 'gateway', 'ip_range', 'aux_addresses']);
+  if (!raw) return [];
+  const text = (key: string): { [key: string]: string } => {
+    const item = check.optionalString(raw[key], [...path, key]);
+    return item === null ? {} : { [key]: item };
+  };
+  const aux = check.labels(raw.aux_addresses, [...path, 'aux_addresses']);
+  return [
+    {
+      ...text('subnet'),
+      ...text('gateway'),
+      ...text('ip_range'),
+      ...(Object.keys(aux).length === 0 ? {} : { aux_addresses: aux }),
+    },
+  ];
 }
 
 /** Reads a file's bytes (`written`: as the spec names it), or undefined after recording why it could not. */
@@ -113,7 +171,10 @@ export function normalizeFileObjects(
     }
     const location = check.string(raw.file, [...path, 'file']);
     if (location === undefined) continue;
-    const file = resolve(dir, location);
+    const file =
+      location === '~' || location.startsWith('~/')
+        ? resolve(homedir(), location.slice(2))
+        : resolve(dir, location);
     const content = read(file, location, [...path, 'file']);
     if (content === undefined) continue;
     out[name] = {
@@ -126,15 +187,25 @@ export function normalizeFileObjects(
   return out;
 }
 
-function readExternal(check: Check, value: unknown, path: KeyPath): boolean {
-  if (value === undefined || value === null) return false;
-  if (typeof value === 'boolean') return value;
-  return (
-    check.fail(
-      path,
-      'must be true or false (the long form `external: { name: x }` is written `external: true` with `name: x`)',
-    ) ?? false
-  );
+type External = { readonly external: boolean; readonly name: string | null };
+
+/**
+ * `external: true`, the strings interpolation leaves (`external: ${EXTERNAL}`), or compose's
+ * deprecated `external: { name: x }`: accepted with a warning, as compose does.
+ */
+function readExternal(check: Check, raw: Record<string, unknown>, objectPath: KeyPath): External {
+  const path = [...objectPath, 'external'];
+  const value = raw.external;
+  if (value === undefined || value === null) return { external: false, name: null };
+  if (isPlainObject(value)) {
+    const long = check.object(value, path, ['name']) ?? {};
+    const name = check.optionalString(long.name, [...path, 'name']);
+    if (name !== null && raw.name !== undefined && raw.name !== null)
+      check.fail(path, 'has a name, and so does the object: keep only `name:`', 'key');
+    else check.warn(path, 'deprecated: write `external: true` with `name:` (compose reads it the same)');
+    return { external: true, name };
+  }
+  return { external: check.boolean(value, path, false), name: null };
 }
 
 function engineName(
@@ -143,9 +214,9 @@ function engineName(
   path: KeyPath,
   key: string,
   stack: string,
-  external: boolean,
+  external: External,
 ): string {
-  const named = check.optionalString(value, [...path, 'name']);
+  const named = check.optionalString(value, [...path, 'name']) ?? external.name;
   if (named !== null) return named;
-  return external ? key : `${stack}_${key}`;
+  return external.external ? key : `${stack}_${key}`;
 }

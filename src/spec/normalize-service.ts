@@ -2,8 +2,11 @@ import { describe, type Check } from './check.js';
 import type { KeyPath } from './errors.js';
 import type { Lookup } from './interpolate.js';
 import { normalizeDeploy } from './normalize-deploy.js';
+import { ENGINE_KEYS, normalizeEngine } from './normalize-engine.js';
 import { isPlainObject } from './parse.js';
 import { splitCommand } from './split-command.js';
+import { parseDevice } from './syntax/devices.js';
+import { parseExtraHosts } from './syntax/extra-hosts.js';
 import { parsePorts } from './syntax/ports.js';
 import { parseServiceVolume } from './syntax/volumes.js';
 import type {
@@ -28,9 +31,19 @@ export type ServiceContext = {
   readonly localHosts: boolean;
   /** Variables for `environment: [KEY]` entries without a value. */
   readonly lookup: Lookup;
-  /** Reads an env_file: its variables, or undefined after recording a problem at `path`. */
-  readonly readEnvFile: (file: string, path: KeyPath, required: boolean) => Map<string, string> | undefined;
+  /**
+   * Reads an env_file (or a label_file: the same format): its variables, or undefined after
+   * recording a problem at `path`. `raw`: each line is KEY=VALUE taken as written.
+   */
+  readonly readEnvFile: ReadEnvFile;
 };
+
+export type ReadEnvFile = (
+  file: string,
+  path: KeyPath,
+  required: boolean,
+  format?: 'dotenv' | 'raw',
+) => Map<string, string> | undefined;
 
 export type NormalizedService = Omit<Service, 'configHash'>;
 
@@ -97,6 +110,8 @@ const SERVICE_KEYS = [
   'mem_limit',
   'mem_reservation',
   'pids_limit',
+  'label_file',
+  ...ENGINE_KEYS,
   ...IGNORED_KEYS,
 ] as const;
 
@@ -148,6 +163,14 @@ export function normalizeService(
   const ports = readPorts(check, raw.ports, at('ports'));
   if (networkMode === 'host' && ports.length > 0)
     check.fail(at('ports'), 'cannot publish ports with network_mode: host');
+  // compose refuses the file: the container joins one or the other, never both.
+  if (
+    raw.network_mode !== undefined &&
+    raw.network_mode !== null &&
+    raw.networks !== undefined &&
+    raw.networks !== null
+  )
+    check.fail(at('networks'), 'cannot be set together with `network_mode`: keep one of them', 'key');
 
   return {
     name,
@@ -160,7 +183,7 @@ export function normalizeService(
     expose: readExpose(check, raw.expose, at('expose')),
     volumes: readVolumes(context, raw.volumes, at('volumes')),
     networks: networkMode === null ? readNetworks(check, raw.networks, at('networks')) : [],
-    labels: check.labels(raw.labels, at('labels')),
+    labels: readLabels(context, raw, path),
     healthcheck: readHealthcheck(check, raw.healthcheck, at('healthcheck')),
     restart: readRestart(check, raw.restart, at('restart')),
     stopSignal: check.optionalString(raw.stop_signal, at('stop_signal')),
@@ -169,15 +192,13 @@ export function normalizeService(
     workingDir: check.optionalString(raw.working_dir, at('working_dir')),
     hostname: check.optionalString(raw.hostname, at('hostname')),
     domainname: check.optionalString(raw.domainname, at('domainname')),
-    extraHosts: [...check.keyValues(extraHostEntries(raw.extra_hosts), at('extra_hosts'), ':')].map(
-      ([host, address]) => `${host}:${address ?? ''}`,
-    ),
+    extraHosts: check.parsed(parseExtraHosts(raw.extra_hosts), at('extra_hosts')) ?? [],
     dns: check.strings(raw.dns, at('dns')),
     dnsSearch: check.strings(raw.dns_search, at('dns_search')),
     capAdd: check.strings(raw.cap_add, at('cap_add')),
     capDrop: check.strings(raw.cap_drop, at('cap_drop')),
     securityOpt: check.strings(raw.security_opt, at('security_opt')),
-    devices: check.strings(raw.devices, at('devices')),
+    devices: readDevices(check, raw.devices, at('devices')),
     groupAdd: check.strings(raw.group_add, at('group_add')),
     privileged: check.boolean(raw.privileged, at('privileged'), false),
     readOnly: check.boolean(raw.read_only, at('read_only'), false),
@@ -199,7 +220,33 @@ export function normalizeService(
     configs: readFileMounts(check, raw.configs, at('configs'), '/'),
     pullPolicy: readPullPolicy(check, raw.pull_policy, at('pull_policy')),
     deploy: { ...deploy, replicas },
+    engine: normalizeEngine(check, raw, path),
   };
+}
+
+/** label_file entries first, in order, then `labels:` on top, as compose merges them. */
+function readLabels(
+  context: ServiceContext,
+  raw: Record<string, unknown>,
+  path: KeyPath,
+): Record<string, string> {
+  const { check } = context;
+  const files =
+    raw.label_file === undefined || raw.label_file === null
+      ? []
+      : check.strings(raw.label_file, [...path, 'label_file']);
+  const fromFiles: Record<string, string> = {};
+  files.forEach((file, index) => {
+    const at = Array.isArray(raw.label_file) ? [...path, 'label_file', index] : [...path, 'label_file'];
+    for (const [key, value] of context.readEnvFile(file, at, true) ?? []) fromFiles[key] = value;
+  });
+  return { ...fromFiles, ...check.labels(raw.labels, [...path, 'labels']) };
+}
+
+function readDevices(check: Check, value: unknown, path: KeyPath): string[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) return check.fail(path, `must be a list, not ${describe(value)}`) ?? [];
+  return value.flatMap((entry, index) => check.parsed(parseDevice(entry), [...path, index]) ?? []);
 }
 
 function readImage(check: Check, raw: Record<string, unknown>, path: KeyPath): string | undefined {
@@ -286,12 +333,23 @@ function readEnvironment(
       : { path: entry };
     const location = file ? check.string(file.path, isPlainObject(entry) ? [...at, 'path'] : at) : undefined;
     if (location === undefined || !file) return;
-    const values = context.readEnvFile(location, at, check.boolean(file.required, [...at, 'required'], true));
+    const format =
+      file.format === undefined || file.format === null
+        ? 'dotenv'
+        : check.oneOf(file.format, [...at, 'format'], ['raw']);
+    if (format === undefined) return;
+    const required = check.boolean(file.required, [...at, 'required'], true);
+    const values = context.readEnvFile(location, at, required, format);
     for (const [key, item] of values ?? []) fromFiles.set(key, item);
   });
   const environment: Record<string, string | null> = Object.fromEntries(fromFiles);
   const secret = new Set(fromFiles.keys());
   for (const [key, item] of check.keyValues(raw.environment, [...path, 'environment'])) {
+    // `- DEBUG = true` would make a variable named "DEBUG ": compose refuses it, and so does heal.
+    if (key.trimEnd() !== key) {
+      check.fail([...path, 'environment', key], `variable "${key}" is declared with a trailing space`, 'key');
+      continue;
+    }
     const value = item ?? context.lookup(key) ?? null;
     if (typeof value === 'object' && value !== null)
       check.fail([...path, 'environment', key], `variable ${key} ${value.refused}`);
@@ -337,13 +395,25 @@ function readVolumes(context: ServiceContext, value: unknown, path: KeyPath): Mo
   );
 }
 
+const NO_ADDRESSES = { ipv4Address: null, ipv6Address: null, macAddress: null } as const;
+
+/** Keys of a service's network compose accepts and heal cannot apply, with why. */
+const NETWORK_REFUSED: Readonly<Record<string, string>> = {
+  link_local_ips: 'is not supported by heal: give the endpoint an ipv4_address or ipv6_address',
+  driver_opts: 'is not supported by heal: endpoint driver options are not sent to the engine',
+  interface_name:
+    'is not supported by heal: it needs API 1.49 (Docker 28.1), and the engine names interfaces itself',
+  gw_priority:
+    'is not supported by heal: it needs API 1.48 (Docker 28.0); connect the gateway network first instead',
+};
+
 function readNetworks(check: Check, value: unknown, path: KeyPath): ServiceNetwork[] {
-  if (value === undefined || value === null) return [{ name: 'default', aliases: [], ipv4Address: null }];
+  if (value === undefined || value === null) return [{ name: 'default', aliases: [], ...NO_ADDRESSES }];
   if (Array.isArray(value)) {
-    return check.strings(value, path).map((name) => ({ name, aliases: [], ipv4Address: null }));
+    return check.strings(value, path).map((name) => ({ name, aliases: [], ...NO_ADDRESSES }));
   }
   const networks = check.mapping(value, path) ?? {};
-  return Object.entries(networks).map(([name, options]) => {
+  const read = Object.entries(networks).map(([name, options]) => {
     const at = [...path, name];
     const raw =
       options === null
@@ -354,18 +424,29 @@ function readNetworks(check: Check, value: unknown, path: KeyPath): ServiceNetwo
             'ipv6_address',
             'priority',
             'mac_address',
-            'link_local_ips',
-            'gw_priority',
-            'driver_opts',
+            ...Object.keys(NETWORK_REFUSED),
           ]) ?? {});
-    return {
+    for (const [key, why] of Object.entries(NETWORK_REFUSED))
+      if (raw[key] !== undefined && raw[key] !== null) check.fail([...at, key], why, 'key');
+    const priority =
+      raw.priority === undefined || raw.priority === null
+        ? 0
+        : (check.integer(raw.priority, [...at, 'priority']) ?? 0);
+    const network: ServiceNetwork = {
       name,
       aliases: check.strings(raw.aliases, [...at, 'aliases']),
       ipv4Address: check.optionalString(raw.ipv4_address, [...at, 'ipv4_address']),
+      ipv6Address: check.optionalString(raw.ipv6_address, [...at, 'ipv6_address']),
+      macAddress: check.optionalString(raw.mac_address, [...at, 'mac_address']),
     };
+    return { network, priority };
   });
+  // As compose: the highest priority connects first (the first network is the create's); ties keep
+  // the order written.
+  return read.sort((a, b) => b.priority - a.priority).map(({ network }) => network);
 }
 
+/** Docker's own defaults for a healthcheck that gives its test. */
 const HEALTHCHECK_DEFAULTS = {
   interval: 30_000,
   timeout: 30_000,
@@ -374,6 +455,11 @@ const HEALTHCHECK_DEFAULTS = {
   startInterval: 5_000,
 };
 
+/**
+ * With a test (or `disable`), a timing left out is Docker's default. Without one, the image's own
+ * test runs and a timing left out stays null: the image's own (a `healthcheck:` with only
+ * `disable: false`, as real files write, changes nothing).
+ */
 function readHealthcheck(check: Check, value: unknown, path: KeyPath): Healthcheck | null {
   if (value === undefined || value === null) return null;
   const raw = check.object(value, path, [
@@ -388,24 +474,26 @@ function readHealthcheck(check: Check, value: unknown, path: KeyPath): Healthche
   if (!raw) return null;
   const disabled = check.boolean(raw.disable, [...path, 'disable'], false);
   const test = disabled ? ['NONE'] : readHealthTest(check, raw.test, [...path, 'test']);
+  const given = test.length > 0;
+  const duration = (key: string, fallback: number): number | null =>
+    raw[key] === undefined || raw[key] === null
+      ? given
+        ? fallback
+        : null
+      : check.duration(raw[key], [...path, key], fallback);
+  const retries =
+    raw.retries === undefined || raw.retries === null
+      ? given
+        ? HEALTHCHECK_DEFAULTS.retries
+        : null
+      : (check.integer(raw.retries, [...path, 'retries'], { min: 0 }) ?? HEALTHCHECK_DEFAULTS.retries);
   return {
     test,
-    interval: check.duration(raw.interval, [...path, 'interval'], HEALTHCHECK_DEFAULTS.interval),
-    timeout: check.duration(raw.timeout, [...path, 'timeout'], HEALTHCHECK_DEFAULTS.timeout),
-    retries:
-      raw.retries === undefined || raw.retries === null
-        ? HEALTHCHECK_DEFAULTS.retries
-        : (check.integer(raw.retries, [...path, 'retries'], { min: 0 }) ?? 3),
-    startPeriod: check.duration(
-      raw.start_period,
-      [...path, 'start_period'],
-      HEALTHCHECK_DEFAULTS.startPeriod,
-    ),
-    startInterval: check.duration(
-      raw.start_interval,
-      [...path, 'start_interval'],
-      HEALTHCHECK_DEFAULTS.startInterval,
-    ),
+    interval: duration('interval', HEALTHCHECK_DEFAULTS.interval),
+    timeout: duration('timeout', HEALTHCHECK_DEFAULTS.timeout),
+    retries,
+    startPeriod: duration('start_period', HEALTHCHECK_DEFAULTS.startPeriod),
+    startInterval: duration('start_interval', HEALTHCHECK_DEFAULTS.startInterval),
   };
 }
 
@@ -528,13 +616,4 @@ function readPullPolicy(check: Check, value: unknown, path: KeyPath): PullPolicy
     check.fail(path, `"${policy}" is not a pull policy heal supports: use always, missing or never`) ??
     'missing'
   );
-}
-
-/**
- * `host:ip` is the usual spelling, and compose also takes `host=ip`, entry by entry: a list may mix
- * them. A host name has no colon, so `host:ip` splits at its first one, IPv6 addresses included.
- */
-function extraHostEntries(value: unknown): unknown {
-  if (!Array.isArray(value)) return value;
-  return value.map((entry) => (typeof entry === 'string' ? entry.replace('=', ':') : entry));
 }

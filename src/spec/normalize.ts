@@ -9,7 +9,7 @@ import {
   normalizeVolumes,
   type ReadBytes,
 } from './normalize-objects.js';
-import { normalizeService, type NormalizedService } from './normalize-service.js';
+import { normalizeService, type NormalizedService, type ReadEnvFile } from './normalize-service.js';
 import { isPlainObject, type SourceMap } from './parse.js';
 import type { Network, Service, Stack } from './types.js';
 
@@ -24,7 +24,7 @@ export type NormalizeInput = {
   readonly lookup: Lookup;
   readonly readBytes: ReadBytes;
   readonly sshFile: SshFile;
-  readonly readEnvFile: (file: string, path: KeyPath, required: boolean) => Map<string, string> | undefined;
+  readonly readEnvFile: ReadEnvFile;
 };
 
 const TOP_LEVEL_KEYS = [
@@ -52,16 +52,17 @@ export function normalizeStack(input: NormalizeInput, check: Check): Stack | und
   if (Object.keys(services).length === 0 && root.services === undefined)
     check.fail([], 'has no `services:`', 'key');
 
+  const heal = normalizeHeal(check, root['x-heal'], { dir: input.dir, sshFile: input.sshFile });
+  const localHosts = allHostsLocal(heal.hosts);
   const networks = normalizeNetworks(check, root.networks, name);
-  const volumes = normalizeVolumes(check, root.volumes, name);
+  const volumes = normalizeVolumes(check, root.volumes, name, { dir: input.dir, local: localHosts });
   const secrets = normalizeFileObjects(check, root.secrets, 'secrets', input.dir, input.readBytes);
   const configs = normalizeFileObjects(check, root.configs, 'configs', input.dir, input.readBytes);
-  const heal = normalizeHeal(check, root['x-heal'], { dir: input.dir, sshFile: input.sshFile });
 
   const context = {
     check,
     dir: input.dir,
-    localHosts: allHostsLocal(heal.hosts),
+    localHosts,
     lookup: input.lookup,
     readEnvFile: input.readEnvFile,
   };
@@ -129,7 +130,7 @@ function defaultNetwork(stack: string): Network {
     internal: false,
     attachable: false,
     enableIpv6: false,
-    ipam: { driver: null, config: [] },
+    ipam: { driver: null, config: [], options: {} },
     labels: {},
   };
 }

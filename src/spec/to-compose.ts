@@ -1,5 +1,17 @@
 import { formatDuration } from './format.js';
-import type { Deploy, Healthcheck, HealConfig, Host, Mount, Service, Stack, UpdateConfig } from './types.js';
+import type {
+  Deploy,
+  DeviceRequest,
+  EngineOptions,
+  Healthcheck,
+  HealConfig,
+  Host,
+  Mount,
+  Resources,
+  Service,
+  Stack,
+  UpdateConfig,
+} from './types.js';
 
 /** What `heal config` prints in place of a value that came from an env_file. */
 export const REDACTED = '**redacted**';
@@ -60,7 +72,12 @@ export function serviceToCompose(service: Service): Record<string, unknown> {
     networks: Object.fromEntries(
       service.networks.map((network) => [
         network.name,
-        { aliases: network.aliases, ipv4_address: network.ipv4Address },
+        {
+          aliases: network.aliases,
+          ipv4_address: network.ipv4Address,
+          ipv6_address: network.ipv6Address,
+          mac_address: network.macAddress,
+        },
       ]),
     ),
     labels: service.labels,
@@ -99,20 +116,42 @@ export function serviceToCompose(service: Service): Record<string, unknown> {
     secrets: service.secrets,
     configs: service.configs,
     pull_policy: service.pullPolicy,
+    ...engineToCompose(service.engine),
     deploy: deployToCompose(service.deploy),
     'x-heal-config-hash': service.configHash,
   };
 }
 
-function mountToCompose(mount: Mount): Record<string, unknown> {
+function engineToCompose(engine: EngineOptions): Record<string, unknown> {
+  return {
+    cpu_shares: engine.cpuShares,
+    cpu_period: engine.cpuPeriod,
+    cpu_quota: engine.cpuQuota,
+    cpu_rt_period: engine.cpuRtPeriod,
+    cpu_rt_runtime: engine.cpuRtRuntime,
+    cpuset: engine.cpuset,
+    mem_swappiness: engine.memSwappiness,
+    memswap_limit: engine.memswapLimit,
+    uts: engine.uts,
+    cgroup_parent: engine.cgroupParent,
+    device_cgroup_rules: engine.deviceCgroupRules,
+    mac_address: engine.macAddress,
+    storage_opt: engine.storageOpt,
+    annotations: engine.annotations,
+  };
+}
+
+function mountToCompose(mount: Mount): Record<string, unknown> | string {
   switch (mount.type) {
     case 'volume':
+      // compose's long syntax has no relabel for a volume: only the short one says it.
+      if (mount.selinux !== null) return shortVolume(mount);
       return {
         type: 'volume',
         source: mount.source,
         target: mount.target,
         read_only: mount.readOnly,
-        volume: { nocopy: mount.nocopy },
+        volume: { nocopy: mount.nocopy, subpath: mount.subpath },
       };
     case 'bind':
       return {
@@ -120,21 +159,33 @@ function mountToCompose(mount: Mount): Record<string, unknown> {
         source: mount.source,
         target: mount.target,
         read_only: mount.readOnly,
-        bind: { propagation: mount.propagation, create_host_path: mount.createHostPath },
+        bind: {
+          propagation: mount.propagation,
+          create_host_path: mount.createHostPath,
+          selinux: mount.selinux,
+        },
       };
     case 'tmpfs':
       return { type: 'tmpfs', target: mount.target, tmpfs: { size: mount.size, mode: mount.mode } };
   }
 }
 
+/** `name:/target:z,ro,nocopy` */
+function shortVolume(mount: Extract<Mount, { type: 'volume' }>): string {
+  const options = [mount.selinux, mount.readOnly ? 'ro' : null, mount.nocopy ? 'nocopy' : null];
+  const source = mount.source === null ? [] : [mount.source];
+  return [...source, mount.target, options.filter((option) => option !== null).join(',')].join(':');
+}
+
 function healthcheckToCompose(check: Healthcheck): Record<string, unknown> {
+  const duration = (ms: number | null): string | null => (ms === null ? null : formatDuration(ms));
   return {
     test: check.test,
-    interval: formatDuration(check.interval),
-    timeout: formatDuration(check.timeout),
+    interval: duration(check.interval),
+    timeout: duration(check.timeout),
     retries: check.retries,
-    start_period: formatDuration(check.startPeriod),
-    start_interval: formatDuration(check.startInterval),
+    start_period: duration(check.startPeriod),
+    start_interval: duration(check.startInterval),
   };
 }
 
@@ -155,8 +206,25 @@ function deployToCompose(deploy: Deploy): Record<string, unknown> {
     },
     update_config: updateToCompose(deploy.updateConfig),
     rollback_config: updateToCompose(deploy.rollbackConfig),
-    resources: deploy.resources,
+    resources: resourcesToCompose(deploy.resources),
     labels: deploy.labels,
+  };
+}
+
+/** Device requests are compose's `reservations.devices`, printed only when there are some. */
+function resourcesToCompose(resources: Resources): Record<string, unknown> {
+  const { limits, reservations, devices } = resources;
+  if (devices.length === 0) return { limits, reservations };
+  return { limits, reservations: { ...reservations, devices: devices.map(deviceRequestToCompose) } };
+}
+
+function deviceRequestToCompose(request: DeviceRequest): Record<string, unknown> {
+  return {
+    capabilities: request.capabilities,
+    ...(request.count === null ? {} : { count: request.count === -1 ? 'all' : request.count }),
+    device_ids: request.deviceIds,
+    driver: request.driver,
+    options: request.options,
   };
 }
 
@@ -195,7 +263,7 @@ function healToCompose(heal: HealConfig): Record<string, unknown> {
 }
 
 function hostToCompose(host: Host): Record<string, unknown> {
-  if (host.kind === 'docker') return { docker: host.url, labels: host.labels };
+  if (host.kind === 'docker') return { docker: host.url, labels: host.labels, role: host.role };
   const user = host.user === null ? '' : `${host.user}@`;
   const address = host.address.includes(':') && host.port !== null ? `[${host.address}]` : host.address;
   return {
@@ -203,6 +271,7 @@ function hostToCompose(host: Host): Record<string, unknown> {
     identity_file: host.identityFile,
     socket: host.socket,
     labels: host.labels,
+    role: host.role,
   };
 }
 

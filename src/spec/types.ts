@@ -58,6 +58,7 @@ export type Service = {
   readonly capAdd: readonly string[];
   readonly capDrop: readonly string[];
   readonly securityOpt: readonly string[];
+  /** `/dev/host[:/dev/container][:permissions]`, the long syntax written in this short form. */
   readonly devices: readonly string[];
   readonly groupAdd: readonly string[];
   readonly privileged: boolean;
@@ -83,11 +84,40 @@ export type Service = {
   readonly pullPolicy: PullPolicy;
   readonly deploy: Deploy;
   /**
+   * Engine knobs compose passes straight to the container (cpu_shares, cpuset, uts, ...), each
+   * null or empty when the spec leaves it out: see EngineOptions.
+   */
+  readonly engine: EngineOptions;
+  /**
    * A versioned digest of what a container is made from. At load, the public hash (`v1:<hex>`,
    * hash.ts); in a stack keyed by the hosts' stack key, a service with secret material has the
    * keyed `v2:<hex>` its containers carry (keyed-hash.ts).
    */
   readonly configHash: string;
+};
+
+/**
+ * Service keys that map one to one onto the Engine API's create body. CPU periods and runtimes
+ * are microseconds, as the engine takes them.
+ */
+export type EngineOptions = {
+  readonly cpuShares: number | null;
+  readonly cpuPeriod: number | null;
+  readonly cpuQuota: number | null;
+  readonly cpuRtPeriod: number | null;
+  readonly cpuRtRuntime: number | null;
+  /** `0-3`, `0,1` */
+  readonly cpuset: string | null;
+  readonly memSwappiness: number | null;
+  /** Bytes, or -1 for unlimited swap. */
+  readonly memswapLimit: number | null;
+  readonly uts: string | null;
+  readonly cgroupParent: string | null;
+  readonly deviceCgroupRules: readonly string[];
+  readonly macAddress: string | null;
+  readonly storageOpt: Readonly<Record<string, string>>;
+  /** Needs API 1.43 (Docker 24): see the planner's engine requirements. */
+  readonly annotations: Readonly<Record<string, string>>;
 };
 
 export type Protocol = 'tcp' | 'udp' | 'sctp';
@@ -110,6 +140,10 @@ export type Mount =
       readonly target: string;
       readonly readOnly: boolean;
       readonly nocopy: boolean;
+      /** A folder inside the volume to mount instead of its root (API 1.45, Docker 26); null: the root. */
+      readonly subpath: string | null;
+      /** SELinux relabeling: `z` shared between containers, `Z` private; null: none. */
+      readonly selinux: 'z' | 'Z' | null;
     }
   | {
       readonly type: 'bind';
@@ -125,6 +159,8 @@ export type Mount =
       readonly readOnly: boolean;
       readonly propagation: string | null;
       readonly createHostPath: boolean;
+      /** SELinux relabeling: `z` shared between containers, `Z` private; null: none. */
+      readonly selinux: 'z' | 'Z' | null;
     }
   | {
       readonly type: 'tmpfs';
@@ -138,16 +174,23 @@ export type ServiceNetwork = {
   readonly name: string;
   readonly aliases: readonly string[];
   readonly ipv4Address: string | null;
+  readonly ipv6Address: string | null;
+  /** The endpoint's MAC address (API 1.44, Docker 25). */
+  readonly macAddress: string | null;
 };
 
+/**
+ * A test given: each timing defaults as in Docker. No test (keep the image's): a timing left out
+ * is null, so the image's own stays.
+ */
 export type Healthcheck = {
-  /** `['CMD', ...]` or `['CMD-SHELL', '...']`; `['NONE']` turns off the image's own check. */
+  /** `['CMD', ...]` or `['CMD-SHELL', '...']`; `['NONE']` turns off the image's own check; empty: the image's. */
   readonly test: readonly string[];
-  readonly interval: Milliseconds;
-  readonly timeout: Milliseconds;
-  readonly retries: number;
-  readonly startPeriod: Milliseconds;
-  readonly startInterval: Milliseconds;
+  readonly interval: Milliseconds | null;
+  readonly timeout: Milliseconds | null;
+  readonly retries: number | null;
+  readonly startPeriod: Milliseconds | null;
+  readonly startInterval: Milliseconds | null;
 };
 
 export type Ulimit = { readonly soft: number; readonly hard: number };
@@ -221,6 +264,18 @@ export type UpdateConfig = {
 export type Resources = {
   readonly limits: ResourceAmounts;
   readonly reservations: ResourceAmounts;
+  /** `reservations.devices`: GPUs and other devices the engine's device drivers hand out. */
+  readonly devices: readonly DeviceRequest[];
+};
+
+/** One entry of `deploy.resources.reservations.devices`: the Engine's DeviceRequest. */
+export type DeviceRequest = {
+  readonly capabilities: readonly string[];
+  /** -1: all; null: none given (with device_ids). */
+  readonly count: number | null;
+  readonly deviceIds: readonly string[];
+  readonly driver: string | null;
+  readonly options: Readonly<Record<string, string>>;
 };
 
 export type ResourceAmounts = {
@@ -243,9 +298,18 @@ export type Network = {
   readonly enableIpv6: boolean;
   readonly ipam: {
     readonly driver: string | null;
-    readonly config: readonly Readonly<Record<string, string>>[];
+    /** `subnet`, `gateway`, `ip_range` and `aux_addresses` (a `host=ip` map, kept as a record). */
+    readonly config: readonly IpamPool[];
+    readonly options: Readonly<Record<string, string>>;
   };
   readonly labels: Readonly<Record<string, string>>;
+};
+
+export type IpamPool = {
+  readonly subnet?: string;
+  readonly gateway?: string;
+  readonly ip_range?: string;
+  readonly aux_addresses?: Readonly<Record<string, string>>;
 };
 
 export type Volume = {
@@ -312,7 +376,14 @@ export type SshHost = {
   /** The engine's socket on the host. */
   readonly socket: string;
   readonly labels: Readonly<Record<string, string>>;
+  readonly role: HostRole;
 };
+
+/**
+ * Swarm's `node.role`, for placement constraints written for Swarm. Every host is a manager unless
+ * marked `role: worker`: a stack that pins to managers places anywhere until some hosts are workers.
+ */
+export type HostRole = 'manager' | 'worker';
 
 export type DockerHost = {
   readonly name: string;
@@ -320,6 +391,7 @@ export type DockerHost = {
   /** `unix:///var/run/docker.sock` or `tcp://host:port` */
   readonly url: string;
   readonly labels: Readonly<Record<string, string>>;
+  readonly role: HostRole;
 };
 
 export type WatchConfig = {

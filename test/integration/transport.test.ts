@@ -45,6 +45,7 @@ function sshHost(name: string, overrides: Partial<SshHost> = {}): SshHost {
     identityFile: null,
     socket: '/var/run/docker.sock',
     labels: {},
+    role: 'manager',
     ...overrides,
   };
 }
@@ -333,6 +334,7 @@ describe('local engines', () => {
       kind: 'docker',
       url: `unix://${hostOf(env, 'h1').socket}`,
       labels: {},
+      role: 'manager',
     });
     expect(client.transport()).toBe('unix');
     expect(await client.ping()).toBeGreaterThan(0);
@@ -344,7 +346,7 @@ describe('local engines', () => {
   it('reports a unix:// socket that is not there as refused', async () => {
     const error = await refusal(
       connectHost(
-        { name: 'gone', kind: 'docker', url: 'unix:///run/no-such-docker.sock', labels: {} },
+        { name: 'gone', kind: 'docker', url: 'unix:///run/no-such-docker.sock', labels: {}, role: 'manager' },
         options(),
       ),
     );

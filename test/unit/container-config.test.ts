@@ -164,6 +164,7 @@ describe('containerConfig', () => {
         Timeout: 2_000_000_000,
         StartPeriod: 10_000_000_000,
         Retries: 4,
+        StartInterval: 1_000_000_000,
       },
       HostConfig: {
         Binds: [`${stack.dir}/conf:/etc/conf:ro`],
@@ -232,7 +233,15 @@ describe('containerConfig', () => {
     const stack = await load(RICH, { 'token.txt': 's3cret', 'app.conf': 'x=1' });
     const id = slotOf(stack, 'web', 2);
     expect(createQuery(id)).toEqual({ name: 'shop-web-2', platform: 'linux/amd64' });
-    expect(extraNetworks(id)).toEqual([{ name: 'shop-backend', aliases: ['web', 'api'], ipv4Address: null }]);
+    expect(extraNetworks(id)).toEqual([
+      {
+        name: 'shop-backend',
+        aliases: ['web', 'api'],
+        ipv4Address: null,
+        ipv6Address: null,
+        macAddress: null,
+      },
+    ]);
     expect(fileMounts(id)).toEqual([
       {
         kind: 'secret',
@@ -327,11 +336,11 @@ services:
     image: busybox
     healthcheck: { disable: true, interval: 3s }
 `);
+    // Without a test, only the timings given are sent: the image keeps its own retries.
     expect(containerConfig(slotOf(stack, 'inherit')).Healthcheck).toStrictEqual({
       Interval: 1_000_000_000,
       Timeout: 500_000_000,
       StartPeriod: 0,
-      Retries: 3,
     });
     expect(containerConfig(slotOf(stack, 'off')).Healthcheck).toEqual({ Test: ['NONE'] });
     expect(containerConfig(slotOf(stack, 'disabled')).Healthcheck).toEqual({ Test: ['NONE'] });

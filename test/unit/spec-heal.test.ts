@@ -60,9 +60,15 @@ describe('x-heal', () => {
       '    h5: { ssh: "2001:db8::5" }',
       '    h6: { ssh: host.example.com, socket: /run/user/1000/docker.sock, identity_file: keys/h6 }',
       '    laptop: { docker: unix:///var/run/docker.sock }',
-      '    remote: { docker: tcp://10.0.0.20:2375, labels: { zone: c } }',
+      '    remote: { docker: tcp://10.0.0.20:2375, labels: { zone: c }, role: worker }',
     );
-    const ssh = { kind: 'ssh', identityFile: null, socket: '/var/run/docker.sock', labels: {} } as const;
+    const ssh = {
+      kind: 'ssh',
+      identityFile: null,
+      socket: '/var/run/docker.sock',
+      labels: {},
+      role: 'manager',
+    } as const;
     expect(config.hosts).toEqual({
       h1: { ...ssh, name: 'h1', user: null, address: '10.0.0.11', port: null, labels: { zone: 'a' } },
       h2: {
@@ -85,8 +91,20 @@ describe('x-heal', () => {
         socket: '/run/user/1000/docker.sock',
         identityFile: join(folder, 'keys/h6'),
       },
-      laptop: { name: 'laptop', kind: 'docker', url: 'unix:///var/run/docker.sock', labels: {} },
-      remote: { name: 'remote', kind: 'docker', url: 'tcp://10.0.0.20:2375', labels: { zone: 'c' } },
+      laptop: {
+        name: 'laptop',
+        kind: 'docker',
+        url: 'unix:///var/run/docker.sock',
+        labels: {},
+        role: 'manager',
+      },
+      remote: {
+        name: 'remote',
+        kind: 'docker',
+        url: 'tcp://10.0.0.20:2375',
+        labels: { zone: 'c' },
+        role: 'worker',
+      },
     });
   });
 

@@ -75,6 +75,23 @@ const withWeb = (...lines: string[]): string =>
   yaml('name: t', 'services:', '  web:', '    image: nginx', ...lines.map((line) => `    ${line}`));
 
 const NO_RESOURCES = { cpus: null, memory: null, pids: null };
+const NO_ENGINE_OPTIONS = {
+  cpuShares: null,
+  cpuPeriod: null,
+  cpuQuota: null,
+  cpuRtPeriod: null,
+  cpuRtRuntime: null,
+  cpuset: null,
+  memSwappiness: null,
+  memswapLimit: null,
+  uts: null,
+  cgroupParent: null,
+  deviceCgroupRules: [],
+  macAddress: null,
+  storageOpt: {},
+  annotations: {},
+};
+const NO_ADDRESSES = { ipv4Address: null, ipv6Address: null, macAddress: null };
 const DEFAULT_UPDATE = {
   parallelism: 1,
   delay: 0,
@@ -91,7 +108,7 @@ const DEFAULT_DEPLOY: Deploy = {
   restartPolicy: { condition: 'any', delay: 0, maxAttempts: 0, window: 0 },
   updateConfig: DEFAULT_UPDATE,
   rollbackConfig: DEFAULT_UPDATE,
-  resources: { limits: NO_RESOURCES, reservations: NO_RESOURCES },
+  resources: { limits: NO_RESOURCES, reservations: NO_RESOURCES, devices: [] },
   labels: {},
 };
 
@@ -116,7 +133,7 @@ describe('loadStack: a minimal spec', () => {
           ports: [],
           expose: [],
           volumes: [],
-          networks: [{ name: 'default', aliases: [], ipv4Address: null }],
+          networks: [{ name: 'default', aliases: [], ...NO_ADDRESSES }],
           labels: {},
           healthcheck: null,
           restart: null,
@@ -154,6 +171,7 @@ describe('loadStack: a minimal spec', () => {
           configs: [],
           pullPolicy: 'missing',
           deploy: DEFAULT_DEPLOY,
+          engine: NO_ENGINE_OPTIONS,
           configHash: expect.stringMatching(/^v1:[0-9a-f]{64}$/) as string,
         },
       },
@@ -167,7 +185,7 @@ describe('loadStack: a minimal spec', () => {
           internal: false,
           attachable: false,
           enableIpv6: false,
-          ipam: { driver: null, config: [] },
+          ipam: { driver: null, config: [], options: {} },
           labels: {},
         },
       },
@@ -345,7 +363,15 @@ describe('loadStack: every service key', () => {
       ],
       expose: ['3000/tcp', '4000/udp', '4001/udp'],
       volumes: [
-        { type: 'volume', source: 'data', target: '/var/lib/data', readOnly: true, nocopy: false },
+        {
+          type: 'volume',
+          source: 'data',
+          target: '/var/lib/data',
+          readOnly: true,
+          nocopy: false,
+          subpath: null,
+          selinux: null,
+        },
         {
           type: 'bind',
           source: join(folder, 'public'),
@@ -354,13 +380,22 @@ describe('loadStack: every service key', () => {
           readOnly: false,
           propagation: null,
           createHostPath: true,
+          selinux: null,
         },
-        { type: 'volume', source: null, target: '/cache', readOnly: false, nocopy: false },
+        {
+          type: 'volume',
+          source: null,
+          target: '/cache',
+          readOnly: false,
+          nocopy: false,
+          subpath: null,
+          selinux: null,
+        },
         { type: 'tmpfs', target: '/tmp', size: 64 * 1024 * 1024, mode: null },
       ],
       networks: [
-        { name: 'front', aliases: ['shop'], ipv4Address: '172.20.0.5' },
-        { name: 'back', aliases: [], ipv4Address: null },
+        { name: 'front', aliases: ['shop'], ...NO_ADDRESSES, ipv4Address: '172.20.0.5' },
+        { name: 'back', aliases: [], ...NO_ADDRESSES },
       ],
       labels: { 'com.example.team': 'shop', 'com.example.tier': '' },
       healthcheck: {
@@ -408,11 +443,13 @@ describe('loadStack: every service key', () => {
       ],
       configs: [{ source: 'nginx', target: '/nginx.conf', uid: null, gid: null, mode: null }],
       pullPolicy: 'always',
+      engine: NO_ENGINE_OPTIONS,
       deploy: {
         ...DEFAULT_DEPLOY,
         resources: {
           limits: { cpus: 0.5, memory: 512 * 1024 * 1024, pids: 200 },
           reservations: { cpus: null, memory: 256 * 1024 * 1024, pids: null },
+          devices: [],
         },
       },
       configHash: expect.stringMatching(/^v1:[0-9a-f]{64}$/) as string,
@@ -507,6 +544,7 @@ describe('loadStack: every service key', () => {
       readOnly: false,
       propagation: null,
       createHostPath: true,
+      selinux: null,
     });
     expect(fromShort?.healthcheck?.test).toEqual(['CMD-SHELL', 'curl -f localhost']);
   });
@@ -558,6 +596,7 @@ describe('loadStack: deploy', () => {
       resources: {
         limits: { cpus: 1.5, memory: 1024 ** 3, pids: 100 },
         reservations: { cpus: 0.25, memory: 128 * 1024 ** 2, pids: null },
+        devices: [],
       },
       labels: { 'com.example.service': 'web' },
     });
@@ -585,6 +624,7 @@ describe('loadStack: deploy', () => {
     expect(legacy.deploy.resources).toEqual({
       limits: { cpus: 0.5, memory: 512 * 1024 ** 2, pids: 100 },
       reservations: { cpus: null, memory: 128 * 1024 ** 2, pids: null },
+      devices: [],
     });
     const both = await web(
       withWeb('cpus: 2', 'mem_limit: 1g', 'deploy: { resources: { limits: { memory: 256m } } }'),
@@ -609,7 +649,7 @@ describe('loadStack: deploy', () => {
           '  replicas: -1',
           '  restart_policy: { delay: 5 }',
           '  update_config: { order: random, max_failure_ratio: 2 }',
-          '  placement: { constraints: ["node.role == manager", "zone=a"] }',
+          '  placement: { constraints: ["node.role == leader", "zone=a"] }',
           '  resources: { limits: { memory: lots } }',
         ),
       ),
@@ -619,8 +659,8 @@ describe('loadStack: deploy', () => {
       'stack.yml:8:32 services.web.deploy.restart_policy.delay: 5 is not a duration: give it a unit, as in "5s"',
       'stack.yml:9:31 services.web.deploy.update_config.order: must be one of stop-first, start-first, not "random"',
       'stack.yml:9:58 services.web.deploy.update_config.max_failure_ratio: must be at most 1',
-      'stack.yml:10:34 services.web.deploy.placement.constraints[0]: "node.role == manager" uses node.role, but heal hosts have no roles: use node.hostname, node.id, node.labels.<KEY>, engine.labels.<KEY>, node.platform.os or node.platform.arch',
-      'stack.yml:10:58 services.web.deploy.placement.constraints[1]: "zone=a" is not a placement constraint: use KEY==VALUE or KEY!=VALUE',
+      'stack.yml:10:34 services.web.deploy.placement.constraints[0]: "node.role == leader" is not a placement constraint: node.role is manager or worker, not "leader"',
+      'stack.yml:10:57 services.web.deploy.placement.constraints[1]: "zone=a" is not a placement constraint: use KEY==VALUE or KEY!=VALUE',
       'stack.yml:11:38 services.web.deploy.resources.limits.memory: "lots" is not a byte size: use a number with an optional unit b, k, m or g, as in "300m"',
     ]);
   });
@@ -1156,7 +1196,7 @@ describe('loadStack: bad input, each a clear error', () => {
 
   it('refuses values of the wrong type', async () => {
     const spec = withWeb(
-      'privileged: yes',
+      'privileged: maybe',
       'ports: "80:80"',
       'labels: 5',
       'deploy: { replicas: many }',
@@ -1166,7 +1206,7 @@ describe('loadStack: bad input, each a clear error', () => {
       'command: { run: x }',
     );
     expect(await problems(spec)).toEqual([
-      'stack.yml:5:17 services.web.privileged: must be true or false, not "yes"',
+      'stack.yml:5:17 services.web.privileged: must be true or false, not "maybe"',
       'stack.yml:6:12 services.web.ports: must be a list, not "80:80"',
       'stack.yml:7:13 services.web.labels: must be a mapping or a list of "KEY=VALUE", not 5',
       'stack.yml:8:25 services.web.deploy.replicas: must be an integer, not "many"',

@@ -244,6 +244,7 @@ describe('identities and auth', () => {
       identityFile: null,
       socket: '/var/run/docker.sock',
       labels: {},
+      role: 'manager',
     };
     const ssh = { user: null, port: null, identityFile: null, knownHosts: '~/kh' };
     const endpoint = resolveSshEndpoint(host, { ssh, env: {}, home: fakeHome, sshConfigFile: configFile });

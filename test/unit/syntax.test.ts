@@ -210,6 +210,7 @@ function bind(source: string, target: string, more: Partial<Extract<Mount, { typ
     readOnly: false,
     propagation: null,
     createHostPath: true,
+    selinux: null,
     ...more,
   };
 }
@@ -219,7 +220,16 @@ function volume(
   target: string,
   more: Partial<Extract<Mount, { type: 'volume' }>> = {},
 ): Mount {
-  return { type: 'volume', source, target, readOnly: false, nocopy: false, ...more };
+  return {
+    type: 'volume',
+    source,
+    target,
+    readOnly: false,
+    nocopy: false,
+    subpath: null,
+    selinux: null,
+    ...more,
+  };
 }
 
 describe('parseServiceVolume', () => {
@@ -247,6 +257,22 @@ describe('parseServiceVolume', () => {
       bind('/srv/stack/a', '/a', { relativeSource: './a', readOnly: true, propagation: 'rshared' }),
     ],
     ['./a:/a:slave', bind('/srv/stack/a', '/a', { relativeSource: './a', propagation: 'slave' })],
+    // SELinux relabeling, as compose-go's format.ParseVolume reads it.
+    ['./a:/a:z', bind('/srv/stack/a', '/a', { relativeSource: './a', selinux: 'z' })],
+    ['./a:/a:ro,Z', bind('/srv/stack/a', '/a', { relativeSource: './a', readOnly: true, selinux: 'Z' })],
+    ['cache:/cache:z,nocopy', volume('cache', '/cache', { selinux: 'z', nocopy: true })],
+    [
+      { type: 'bind', source: '/srv/a', target: '/a', bind: { selinux: 'Z' } },
+      bind('/srv/a', '/a', { createHostPath: false, selinux: 'Z' }),
+    ],
+    [
+      { type: 'volume', source: 'db', target: '/x', volume: { subpath: 'etc/settings' } },
+      volume('db', '/x', { subpath: 'etc/settings' }),
+    ],
+    [
+      { type: 'volume', source: 'db', target: '/x', read_only: 'yes' },
+      volume('db', '/x', { readOnly: true }),
+    ],
     [{ type: 'volume', target: '/data' }, volume(null, '/data')],
     [{ type: 'volume', source: '', target: '/data' }, volume(null, '/data')],
     [
@@ -321,14 +347,12 @@ describe('parseServiceVolume', () => {
     ['_vol:/data', '"_vol:/data" is not a volume mapping: "_vol" is neither a path nor a volume name'],
     [
       'data:/data:foo',
-      '"data:/data:foo" is not a volume mapping: "foo" is not an option (ro, rw, nocopy or a propagation)',
+      '"data:/data:foo" is not a volume mapping: "foo" is not an option (ro, rw, nocopy, z, Z or a propagation)',
     ],
     [
       'data:/data:ro,',
-      '"data:/data:ro," is not a volume mapping: "" is not an option (ro, rw, nocopy or a propagation)',
+      '"data:/data:ro," is not a volume mapping: "" is not an option (ro, rw, nocopy, z, Z or a propagation)',
     ],
-    ['./a:/a:z', '"./a:/a:z" is not a volume mapping: heal does not support SELinux relabeling (z)'],
-    ['./a:/a:ro,Z', '"./a:/a:ro,Z" is not a volume mapping: heal does not support SELinux relabeling (Z)'],
     ['./a:/a:nocopy', '"./a:/a:nocopy" is not a volume mapping: nocopy applies only to named volumes'],
     [
       'data:/data:shared',
@@ -352,7 +376,7 @@ describe('parseServiceVolume', () => {
     [{ type: 'volume', target: 5 }, 'target 5 is not a path'],
     [{ type: 'volume', target: 'data' }, 'target "data" is not an absolute path'],
     [{ type: 'volume', target: 'C:\\data' }, '"C:\\\\data" is a Windows path, which heal does not support'],
-    [{ type: 'volume', target: '/x', read_only: 'yes' }, 'read_only "yes" is not true or false'],
+    [{ type: 'volume', target: '/x', read_only: 'maybe' }, 'read_only "maybe" is not true or false'],
     [{ type: 'volume', target: '/x', consistency: 1 }, 'consistency 1 is not a string'],
     [
       { type: 'volume', target: '/x', bind: { propagation: 'shared' } },
@@ -367,7 +391,15 @@ describe('parseServiceVolume', () => {
     [{ type: 'volume', target: '/x', volume: { labels: {} } }, 'volume options have no key "labels"'],
     [
       { type: 'volume', target: '/x', volume: { subpath: 'a/b' } },
-      'heal does not support volume subpaths ("a/b")',
+      'a subpath needs a named volume as its source',
+    ],
+    [
+      { type: 'volume', source: 'db', target: '/x', volume: { subpath: '../etc' } },
+      'subpath "../etc" must be a relative path inside the volume',
+    ],
+    [
+      { type: 'volume', source: 'db', target: '/x', volume: { subpath: '/etc' } },
+      'subpath "/etc" must be a relative path inside the volume',
     ],
     [{ type: 'volume', target: '/x', volume: { nocopy: 1 } }, 'nocopy 1 is not true or false'],
     [{ type: 'volume', source: './db', target: '/x' }, 'source "./db" is not a volume name'],
@@ -380,8 +412,12 @@ describe('parseServiceVolume', () => {
     ],
     [{ type: 'bind', source: '~bob', target: '/x' }, 'heal expands only "~" and "~/" in "~bob"'],
     [
-      { type: 'bind', source: '.', target: '/x', bind: { selinux: 'z' } },
-      'heal does not support SELinux relabeling ("z")',
+      { type: 'bind', source: '/srv', target: '/x', bind: { selinux: 'y' } },
+      'selinux "y" is not z (shared) or Z (private)',
+    ],
+    [
+      { type: 'bind', source: '/srv/a:b', target: '/x', bind: { selinux: 'z' } },
+      'a bind with a colon in its path cannot be relabeled (selinux)',
     ],
     [
       { type: 'bind', source: '.', target: '/x', bind: { recursive: 'enabled' } },
@@ -488,6 +524,8 @@ describe('parseConstraint', () => {
       'engine.labels.ssd == true',
       { key: 'engine.labels.ssd', op: '==', value: 'true', text: 'engine.labels.ssd == true' },
     ],
+    ['node.role == manager', { key: 'node.role', op: '==', value: 'manager', text: 'node.role == manager' }],
+    ['Node.Role!=Worker', { key: 'node.role', op: '!=', value: 'Worker', text: 'Node.Role!=Worker' }],
     [
       'node.platform.os == linux',
       { key: 'node.platform.os', op: '==', value: 'linux', text: 'node.platform.os == linux' },
@@ -505,7 +543,7 @@ describe('parseConstraint', () => {
   });
 
   const supported =
-    'node.hostname, node.id, node.labels.<KEY>, engine.labels.<KEY>, node.platform.os or node.platform.arch';
+    'node.hostname, node.id, node.role, node.labels.<KEY>, engine.labels.<KEY>, node.platform.os or node.platform.arch';
   it.each<[string, string]>([
     [
       'node.hostname = h1',
@@ -530,8 +568,8 @@ describe('parseConstraint', () => {
     ],
     ['node.labels.a == b>c', '"node.labels.a == b>c" is not a placement constraint: "b>c" is not a value'],
     [
-      'node.role == manager',
-      `"node.role == manager" uses node.role, but heal hosts have no roles: use ${supported}`,
+      'node.role == leader',
+      '"node.role == leader" is not a placement constraint: node.role is manager or worker, not "leader"',
     ],
     [
       'node.ip == 10.0.0.1',

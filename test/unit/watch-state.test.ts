@@ -8,7 +8,7 @@ import type { Service } from '../../src/spec/types.js';
 function host(name: string, reachable: boolean): ObservedHost {
   return {
     name,
-    host: { name, kind: 'docker', url: 'unix:///x', labels: {} },
+    host: { name, kind: 'docker', url: 'unix:///x', labels: {}, role: 'manager' },
     reachable,
     error: reachable ? null : 'timeout',
     engine: null,

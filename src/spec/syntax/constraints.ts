@@ -11,10 +11,12 @@ const VALUE = /^[a-z0-9:\-_\s.*()?+[\]\\^$|/]+$/i;
 const FIXED_KEYS = ['node.hostname', 'node.id', 'node.platform.os', 'node.platform.arch'];
 const LABEL_PREFIXES = ['node.labels.', 'engine.labels.'];
 const SUPPORTED =
-  'node.hostname, node.id, node.labels.<KEY>, engine.labels.<KEY>, node.platform.os or node.platform.arch';
+  'node.hostname, node.id, node.role, node.labels.<KEY>, engine.labels.<KEY>, node.platform.os or node.platform.arch';
+const ROLES = ['manager', 'worker'];
 
 /**
- * A Swarm placement constraint (`node.labels.zone != a`, `node.hostname==h1`). The key comes out in
+ * A Swarm placement constraint (`node.labels.zone != a`, `node.hostname==h1`, `node.role == manager`:
+ * a heal host's role is `x-heal.hosts.NAME.role`, manager unless marked). The key comes out in
  * lower case except a label's name; `node.id` becomes `node.hostname`, since a heal host's only identity
  * is its name. The value is kept as written: Swarm compares values without case, and so should a matcher.
  */
@@ -33,8 +35,9 @@ export function parseConstraint(text: string): Parsed<Constraint> {
   if (!VALUE.test(value)) return fail(`${quote(value)} is not a value`);
 
   const key = normalizeKey(rawKey);
-  if (key === 'node.role') {
-    return { error: `${quote(trimmed)} uses node.role, but heal hosts have no roles: use ${SUPPORTED}` };
+  // A host's role is x-heal.hosts.NAME.role; any other value would match no host, ever.
+  if (key === 'node.role' && !ROLES.includes(value.toLowerCase())) {
+    return fail(`node.role is manager or worker, not ${quote(value)}`);
   }
   if (key === null) {
     return { error: `${quote(trimmed)} uses ${rawKey}, which heal does not support: use ${SUPPORTED}` };

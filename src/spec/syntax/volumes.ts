@@ -1,6 +1,7 @@
 import { homedir } from 'node:os';
 import { posix, relative, resolve, sep } from 'node:path';
 import type { Mount } from '../types.js';
+import { castBoolean } from './boolean.js';
 import { parseBytes } from './bytes.js';
 import { quote, type Parsed } from './parsed.js';
 
@@ -64,8 +65,9 @@ export function isNamedVolumeSource(source: string): boolean {
  * One entry of a service's `volumes:`, short (`./data:/data:ro`, `cache:/cache`, `/tmp/x`) or long
  * (`{ type, source, target, ... }`). Host paths follow `paths` (BindPaths).
  *
- * heal has no field for SELinux relabeling (`z`, `Z`) or a volume subpath: those are rejected rather
- * than dropped, since dropping them would run a container other than the one the spec asks for.
+ * SELinux relabeling (`z`, `Z`, `bind.selinux`) and a volume's `subpath` are kept: the planner sends
+ * the first in the engine's Binds form (its Mounts form has no relabel) and refuses the second on
+ * an engine too old to know it, rather than mount the whole volume.
  */
 export function parseServiceVolume(entry: unknown, paths: BindPaths): Parsed<Mount> {
   if (typeof entry === 'string') return parseShort(entry, paths);
@@ -92,7 +94,7 @@ function parseShort(spec: string, paths: BindPaths): Parsed<Mount> {
   if (target === null) return fail(`the container path ${quote(second)} is not absolute`);
   const options = parseOptions(mode);
   if ('error' in options) return fail(options.error);
-  const { readOnly, nocopy, propagation } = options.value;
+  const { readOnly, nocopy, propagation, selinux } = options.value;
 
   if (isHostPath(first)) {
     if (nocopy) return fail('nocopy applies only to named volumes');
@@ -102,34 +104,47 @@ function parseShort(spec: string, paths: BindPaths): Parsed<Mount> {
     if ('error' in source) return fail(source.error);
     // As compose: the short syntax creates a missing host folder, for docker-compose v1's sake.
     return {
-      value: { type: 'bind', ...source.value, target, readOnly, propagation, createHostPath: true },
+      value: { type: 'bind', ...source.value, target, readOnly, propagation, createHostPath: true, selinux },
     };
   }
   if (!isNamedVolumeSource(first)) return fail(`${quote(first)} is neither a path nor a volume name`);
   if (propagation !== null) return fail('propagation applies only to bind mounts');
-  return { value: { type: 'volume', source: first, target, readOnly, nocopy } };
+  return { value: { type: 'volume', source: first, target, readOnly, nocopy, subpath: null, selinux } };
 }
 
 function anonymous(text: string, fail: (reason: string) => Parsed<Mount>): Parsed<Mount> {
   const target = cleanTarget(text);
   if (target === null) return fail(`the container path ${quote(text)} is not absolute`);
-  return { value: { type: 'volume', source: null, target, readOnly: false, nocopy: false } };
+  return {
+    value: {
+      type: 'volume',
+      source: null,
+      target,
+      readOnly: false,
+      nocopy: false,
+      subpath: null,
+      selinux: null,
+    },
+  };
 }
 
-type ShortOptions = { readOnly: boolean; nocopy: boolean; propagation: string | null };
+type ShortOptions = {
+  readOnly: boolean;
+  nocopy: boolean;
+  propagation: string | null;
+  selinux: 'z' | 'Z' | null;
+};
 
 function parseOptions(mode: string): Parsed<ShortOptions> {
-  const options: ShortOptions = { readOnly: false, nocopy: false, propagation: null };
+  const options: ShortOptions = { readOnly: false, nocopy: false, propagation: null, selinux: null };
   if (mode === '') return { value: options };
   for (const option of mode.split(',')) {
-    if (option === 'z' || option === 'Z') {
-      return { error: `heal does not support SELinux relabeling (${option})` };
-    }
-    if (option === 'ro' || option === 'rw') options.readOnly = option === 'ro';
+    if (option === 'z' || option === 'Z') options.selinux = option;
+    else if (option === 'ro' || option === 'rw') options.readOnly = option === 'ro';
     else if (option === 'nocopy') options.nocopy = true;
     else if (PROPAGATIONS.includes(option)) options.propagation = option;
     else if (!CONSISTENCIES.includes(option)) {
-      return { error: `${quote(option)} is not an option (ro, rw, nocopy or a propagation)` };
+      return { error: `${quote(option)} is not an option (ro, rw, nocopy, z, Z or a propagation)` };
     }
   }
   return { value: options };
@@ -178,18 +193,35 @@ function parseLong(entry: Fields, paths: BindPaths): Parsed<Mount> {
 }
 
 function longVolume(source: unknown, target: string, readOnly: boolean, options: Fields): Parsed<Mount> {
-  if (options.subpath !== undefined) {
-    return { error: `heal does not support volume subpaths (${quote(options.subpath)})` };
-  }
+  const subpath = parseSubpath(options.subpath);
+  if ('error' in subpath) return subpath;
   const nocopy = parseFlag(options, 'nocopy', false);
   if ('error' in nocopy) return nocopy;
+  const fields = { target, readOnly, nocopy: nocopy.value, subpath: subpath.value, selinux: null };
   if (source === undefined || source === null || source === '') {
-    return { value: { type: 'volume', source: null, target, readOnly, nocopy: nocopy.value } };
+    if (subpath.value !== null) return { error: 'a subpath needs a named volume as its source' };
+    return { value: { type: 'volume', source: null, ...fields } };
   }
   if (typeof source !== 'string' || !isNamedVolumeSource(source)) {
     return { error: `source ${quote(source)} is not a volume name` };
   }
-  return { value: { type: 'volume', source, target, readOnly, nocopy: nocopy.value } };
+  return { value: { type: 'volume', source, ...fields } };
+}
+
+/** A relative path inside the volume that stays inside it, as the engine requires. */
+function parseSubpath(value: unknown): Parsed<string | null> {
+  if (value === undefined || value === null || value === '') return { value: null };
+  if (typeof value !== 'string') return { error: `subpath ${quote(value)} is not a path` };
+  const clean = posix.normalize(value);
+  if (posix.isAbsolute(value) || clean === '..' || clean.startsWith('../'))
+    return { error: `subpath ${quote(value)} must be a relative path inside the volume` };
+  return { value: clean };
+}
+
+function parseSelinux(value: unknown): Parsed<'z' | 'Z' | null> {
+  if (value === undefined || value === null || value === '') return { value: null };
+  if (value === 'z' || value === 'Z') return { value };
+  return { error: `selinux ${quote(value)} is not z (shared) or Z (private)` };
 }
 
 function longBind(
@@ -199,9 +231,8 @@ function longBind(
   options: Fields,
   paths: BindPaths,
 ): Parsed<Mount> {
-  if (options.selinux !== undefined) {
-    return { error: `heal does not support SELinux relabeling (${quote(options.selinux)})` };
-  }
+  const selinux = parseSelinux(options.selinux);
+  if ('error' in selinux) return selinux;
   if (source === undefined || source === null || source === '') {
     return { error: 'a bind mount needs a source' };
   }
@@ -213,6 +244,9 @@ function longBind(
   if (remote !== null) return { error: remote };
   const resolved = resolveHostPath(source, paths);
   if ('error' in resolved) return resolved;
+  // The engine relabels only in its Binds form, which splits at colons.
+  if (selinux.value !== null && (resolved.value.source.includes(':') || target.includes(':')))
+    return { error: 'a bind with a colon in its path cannot be relabeled (selinux)' };
   const propagation = options.propagation ?? null;
   if (propagation !== null && (typeof propagation !== 'string' || !PROPAGATIONS.includes(propagation))) {
     return { error: `propagation ${quote(propagation)} is not one of ${PROPAGATIONS.join(', ')}` };
@@ -228,6 +262,7 @@ function longBind(
       readOnly,
       propagation,
       createHostPath: createHostPath.value,
+      selinux: selinux.value,
     },
   };
 }
@@ -285,9 +320,8 @@ function parseFlag(fields: Fields, key: string, fallback: boolean): Parsed<boole
   const value = fields[key];
   if (value === undefined || value === null) return { value: fallback };
   if (typeof value === 'boolean') return { value };
-  if (typeof value === 'string' && /^(true|false)$/i.test(value)) {
-    return { value: value.toLowerCase() === 'true' };
-  }
+  const cast = typeof value === 'string' ? castBoolean(value) : undefined;
+  if (cast !== undefined) return { value: cast };
   return { error: `${key} ${quote(value)} is not true or false` };
 }
 
