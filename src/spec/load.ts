@@ -149,7 +149,7 @@ function envFileReader(check: Check, gate: FileGate, dir: string, lookup: Lookup
     const text = read.text.toString('utf8');
     return format === 'raw' ? parseRawEnv(text) : parseDotenv(text, lookup);
   };
-  return (written, path, required, format = 'dotenv') => {
+  return (written, path, required, format = 'dotenv', kind = 'env file') => {
     const passage = gate.specFile(resolve(dir, written), written);
     if ('error' in passage) return check.fail(path, passage.error);
     const key = `${format}:${passage.path}`;
@@ -157,11 +157,11 @@ function envFileReader(check: Check, gate: FileGate, dir: string, lookup: Lookup
     parsed.set(key, envFile);
     if ('error' in envFile) {
       if (!required && envFile.error === 'does not exist') return new Map();
-      return check.fail(path, `env file ${written} ${envFile.error}`);
+      return check.fail(path, `${kind} ${written} ${envFile.error}`);
     }
     // Values of an env file are secrets: a problem names the line, never the value.
     for (const problem of envFile.problems)
-      check.fail(path, `env file ${written} line ${problem.line}: ${problem.message}`);
+      check.fail(path, `${kind} ${written} line ${problem.line}: ${problem.message}`);
     return envFile.values;
   };
 }

@@ -43,6 +43,8 @@ export type ReadEnvFile = (
   path: KeyPath,
   required: boolean,
   format?: 'dotenv' | 'raw',
+  /** How messages name the file. */
+  kind?: 'env file' | 'label file',
 ) => Map<string, string> | undefined;
 
 export type NormalizedService = Omit<Service, 'configHash'>;
@@ -238,7 +240,8 @@ function readLabels(
   const fromFiles: Record<string, string> = {};
   files.forEach((file, index) => {
     const at = Array.isArray(raw.label_file) ? [...path, 'label_file', index] : [...path, 'label_file'];
-    for (const [key, value] of context.readEnvFile(file, at, true) ?? []) fromFiles[key] = value;
+    for (const [key, value] of context.readEnvFile(file, at, true, 'dotenv', 'label file') ?? [])
+      fromFiles[key] = value;
   });
   return { ...fromFiles, ...check.labels(raw.labels, [...path, 'labels']) };
 }
@@ -595,13 +598,24 @@ function readFileMounts(check: Check, value: unknown, path: KeyPath, folder: str
         target: target.startsWith('/') ? target : folder + target,
         uid: check.optionalString(raw.uid, [...at, 'uid']),
         gid: check.optionalString(raw.gid, [...at, 'gid']),
-        mode:
-          raw.mode === undefined || raw.mode === null
-            ? null
-            : (check.integer(raw.mode, [...at, 'mode'], { min: 0, max: 0o7777 }) ?? null),
+        mode: readFileMode(check, raw.mode, [...at, 'mode']),
       },
     ];
   });
+}
+
+/**
+ * As compose-go's FileMode: a YAML number as it came (`0o440`), a string as octal digits (`"0440"`,
+ * and what interpolation leaves of `mode: $MODE`).
+ */
+function readFileMode(check: Check, value: unknown, path: KeyPath): number | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'string') return check.integer(value, path, { min: 0, max: 0o7777 }) ?? null;
+  const digits = /^(?:0o?)?([0-7]+)$/i.exec(value.trim())?.[1];
+  const mode = digits === undefined ? Number.NaN : parseInt(digits, 8);
+  if (!(mode <= 0o7777))
+    return check.fail(path, `"${value}" is not a file mode: give octal digits, as in "0440"`) ?? null;
+  return mode;
 }
 
 function readPullPolicy(check: Check, value: unknown, path: KeyPath): PullPolicy {
