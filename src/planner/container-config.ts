@@ -1,4 +1,6 @@
 import type {
+  BlkioConfig,
+  BlkioRate,
   DeviceRequest,
   FileMount,
   Mount,
@@ -116,7 +118,20 @@ export type HostConfig = {
   readonly StorageOpt?: Readonly<Record<string, string>>;
   /** API 1.43. */
   readonly Annotations?: Readonly<Record<string, string>>;
+  readonly OomKillDisable?: boolean;
+  readonly OomScoreAdj?: number;
+  readonly UsernsMode?: string;
+  readonly CgroupnsMode?: string;
+  readonly DnsOptions?: readonly string[];
+  readonly BlkioWeight?: number;
+  readonly BlkioWeightDevice?: readonly { readonly Path: string; readonly Weight: number }[];
+  readonly BlkioDeviceReadBps?: readonly BlkioRateConfig[];
+  readonly BlkioDeviceWriteBps?: readonly BlkioRateConfig[];
+  readonly BlkioDeviceReadIOps?: readonly BlkioRateConfig[];
+  readonly BlkioDeviceWriteIOps?: readonly BlkioRateConfig[];
 };
+
+export type BlkioRateConfig = { readonly Path: string; readonly Rate: number };
 
 /** `Count` -1: every device the driver has. */
 export type DeviceRequestConfig = {
@@ -432,6 +447,28 @@ function hostConfig(id: SlotIdentity): HostConfig {
     DeviceRequests: nonEmpty(service.deploy.resources.devices.map(deviceRequest)),
     StorageOpt: nonEmptyRecord(sortedRecord(engine.storageOpt)),
     Annotations: nonEmptyRecord(sortedRecord(engine.annotations)),
+    OomKillDisable: engine.oomKillDisable ?? undefined,
+    OomScoreAdj: engine.oomScoreAdj ?? undefined,
+    UsernsMode: engine.usernsMode ?? undefined,
+    CgroupnsMode: engine.cgroup ?? undefined,
+    DnsOptions: nonEmpty(engine.dnsOpt),
+    ...blkio(engine.blkio),
+  });
+}
+
+function blkio(config: BlkioConfig | null): Partial<HostConfig> {
+  if (config === null) return {};
+  const rates = (list: readonly BlkioRate[]): BlkioRateConfig[] | undefined =>
+    nonEmpty(list.map((item) => ({ Path: item.path, Rate: item.rate }))) as BlkioRateConfig[] | undefined;
+  return present({
+    BlkioWeight: config.weight ?? undefined,
+    BlkioWeightDevice: nonEmpty(
+      config.weightDevice.map((item) => ({ Path: item.path, Weight: item.weight })),
+    ),
+    BlkioDeviceReadBps: rates(config.deviceReadBps),
+    BlkioDeviceWriteBps: rates(config.deviceWriteBps),
+    BlkioDeviceReadIOps: rates(config.deviceReadIops),
+    BlkioDeviceWriteIOps: rates(config.deviceWriteIops),
   });
 }
 

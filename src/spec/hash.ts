@@ -83,6 +83,12 @@ const ADDED_AFTER_V1 = new Set([
   'macAddress',
   'storageOpt',
   'annotations',
+  'oomKillDisable',
+  'oomScoreAdj',
+  'usernsMode',
+  'cgroup',
+  'dnsOpt',
+  'blkio',
   // ServiceNetwork
   'ipv6Address',
   // Mount

@@ -47,6 +47,7 @@ export type LegacyResources = {
   mem_limit?: unknown;
   mem_reservation?: unknown;
   pids_limit?: unknown;
+  gpus?: unknown;
 };
 
 export function normalizeDeploy(
@@ -193,8 +194,9 @@ function normalizeResources(
   const limits = normalizeAmounts(check, raw.limits, [...path, 'limits'], 'limits');
   const reservations = normalizeAmounts(check, raw.reservations, [...path, 'reservations'], 'reservations');
   const devices = isPlainObject(raw.reservations)
-    ? readDeviceRequests(check, raw.reservations.devices, [...path, 'reservations', 'devices'])
+    ? readDeviceRequests(check, raw.reservations.devices, [...path, 'reservations', 'devices'], false)
     : [];
+  const gpus = readGpus(check, legacy.gpus, [...servicePath.slice(0, -1), 'gpus']);
   const parent = servicePath.slice(0, -1);
   const legacyLimits: ResourceAmounts = {
     cpus:
@@ -215,7 +217,7 @@ function normalizeResources(
       pids: limits.pids ?? legacyLimits.pids,
     },
     reservations: { ...reservations, memory: reservations.memory ?? legacyReservation },
-    devices,
+    devices: [...devices, ...gpus],
   };
 }
 
@@ -257,15 +259,16 @@ function normalizeAmounts(
  * `reservations.devices`, the Engine's DeviceRequests (GPUs): compose's rules, `capabilities`
  * required, `count` a number or `all` (the default without `device_ids`), and not both.
  */
-function readDeviceRequests(check: Check, value: unknown, path: KeyPath): DeviceRequest[] {
+function readDeviceRequests(check: Check, value: unknown, path: KeyPath, gpus: boolean): DeviceRequest[] {
   if (value === undefined || value === null) return [];
   if (!Array.isArray(value)) return check.fail(path, 'must be a list') ?? [];
   return value.flatMap((entry, index) => {
     const at = [...path, index];
     const raw = check.object(entry, at, ['capabilities', 'count', 'device_ids', 'driver', 'options']);
     if (!raw) return [];
-    if (raw.capabilities === undefined || raw.capabilities === null)
+    if (!gpus && (raw.capabilities === undefined || raw.capabilities === null))
       return check.fail(at, 'needs `capabilities`, as in [gpu]', 'key') ?? [];
+    const capabilities = check.strings(raw.capabilities, [...at, 'capabilities']);
     const deviceIds = check.strings(raw.device_ids, [...at, 'device_ids']);
     const hasCount = raw.count !== undefined && raw.count !== null;
     if (hasCount && deviceIds.length > 0)
@@ -273,7 +276,7 @@ function readDeviceRequests(check: Check, value: unknown, path: KeyPath): Device
     const count = hasCount ? readCount(check, raw.count, [...at, 'count']) : deviceIds.length > 0 ? null : -1;
     return [
       {
-        capabilities: check.strings(raw.capabilities, [...at, 'capabilities']),
+        capabilities: gpus && !capabilities.includes('gpu') ? [...capabilities, 'gpu'] : capabilities,
         count: count ?? null,
         deviceIds,
         driver: check.optionalString(raw.driver, [...at, 'driver']),
@@ -281,6 +284,16 @@ function readDeviceRequests(check: Check, value: unknown, path: KeyPath): Device
       },
     ];
   });
+}
+
+/**
+ * The service's `gpus:` (`all`, or a list of device requests without `capabilities`), as compose
+ * sends it: device requests that ask for the `gpu` capability.
+ */
+function readGpus(check: Check, value: unknown, path: KeyPath): DeviceRequest[] {
+  if (value === 'all')
+    return [{ capabilities: ['gpu'], count: -1, deviceIds: [], driver: null, options: {} }];
+  return readDeviceRequests(check, value, path, true);
 }
 
 function readCount(check: Check, value: unknown, path: KeyPath): number | undefined {

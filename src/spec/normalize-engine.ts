@@ -1,7 +1,7 @@
 import type { Check } from './check.js';
 import type { KeyPath } from './errors.js';
 import { parseDuration } from './syntax/duration.js';
-import type { EngineOptions } from './types.js';
+import type { BlkioConfig, BlkioRate, EngineOptions } from './types.js';
 
 /** Service keys read here, each an Engine API create field of its own (container-config.ts). */
 export const ENGINE_KEYS = [
@@ -21,16 +21,25 @@ export const ENGINE_KEYS = [
   'device_cgroup_rules',
   'mac_address',
   'storage_opt',
+  'oom_kill_disable',
+  'oom_score_adj',
+  'userns_mode',
+  'cgroup',
+  'dns_opt',
+  'blkio_config',
+  'isolation',
+  'credential_spec',
 ] as const;
 
 /** Windows-only knobs: a Linux engine discards them, so heal accepts them and says so. */
-const WINDOWS_ONLY = ['cpu_count', 'cpu_percent'] as const;
+const WINDOWS_ONLY = ['cpu_count', 'cpu_percent', 'isolation', 'credential_spec'] as const;
 
 export function normalizeEngine(check: Check, raw: Record<string, unknown>, path: KeyPath): EngineOptions {
   const at = (key: string): KeyPath => [...path, key];
   for (const key of WINDOWS_ONLY) {
     if (raw[key] === undefined || raw[key] === null) continue;
-    check.integer(raw[key], at(key), { min: 0, max: key === 'cpu_percent' ? 100 : undefined });
+    if (key === 'cpu_count' || key === 'cpu_percent')
+      check.integer(raw[key], at(key), { min: 0, max: key === 'cpu_percent' ? 100 : undefined });
     check.warn(at(key), 'ignored: a Windows-only setting, which a Linux engine discards');
   }
   const integer = (key: string, range: { min?: number; max?: number } = {}): number | null =>
@@ -50,6 +59,64 @@ export function normalizeEngine(check: Check, raw: Record<string, unknown>, path
     macAddress: check.optionalString(raw.mac_address, at('mac_address')),
     storageOpt: check.labels(raw.storage_opt, at('storage_opt')),
     annotations: check.labels(raw.annotations, at('annotations')),
+    oomKillDisable:
+      raw.oom_kill_disable === undefined || raw.oom_kill_disable === null
+        ? null
+        : check.boolean(raw.oom_kill_disable, at('oom_kill_disable'), false),
+    oomScoreAdj: integer('oom_score_adj', { min: -1000, max: 1000 }),
+    usernsMode: check.optionalString(raw.userns_mode, at('userns_mode')),
+    cgroup:
+      raw.cgroup === undefined || raw.cgroup === null
+        ? null
+        : (check.oneOf(raw.cgroup, at('cgroup'), ['host', 'private'] as const) ?? null),
+    dnsOpt: check.strings(raw.dns_opt, at('dns_opt')),
+    blkio: readBlkio(check, raw.blkio_config, at('blkio_config')),
+  };
+}
+
+const BLKIO_RATES = ['device_read_bps', 'device_write_bps', 'device_read_iops', 'device_write_iops'] as const;
+
+function readBlkio(check: Check, value: unknown, path: KeyPath): BlkioConfig | null {
+  if (value === undefined || value === null) return null;
+  const raw = check.object(value, path, ['weight', 'weight_device', ...BLKIO_RATES]);
+  if (!raw) return null;
+  const weight = (item: unknown, at: KeyPath): number | undefined =>
+    check.integer(item, at, { min: 10, max: 1000 });
+  const list = (key: string): Record<string, unknown>[] => {
+    const items = raw[key];
+    if (items === undefined || items === null) return [];
+    if (!Array.isArray(items)) return check.fail([...path, key], 'must be a list') ?? [];
+    return items.flatMap((item, index): Record<string, unknown>[] => {
+      const keys = key === 'weight_device' ? ['path', 'weight'] : ['path', 'rate'];
+      const entry = check.object(item, [...path, key, index], keys);
+      return entry ? [entry] : [];
+    });
+  };
+  const rates = (key: (typeof BLKIO_RATES)[number]): BlkioRate[] =>
+    list(key).flatMap((item, index) => {
+      const at = [...path, key, index];
+      const device = check.string(item.path, [...at, 'path']);
+      // bps rates are sizes (`1024k`), iops rates plain counts.
+      const rate = key.endsWith('bps')
+        ? check.bytes(item.rate, [...at, 'rate'])
+        : check.integer(item.rate, [...at, 'rate'], { min: 0 });
+      return device === undefined || rate === undefined || rate === null ? [] : [{ path: device, rate }];
+    });
+  return {
+    weight:
+      raw.weight === undefined || raw.weight === null
+        ? null
+        : (weight(raw.weight, [...path, 'weight']) ?? null),
+    weightDevice: list('weight_device').flatMap((item, index) => {
+      const at = [...path, 'weight_device', index];
+      const device = check.string(item.path, [...at, 'path']);
+      const amount = weight(item.weight, [...at, 'weight']);
+      return device === undefined || amount === undefined ? [] : [{ path: device, weight: amount }];
+    }),
+    deviceReadBps: rates('device_read_bps'),
+    deviceWriteBps: rates('device_write_bps'),
+    deviceReadIops: rates('device_read_iops'),
+    deviceWriteIops: rates('device_write_iops'),
   };
 }
 

@@ -17,6 +17,7 @@ const NETWORK_KEYS = [
   'internal',
   'attachable',
   'enable_ipv6',
+  'enable_ipv4',
   'ipam',
   'labels',
 ] as const;
@@ -27,6 +28,16 @@ export function normalizeNetworks(check: Check, value: unknown, stack: string): 
     const path = ['networks', name];
     const raw = options === null ? {} : (check.object(options, path, NETWORK_KEYS) ?? {});
     const external = readExternal(check, raw, path);
+    // IPv4 is on unless the spec turns it off, which needs API 1.47: not sent, so refused.
+    if (
+      raw.enable_ipv4 !== undefined &&
+      raw.enable_ipv4 !== null &&
+      !check.boolean(raw.enable_ipv4, [...path, 'enable_ipv4'], true)
+    )
+      check.fail(
+        [...path, 'enable_ipv4'],
+        'false is not supported by heal: an IPv6-only network needs API 1.47 (Docker 27.1)',
+      );
     const ipam =
       options === null
         ? {}
@@ -69,6 +80,7 @@ export function normalizeVolumes(
         ? {}
         : (check.object(options, path, ['driver', 'driver_opts', 'external', 'name', 'labels']) ?? {});
     const external = readExternal(check, raw, path);
+    conflictsWithExternal(check, raw, path, external);
     const driver = check.optionalString(raw.driver, [...path, 'driver']);
     const driverOpts = check.labels(raw.driver_opts, [...path, 'driver_opts']);
     out[name] = {
@@ -188,6 +200,24 @@ export function normalizeFileObjects(
 }
 
 type External = { readonly external: boolean; readonly name: string | null };
+
+/** compose's rule: an external object is made by someone else, so it takes nothing that makes it. */
+function conflictsWithExternal(
+  check: Check,
+  raw: Record<string, unknown>,
+  path: KeyPath,
+  external: External,
+): void {
+  if (!external.external) return;
+  for (const key of ['driver', 'driver_opts', 'labels', 'ipam', 'internal', 'attachable', 'enable_ipv6']) {
+    if (raw[key] !== undefined && raw[key] !== null)
+      check.fail(
+        [...path, key],
+        'cannot be set on an external object: heal (as compose) does not create it',
+        'key',
+      );
+  }
+}
 
 /**
  * `external: true`, the strings interpolation leaves (`external: ${EXTERNAL}`), or compose's

@@ -113,6 +113,7 @@ const SERVICE_KEYS = [
   'mem_reservation',
   'pids_limit',
   'label_file',
+  'gpus',
   ...ENGINE_KEYS,
   ...IGNORED_KEYS,
 ] as const;
@@ -126,6 +127,15 @@ const REJECTED: Readonly<Record<string, string>> = {
   external_links: 'is not supported by heal: attach the service to the external network instead',
   volumes_from: 'is not supported by heal: declare a named volume and mount it in both services',
   extends: 'is not supported by heal: write the service out in full (YAML anchors and merge keys work)',
+  post_start:
+    "is not supported by heal: compose's client runs lifecycle hooks in the container; run the command from the image's entrypoint",
+  pre_stop:
+    "is not supported by heal: compose's client runs lifecycle hooks in the container; handle the stop signal in the container instead",
+  provider:
+    'is not supported by heal: a provider service runs a plugin on the machine running compose, not a container on a host',
+  use_api_socket:
+    "is not supported by heal: it is Docker Desktop's; bind-mount /var/run/docker.sock on the host if the service needs the engine",
+  models: "is not supported by heal: Docker Model Runner's models are Docker Desktop's",
 };
 
 export function normalizeService(

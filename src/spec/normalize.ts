@@ -36,6 +36,7 @@ const TOP_LEVEL_KEYS = [
   'secrets',
   'configs',
   'include',
+  'models',
 ] as const;
 const STACK_NAME = /^[a-z0-9][a-z0-9_-]*$/;
 
@@ -46,6 +47,12 @@ export function normalizeStack(input: NormalizeInput, check: Check): Stack | und
   if (root.version !== undefined) check.warn(['version'], 'ignored: obsolete in compose');
   if (root.include !== undefined)
     check.fail(['include'], 'is not supported by heal: keep the whole stack in one file', 'key');
+  if (root.models !== undefined)
+    check.fail(
+      ['models'],
+      "is not supported by heal: Docker Model Runner's models are Docker Desktop's",
+      'key',
+    );
 
   const name = stackName(check, root.name, input.folderName);
   const services = check.mapping(root.services, ['services']) ?? {};

@@ -138,6 +138,19 @@ function engineToCompose(engine: EngineOptions): Record<string, unknown> {
     mac_address: engine.macAddress,
     storage_opt: engine.storageOpt,
     annotations: engine.annotations,
+    oom_kill_disable: engine.oomKillDisable,
+    oom_score_adj: engine.oomScoreAdj,
+    userns_mode: engine.usernsMode,
+    cgroup: engine.cgroup,
+    dns_opt: engine.dnsOpt,
+    blkio_config: engine.blkio && {
+      weight: engine.blkio.weight,
+      weight_device: engine.blkio.weightDevice,
+      device_read_bps: engine.blkio.deviceReadBps,
+      device_write_bps: engine.blkio.deviceWriteBps,
+      device_read_iops: engine.blkio.deviceReadIops,
+      device_write_iops: engine.blkio.deviceWriteIops,
+    },
   };
 }
 

@@ -118,7 +118,26 @@ export type EngineOptions = {
   readonly storageOpt: Readonly<Record<string, string>>;
   /** Needs API 1.43 (Docker 24): see the planner's engine requirements. */
   readonly annotations: Readonly<Record<string, string>>;
+  readonly oomKillDisable: boolean | null;
+  readonly oomScoreAdj: number | null;
+  readonly usernsMode: string | null;
+  /** The cgroup namespace: `host` or `private`. */
+  readonly cgroup: 'host' | 'private' | null;
+  readonly dnsOpt: readonly string[];
+  readonly blkio: BlkioConfig | null;
 };
+
+/** `blkio_config`: the engine's Blkio* fields; rates in bytes (or operations) per second. */
+export type BlkioConfig = {
+  readonly weight: number | null;
+  readonly weightDevice: readonly { readonly path: string; readonly weight: number }[];
+  readonly deviceReadBps: readonly BlkioRate[];
+  readonly deviceWriteBps: readonly BlkioRate[];
+  readonly deviceReadIops: readonly BlkioRate[];
+  readonly deviceWriteIops: readonly BlkioRate[];
+};
+
+export type BlkioRate = { readonly path: string; readonly rate: number };
 
 export type Protocol = 'tcp' | 'udp' | 'sctp';
 

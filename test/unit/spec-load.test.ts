@@ -90,6 +90,12 @@ const NO_ENGINE_OPTIONS = {
   macAddress: null,
   storageOpt: {},
   annotations: {},
+  oomKillDisable: null,
+  oomScoreAdj: null,
+  usernsMode: null,
+  cgroup: null,
+  dnsOpt: [],
+  blkio: null,
 };
 const NO_ADDRESSES = { ipv4Address: null, ipv6Address: null, macAddress: null };
 const DEFAULT_UPDATE = {
