@@ -99,9 +99,12 @@ export class Check {
     return this.fail(path, `must be one of ${choices.join(', ')}, not ${describe(value)}`);
   }
 
-  /** A list of strings; a single string is a list of one. */
+  /**
+   * A list of strings; a single string is a list of one, and an empty one (what `dns: ${UNSET}`
+   * leaves) a list of none, as compose omits it.
+   */
   strings(value: unknown, path: KeyPath): string[] {
-    if (value === undefined || value === null) return [];
+    if (value === undefined || value === null || value === '') return [];
     const items = Array.isArray(value) ? value : [value];
     const out: string[] = [];
     items.forEach((item, index) => {
