@@ -57,6 +57,33 @@ services:
       update_config: { parallelism: 1, failure_action: rollback }
   plain:
     image: busybox
+  conform:
+    image: busybox
+    volumes:
+      - data:/data:z,ro
+      - /srv/site:/site:Z
+      - { type: volume, source: data, target: /sub, volume: { subpath: etc/app } }
+    networks: { front: { ipv6_address: "2001:db8::5", mac_address: "02:42:ac:11:00:02" } }
+    healthcheck: { disable: false }
+    devices: [{ source: /dev/fuse, target: /dev/fuse, permissions: rw }]
+    extra_hosts: { db: [10.0.0.1, 10.0.0.2] }
+    gpus: all
+    cpu_shares: 512
+    cpu_period: 100ms
+    cpuset: "0-1"
+    memswap_limit: -1
+    mem_swappiness: 10
+    uts: host
+    mac_address: "02:42:ac:11:00:03"
+    storage_opt: { size: 1G }
+    annotations: { a: b }
+    oom_score_adj: 10
+    dns_opt: [use-vc]
+    blkio_config: { weight: 300, device_read_bps: [{ path: /dev/sda, rate: 1m }] }
+    deploy:
+      resources:
+        reservations:
+          devices: [{ driver: nvidia, capabilities: [gpu], device_ids: ["0"], options: { x: "1" } }]
 networks: { front: {}, back: { internal: true } }
 volumes: { data: {} }
 secrets: { token: { file: ./token.txt } }
@@ -78,23 +105,26 @@ function restored(stack: Stack, service: Service): Service {
 }
 
 describe('restoreService', () => {
-  it.each(['web', 'plain'])('gives back %s exactly as its containers recorded it', async (name) => {
-    const stack = await rich();
-    const service = stack.services[name]!;
-    const back = restored(stack, service);
-    // The hash is recomputed from what was restored, not taken on trust.
-    // env_file values are redacted in the label; the executor fills them from the spec, as here.
-    const { configHash: _taken, ...recomputable } = back;
-    const filled = { ...recomputable, environment: { ...back.environment } };
-    for (const key of back.secretEnvironment) filled.environment[key] = service.environment[key] ?? null;
-    expect(configHash(filled, stack)).toBe(service.configHash);
-    // With today's secrets filled in, the keyed hash its containers carry comes back too.
-    const key = '7d'.repeat(32);
-    expect(keyedConfigHash({ ...filled, configHash: '' }, stack, key)).toBe(
-      keyedConfigHash(service, stack, key),
-    );
-    expect(serviceSpecLabel(back)).toBe(serviceSpecLabel(service));
-  });
+  it.each(['web', 'plain', 'conform'])(
+    'gives back %s exactly as its containers recorded it',
+    async (name) => {
+      const stack = await rich();
+      const service = stack.services[name]!;
+      const back = restored(stack, service);
+      // The hash is recomputed from what was restored, not taken on trust.
+      // env_file values are redacted in the label; the executor fills them from the spec, as here.
+      const { configHash: _taken, ...recomputable } = back;
+      const filled = { ...recomputable, environment: { ...back.environment } };
+      for (const key of back.secretEnvironment) filled.environment[key] = service.environment[key] ?? null;
+      expect(configHash(filled, stack)).toBe(service.configHash);
+      // With today's secrets filled in, the keyed hash its containers carry comes back too.
+      const key = '7d'.repeat(32);
+      expect(keyedConfigHash({ ...filled, configHash: '' }, stack, key)).toBe(
+        keyedConfigHash(service, stack, key),
+      );
+      expect(serviceSpecLabel(back)).toBe(serviceSpecLabel(service));
+    },
+  );
 
   it('brings env_file values back as secrets to fill from the spec, never as text', async () => {
     const stack = await rich();
