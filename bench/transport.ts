@@ -44,7 +44,13 @@ export async function benchTransport(
     { ssh: { user: null, port: null, identityFile: null, knownHosts: env.knownHosts }, env: {} },
   );
   const local = await connectHost(
-    { name: `${target.name}-socket`, kind: 'docker', url: `unix://${target.socket}`, labels: {}, role: 'manager' },
+    {
+      name: `${target.name}-socket`,
+      kind: 'docker',
+      url: `unix://${target.socket}`,
+      labels: {},
+      role: 'manager',
+    },
     { ssh: { user: null, port: null, identityFile: null, knownHosts: null } },
   );
   const modem = modemSsh(target.address, env.identityFile, env.knownHosts);

@@ -1,5 +1,5 @@
 import type { Check } from './check.js';
-import { formatProblem, sortProblems, type KeyPath } from './errors.js';
+import { formatProblem, sortProblems } from './errors.js';
 import type { Lookup } from './interpolate.js';
 import { configHash } from './hash.js';
 import { allHostsLocal, normalizeHeal, type SshFile } from './normalize-heal.js';
