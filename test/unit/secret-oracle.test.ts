@@ -79,15 +79,25 @@ async function heal(...args: string[]): Promise<string> {
  * and secret file digests included. The attacker's tool; pinned below against that heal's value.
  */
 function legacyHash(service: Service, stack: Stack): string {
-  const { name, secretEnvironment, dependsOn, pullPolicy, deploy, configHash, ...container } = service;
+  // That heal's Service had no fields added since (engine options, endpoint addresses, mount
+  // relabel and subpath, device requests): a service that sets none hashes as it did.
+  const { name, secretEnvironment, dependsOn, pullPolicy, deploy, configHash, engine, ...container } =
+    service;
+  const { devices, ...resources } = deploy.resources;
   const material = {
     ...container,
-    resources: deploy.resources,
-    networks: service.networks.map((network) => ({
+    resources,
+    networks: service.networks.map(({ ipv6Address, macAddress, ...network }) => ({
       ...network,
       engineName: stack.networks[network.name]?.engineName ?? null,
     })),
-    volumes: service.volumes,
+    volumes: service.volumes.map((mount) => {
+      if (mount.type === 'tmpfs') return mount;
+      const { selinux, ...rest } = mount;
+      if (rest.type !== 'volume') return rest;
+      const { subpath, ...volume } = rest;
+      return volume;
+    }),
     secrets: service.secrets.map((mount) => ({
       ...mount,
       digest: stack.secrets[mount.source]?.digest ?? null,
