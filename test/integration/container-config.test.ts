@@ -49,7 +49,8 @@ services:
       - data:/data
       - /anon
       - { type: bind, source: ./existing, target: /srv/in, read_only: true }
-      - ./created:/srv/made
+      # z: the engine relabels in the Binds form only (a no-op without SELinux, as here).
+      - ./created:/srv/made:z
       # The image writes its pages at start: with a read-only root, /www must be writable.
       - { type: tmpfs, target: /www, tmpfs: { size: 16m, mode: 0o755 } }
     tmpfs: ["/run:size=8m"]
@@ -68,7 +69,12 @@ services:
     stop_signal: SIGINT
     stop_grace_period: 2500ms
     hostname: cc-web
-    extra_hosts: ["db.local:10.0.0.5"]
+    extra_hosts: { db.local: [10.0.0.5, 10.0.0.6] }
+    cpu_shares: 512
+    cpuset: "0"
+    oom_score_adj: 100
+    dns_opt: ["ndots:2"]
+    device_cgroup_rules: ["c 1:3 mr"]
     cap_add: [NET_ADMIN]
     cap_drop: [MKNOD]
     ulimits: { nofile: { soft: 1024, hard: 2048 } }
@@ -238,6 +244,16 @@ describe('containerConfig on a real engine', () => {
     expect((await response.text()).trim()).toBe('cc-web');
   });
 
+  it('applies the engine keys compose passes through', () => {
+    expect(inspect.HostConfig).toMatchObject({
+      CpuShares: 512,
+      CpusetCpus: '0',
+      OomScoreAdj: 100,
+      DnsOptions: ['ndots:2'],
+      DeviceCgroupRules: ['c 1:3 mr'],
+    });
+  });
+
   it('applies the host settings and resource limits', () => {
     expect(inspect.HostConfig).toMatchObject({
       RestartPolicy: { Name: 'on-failure', MaximumRetryCount: 2 },
@@ -245,7 +261,7 @@ describe('containerConfig on a real engine', () => {
       Init: true,
       CapAdd: ['NET_ADMIN'],
       CapDrop: ['MKNOD'],
-      ExtraHosts: ['db.local:10.0.0.5'],
+      ExtraHosts: ['db.local:10.0.0.5', 'db.local:10.0.0.6'],
       Ulimits: [{ Name: 'nofile', Soft: 1024, Hard: 2048 }],
       Sysctls: { 'net.core.somaxconn': '1024' },
       LogConfig: { Type: 'json-file', Config: { 'max-size': '1m' } },
@@ -259,7 +275,7 @@ describe('containerConfig on a real engine', () => {
   });
 
   it('mounts the named and anonymous volumes, both binds and the tmpfs', () => {
-    expect(inspect.HostConfig.Binds).toEqual([`${work}/created:/srv/made`]);
+    expect(inspect.HostConfig.Binds).toEqual([`${work}/created:/srv/made:z`]);
     expect(inspect.HostConfig.Mounts).toEqual(body.HostConfig.Mounts);
     const byTarget = new Map(inspect.Mounts.map((mount) => [mount.Destination, mount]));
     expect(byTarget.get('/data')).toMatchObject({ Type: 'volume', Name: VOLUME, RW: true });
@@ -301,7 +317,9 @@ describe('containerConfig on a real engine', () => {
       '1024',
       '1024 2048',
       'hi from the host',
+      // Both addresses of a repeated extra_hosts name, in order, as compose keeps them.
       '10.0.0.5\tdb.local',
+      '10.0.0.6\tdb.local',
       'read-only',
       '',
     ]);
