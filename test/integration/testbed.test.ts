@@ -90,6 +90,7 @@ describe('test bed', () => {
       web1: '10.231.0.1:5000/web:v1',
       web2: '10.231.0.1:5000/web:v2',
       crash: '10.231.0.1:5000/crash:v1',
+      flaky: '10.231.0.1:5000/flaky:v1',
       sick: '10.231.0.1:5000/sick:v1',
       proxy: '10.231.0.1:5000/proxy:v1',
     });
