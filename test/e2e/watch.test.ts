@@ -533,8 +533,9 @@ describe('heal watch on three hosts', () => {
     expect(starts.length).toBeLessThanOrEqual(8);
     // Backoff doubles from 1 s: the first two gaps are both about the image's 1 s run, then each grows.
     for (let i = 2; i < gaps.length; i += 1) expect(gaps[i]!).toBeGreaterThan(gaps[i - 1]!);
+    // The last wait alone (≥ 4 s) is longer than a hot loop's whole gap; the first gap is the
+    // image's own 1 s run plus however long a loaded machine takes to start it, so not compared.
     expect(gaps.at(-1)!).toBeGreaterThanOrEqual(4);
-    expect(gaps.at(-1)!).toBeGreaterThanOrEqual(2 * gaps[0]!);
     expect(looping?.services.find((item) => item.service === 'crasher')).toMatchObject({
       crashLooping: true,
     });
