@@ -158,10 +158,8 @@ export async function startContainer(
       docker
         .getContainer(id)
         .start({ abortSignal })
-        .catch((error: { statusCode?: number }) => {
-          // 304: already running.
-          if (error.statusCode !== 304) throw error;
-        }),
+        // 304: already running.
+        .catch(ignoreStatus(304)),
     { kind: 'write', ...(signal ? { signal } : {}) },
   );
 }
@@ -201,13 +199,7 @@ export async function unpauseContainer(
 ): Promise<void> {
   await client.call(
     `unpause ${name}`,
-    (docker, abortSignal) =>
-      docker
-        .getContainer(id)
-        .unpause({ abortSignal })
-        .catch((error: { statusCode?: number }) => {
-          if (error.statusCode !== 409) throw error;
-        }),
+    (docker, abortSignal) => docker.getContainer(id).unpause({ abortSignal }).catch(ignoreStatus(409)),
     { kind: 'write', ...(signal ? { signal } : {}) },
   );
 }

@@ -38,7 +38,12 @@ export async function scanContainers(
       const listed = (await engineGet(socket, '/containers/json?all=1', 5_000)) as { Id: string }[];
       const findings: string[] = [];
       for (const { Id: id } of listed) {
-        const info = (await engineGet(socket, `/containers/${id}/json`, 5_000)) as Inspected;
+        // Removed since the list (heal healing meanwhile): gone, so nothing left in it to leak.
+        const info = (await engineGet(socket, `/containers/${id}/json`, 5_000).catch((error: Error) => {
+          if (/: 404 /.test(error.message)) return null;
+          throw error;
+        })) as Inspected | null;
+        if (!info) continue;
         const where = `${host}/${info.Name.replace(/^\//, '')}`;
         const isApi =
           info.Config.Labels?.['io.heal.service'] === 'api' &&

@@ -15,6 +15,7 @@ import { observe } from '../../src/executor/observe.js';
 import { plan } from '../../src/planner/plan.js';
 import { loadStack } from '../../src/spec/load.js';
 import { newStackKey } from '../../src/spec/keyed-hash.js';
+import { cleanStack } from '../e2e/helpers.js';
 import { dockerAt } from '../e2e/watch-helpers.js';
 import { testbedEnv, type TestbedEnv } from '../testbed.js';
 
@@ -24,13 +25,8 @@ let env: TestbedEnv;
 let folder: string;
 let fleet: Fleet | undefined;
 
-async function removeStack(): Promise<void> {
-  const ids = (await dockerAt(env, 'h1', ['ps', '-aq', '--filter', `label=io.heal.stack=${STACK}`]))
-    .split('\n')
-    .filter(Boolean);
-  if (ids.length > 0) await dockerAt(env, 'h1', ['rm', '-f', '-v', ...ids]);
-  await dockerAt(env, 'h1', ['network', 'rm', `${STACK}_default`]).catch(() => undefined);
-}
+/** Every container, network and volume of the stack on h1 (the tests use h1 only). */
+const removeStack = (): Promise<void> => cleanStack(['h1'], STACK);
 
 beforeAll(async () => {
   env = await testbedEnv();
