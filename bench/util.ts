@@ -308,11 +308,11 @@ function tail(text: string): string {
 }
 
 /**
- * `--allow-path` for the test bed's SSH key and known_hosts: heal watch takes them from no other
- * folder than the operator allows.
+ * `--allow-ssh` for the test bed's SSH key and known_hosts: heal watch takes SSH files from no
+ * other folder than the operator allows for them (a data folder, `--allow-path`, does not do).
  */
 export function allowTestbedKeys(env: TestbedEnv): string[] {
-  return ['--allow-path', dirname(env.identityFile)];
+  return ['--allow-ssh', dirname(env.identityFile)];
 }
 
 /** A `heal watch` daemon: its pid, its HTTP address once listening, its log, and its end. */
