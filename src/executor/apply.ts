@@ -12,7 +12,7 @@ import {
   waitHealthy,
 } from './containers.js';
 import { DockerApiError, HostUnreachableError, StoppedError, stopped } from './errors.js';
-import type { HostClient } from './host-client.js';
+import { writeCall, type HostClient } from './host-client.js';
 import type { Reach } from './observe.js';
 import { sleep } from './sleep.js';
 import { RolloutGuard, type RolloutResult } from './rollout-guard.js';
@@ -270,7 +270,7 @@ async function perform(
   stack: Stack,
   signal: AbortSignal | undefined,
 ): Promise<string | void> {
-  const write = { kind: 'write', ...(signal ? { signal } : {}) } as const;
+  const write = writeCall(signal);
   switch (action.kind) {
     case 'create-network':
       return client.call(

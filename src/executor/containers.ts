@@ -5,7 +5,7 @@ import type { CreateSpec, ExitZero } from '../planner/plan-types.js';
 import type { Stack } from '../spec/types.js';
 import { DockerApiError } from './errors.js';
 import { sleep } from './sleep.js';
-import type { HostClient } from './host-client.js';
+import { writeCall, type HostClient } from './host-client.js';
 import { registryAuth, RegistryAuthError } from './registry-auth.js';
 import { tarOneFile } from './tar.js';
 
@@ -63,7 +63,7 @@ export async function createAndStart(
   service: string,
   signal?: AbortSignal,
 ): Promise<string> {
-  const write = { kind: 'write', ...(signal ? { signal } : {}) } as const;
+  const write = writeCall(signal);
   const body = withSecrets(spec, stack, service);
   const { Id: id } = await createContainer(client, spec, body, signal);
   for (const file of spec.files) {
@@ -136,7 +136,7 @@ async function createContainer(
           201,
           abortSignal,
         ),
-      { kind: 'write', ...(signal ? { signal } : {}) },
+      writeCall(signal),
     );
   try {
     return await create(spec.query.name);
@@ -160,7 +160,7 @@ export async function startContainer(
         .start({ abortSignal })
         // 304: already running.
         .catch(ignoreStatus(304)),
-    { kind: 'write', ...(signal ? { signal } : {}) },
+    writeCall(signal),
   );
 }
 
@@ -186,7 +186,7 @@ export async function renameContainer(
             );
           throw error;
         }),
-    { kind: 'write', ...(signal ? { signal } : {}) },
+    writeCall(signal),
   );
 }
 
@@ -200,7 +200,7 @@ export async function unpauseContainer(
   await client.call(
     `unpause ${name}`,
     (docker, abortSignal) => docker.getContainer(id).unpause({ abortSignal }).catch(ignoreStatus(409)),
-    { kind: 'write', ...(signal ? { signal } : {}) },
+    writeCall(signal),
   );
 }
 
@@ -211,7 +211,7 @@ export async function stopAndRemove(
   signal?: AbortSignal,
 ): Promise<void> {
   const handle = (docker: Dockerode) => docker.getContainer(container.id);
-  const write = { kind: 'write', ...(signal ? { signal } : {}) } as const;
+  const write = writeCall(signal);
   await client.call(
     `stop ${container.name}`,
     (docker, abortSignal) =>

@@ -45,6 +45,11 @@ export type CallOptions = {
   readonly signal?: AbortSignal;
 };
 
+/** The options of a mutation: the write deadline, and the caller's signal when there is one. */
+export function writeCall(signal?: AbortSignal): CallOptions {
+  return { kind: 'write', ...(signal ? { signal } : {}) };
+}
+
 /** A call sent and not yet answered: what `/status` shows as holding things up. */
 export type PendingCall = { readonly operation: string; readonly since: number };
 

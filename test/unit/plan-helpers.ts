@@ -36,6 +36,35 @@ export async function stackOf(body: string, files: Readonly<Record<string, strin
   return loadStack({ file: 'stack.yml', environment: {}, cwd: folder });
 }
 
+let fleetFolder: string | null = null;
+let fleetFiles = 0;
+
+/**
+ * Loads stack `app` on the hosts of `hostLines` (each an `x-heal.hosts` entry, `h1: { ssh: ... }`)
+ * with `services` after them; the files of one test file share one folder.
+ */
+export async function fleetStack(hostLines: readonly string[], services: string): Promise<Stack> {
+  if (fleetFolder === null) {
+    fleetFolder = mkdtempSync(join(tmpdir(), 'heal-fleet-'));
+    folders.push(fleetFolder);
+  }
+  const folder = fleetFolder;
+  fleetFiles += 1;
+  const file = `stack-${fleetFiles}.yml`;
+  const hosts = hostLines.map((line) => `    ${line}`).join('\n');
+  writeFileSync(join(folder, file), `name: app\nx-heal:\n  hosts:\n${hosts}\nservices:\n${services}`);
+  return loadStack({ file, environment: {}, cwd: folder });
+}
+
+/** Replicas of `service` per host in `world`. */
+export function perHost(world: Observed, service = 'web'): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const host of world.hosts)
+    for (const container of host.containers)
+      if (container.service === service) counts[host.name] = (counts[host.name] ?? 0) + 1;
+  return counts;
+}
+
 export const T0 = 1_700_000_000_000;
 export const T1 = T0 + 60_000;
 export const T2 = T1 + 60_000;

@@ -4,20 +4,12 @@ import type { Observed } from '../../src/planner/observed.js';
 import { plan } from '../../src/planner/plan.js';
 import type { Plan } from '../../src/planner/plan-types.js';
 import type { Stack } from '../../src/spec/types.js';
-import { changes, stackOf, T0, T1, T2 } from './plan-helpers.js';
+import { changes, perHost, stackOf, T0, T1, T2 } from './plan-helpers.js';
 import { applyPlan, emptyWorld, withHost } from './simulate.js';
 
 /* x-heal.watch.rebalance: moves back to a returned host, one slot per service per plan. */
 
 const WEB6 = 'services:\n  web: { image: nginx:1, deploy: { replicas: 6 } }\n';
-
-function perHost(world: Observed, service = 'web'): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const host of world.hosts)
-    for (const container of host.containers)
-      if (container.service === service) counts[host.name] = (counts[host.name] ?? 0) + 1;
-  return counts;
-}
 
 /** 6 replicas deployed while h3 was away (3 on h1, 3 on h2), then h3 back, empty. */
 function returned(stack: Stack): Observed {

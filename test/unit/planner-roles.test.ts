@@ -1,14 +1,10 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import fc from 'fast-check';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Observed } from '../../src/planner/observed.js';
 import { plan } from '../../src/planner/plan.js';
 import { unmetRequirement } from '../../src/planner/engine-api.js';
-import { loadStack } from '../../src/spec/load.js';
 import type { HostRole, Stack } from '../../src/spec/types.js';
-import { T0 } from './plan-helpers.js';
+import { fleetStack, perHost, T0 } from './plan-helpers.js';
 import { applyPlan, emptyWorld, withHost } from './simulate.js';
 
 /*
@@ -16,28 +12,15 @@ import { applyPlan, emptyWorld, withHost } from './simulate.js';
  * create body needs a newer engine than some hosts run: examples, then invariants over random fleets.
  */
 
-const folder = mkdtempSync(join(tmpdir(), 'heal-roles-'));
-afterAll(() => rmSync(folder, { recursive: true, force: true }));
-let files = 0;
-
 /** `roles`: one entry per host h1, h2, ...; null leaves the role unwritten. */
 async function fleet(roles: readonly (HostRole | null)[], services: string): Promise<Stack> {
-  const lines = ['name: app', 'x-heal:', '  hosts:'];
-  roles.forEach((role, index) =>
-    lines.push(`    h${index + 1}: { ssh: 10.0.0.${index + 11}${role === null ? '' : `, role: ${role}`} }`),
+  return fleetStack(
+    roles.map(
+      (role, index) =>
+        `h${index + 1}: { ssh: 10.0.0.${index + 11}${role === null ? '' : `, role: ${role}`} }`,
+    ),
+    services,
   );
-  files += 1;
-  const file = `stack-${files}.yml`;
-  writeFileSync(join(folder, file), `${lines.join('\n')}\nservices:\n${services}`);
-  return loadStack({ file, environment: {}, cwd: folder });
-}
-
-function perHost(world: Observed, service: string): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const host of world.hosts)
-    for (const container of host.containers)
-      if (container.service === service) counts[host.name] = (counts[host.name] ?? 0) + 1;
-  return counts;
 }
 
 function deploy(stack: Stack, world: Observed = emptyWorld(stack)): { world: Observed; unplaced: string[] } {

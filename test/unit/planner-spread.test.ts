@@ -1,14 +1,9 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import fc from 'fast-check';
-import { afterAll, describe, expect, it } from 'vitest';
-import type { Observed } from '../../src/planner/observed.js';
+import { describe, expect, it } from 'vitest';
 import { plan } from '../../src/planner/plan.js';
 import type { Plan } from '../../src/planner/plan-types.js';
-import { loadStack } from '../../src/spec/load.js';
 import type { Stack } from '../../src/spec/types.js';
-import { changes, T0, T1 } from './plan-helpers.js';
+import { changes, fleetStack, perHost, T0, T1 } from './plan-helpers.js';
 import { applyPlan, emptyWorld, ownedContainer, withContainers, withHost } from './simulate.js';
 
 /*
@@ -16,29 +11,14 @@ import { applyPlan, emptyWorld, ownedContainer, withContainers, withHost } from 
  * invariants over random fleets.
  */
 
-const folder = mkdtempSync(join(tmpdir(), 'heal-spread-'));
-afterAll(() => rmSync(folder, { recursive: true, force: true }));
-let files = 0;
-
 /** `hosts`: name → labels (`zone: a, rack: r1`, or '' for none). */
 async function fleet(hosts: Readonly<Record<string, string>>, services: string): Promise<Stack> {
-  const lines = ['name: app', 'x-heal:', '  hosts:'];
-  Object.entries(hosts).forEach(([name, labels], index) =>
-    lines.push(`    ${name}: { ssh: 10.0.0.${index + 11}, labels: { ${labels} } }`),
+  return fleetStack(
+    Object.entries(hosts).map(
+      ([name, labels], index) => `${name}: { ssh: 10.0.0.${index + 11}, labels: { ${labels} } }`,
+    ),
+    services,
   );
-  files += 1;
-  const file = `stack-${files}.yml`;
-  writeFileSync(join(folder, file), `${lines.join('\n')}\nservices:\n${services}`);
-  return loadStack({ file, environment: {}, cwd: folder });
-}
-
-/** Replicas of `service` per host once the plan ran. */
-function perHost(world: Observed, service: string): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const host of world.hosts)
-    for (const container of host.containers)
-      if (container.service === service) counts[host.name] = (counts[host.name] ?? 0) + 1;
-  return counts;
 }
 
 function creates(result: Plan): string[] {
