@@ -276,6 +276,36 @@ export async function waitHealthy(
   }
 }
 
+/**
+ * Whether someone sent the container a signal (a `kill` event: `docker stop`, `kill`, `rm -f`)
+ * since `sinceMs`. A process that exits or crashes by itself has `die` events only, an OOM kill an
+ * `oom` one.
+ */
+export async function signalledSince(
+  client: HostClient,
+  id: string,
+  sinceMs: number,
+  signal?: AbortSignal,
+): Promise<boolean> {
+  const text = await client.call(
+    `events of ${id.slice(0, 12)}`,
+    async (docker, abortSignal) => {
+      // A past `until` makes the engine send what it has and close the stream.
+      const stream = (await docker.getEvents({
+        since: Math.floor(sinceMs / 1000) - 1,
+        until: Math.ceil(Date.now() / 1000),
+        filters: { type: ['container'], container: [id], event: ['kill'] },
+        abortSignal,
+      })) as NodeJS.ReadableStream;
+      let read = '';
+      for await (const chunk of stream) read += chunk.toString();
+      return read;
+    },
+    signal ? { signal } : {},
+  );
+  return text.trim() !== '';
+}
+
 function lastProbe(health: { Log?: { Output?: string; ExitCode?: number }[] } | undefined): string {
   const last = health?.Log?.at(-1);
   if (!last) return 'its healthcheck failed';

@@ -1,7 +1,7 @@
 import type { Action, Plan, Rollout } from '../planner/plan-types.js';
 import type { Host, Stack } from '../spec/types.js';
 import type { HostClient } from './host-client.js';
-import { waitHealthy } from './containers.js';
+import { signalledSince, waitHealthy } from './containers.js';
 import { HostUnreachableError } from './errors.js';
 import { writeMark } from './marks.js';
 import type { Reach } from './observe.js';
@@ -283,11 +283,15 @@ async function problem(item: Watched, signal?: AbortSignal): Promise<string | nu
       signal ? { signal } : {},
     );
     if (item.job && info.State.Status === 'exited' && info.State.ExitCode === 0) return null;
-    if (!info.State.Running) return `exited with code ${info.State.ExitCode}`;
-    // A restart policy (`restart:`) may have started it again since it exited.
-    if (info.RestartCount > 0) return 'exited and was restarted';
-    if (info.State.Health?.Status === 'unhealthy') return 'turned unhealthy';
-    return null;
+    const exited = !info.State.Running
+      ? `exited with code ${info.State.ExitCode}`
+      : // A restart policy (`restart:`) may have started it again since it exited.
+        info.RestartCount > 0
+        ? 'exited and was restarted'
+        : null;
+    if (exited === null) return info.State.Health?.Status === 'unhealthy' ? 'turned unhealthy' : null;
+    // Stopped, killed or removed by someone (`docker stop`, `rm -f`): that says nothing of its config.
+    return (await signalledSince(item.client, item.id, item.startedAt, signal)) ? null : exited;
   } catch {
     // Gone, or its host stopped answering: neither says anything about its config.
     return null;

@@ -374,7 +374,7 @@ describe('monitor watches the last batch; start-first keeps a container_name', (
 
   const check =
     "    healthcheck: { test: ['CMD', 'wget', '-qO-', 'localhost:8080/health'], interval: 1s, retries: 2 }";
-  const write = (web: string, front: string): void => {
+  const write = (web: string, front: string, monitor = '5s'): void => {
     const text = [
       `name: ${ONE}`,
       'x-heal:',
@@ -387,7 +387,7 @@ describe('monitor watches the last batch; start-first keeps a container_name', (
       check,
       '    deploy:',
       '      replicas: 3',
-      '      update_config: { parallelism: 3, delay: 0s, failure_action: rollback, monitor: 5s }',
+      `      update_config: { parallelism: 3, delay: 0s, failure_action: rollback, monitor: ${monitor} }`,
       '  front:',
       `    image: ${front}`,
       `    container_name: ${ONE}-front`,
@@ -460,6 +460,43 @@ describe('monitor watches the last batch; start-first keeps a container_name', (
     expect(list.filter((c) => c.image === env.images.web2 && c.state === 'running')).toHaveLength(3);
   });
 
+  it('a new replica stopped by hand within monitor is no failure of the version', async () => {
+    // A window long enough that the stop lands in it on a busy machine.
+    write(env.images.web1, env.images.web1, '15s');
+    const applying = startHeal(dir, ['apply', '--yes']);
+    await waitFor('the monitor window', 60_000, async () =>
+      /watching web for/.test(applying.stdout()) ? true : undefined,
+    );
+    let stopped = '';
+    for (const host of HOSTS) {
+      const ids = await dockerOn(
+        host,
+        'ps',
+        '-q',
+        '--filter',
+        OWNED_ONE,
+        '--filter',
+        `name=${ONE}-web-`,
+        '--filter',
+        `ancestor=${env.images.web1}`,
+      );
+      const id = ids.split('\n').find((line) => line.trim() !== '');
+      if (id && !stopped) {
+        await dockerOn(host, 'stop', '-t', '1', id.trim());
+        stopped = `${host}/${id.trim()}`;
+      }
+    }
+    expect(stopped).not.toBe('');
+    const applied = await applying.done;
+    expect(applied.stdout).toMatch(/web: rollout done, 3 of 3 slots updated/);
+    expect(applied.stdout).not.toMatch(/rolling back/);
+    // The stopped replica is drift: the next apply starts it again on the new version.
+    const healed = await heal(dir, 'apply', '--yes');
+    expect(healed.code).toBe(0);
+    const list = await containers();
+    expect(list.filter((c) => c.image === env.images.web1 && c.state === 'running')).toHaveLength(4);
+  });
+
   it('a version that crashes after turning healthy, in a one-batch rollout, is rolled back', async () => {
     write(env.images.flaky, env.images.web1);
     const applied = await heal(dir, 'apply', '--yes');
@@ -473,7 +510,7 @@ describe('monitor watches the last batch; start-first keeps a container_name', (
     expect(applied.stdout).toContain('Rolled back web to the previous config');
     const list = await containers();
     expect(list.filter((c) => c.name.startsWith(`${ONE}-web-`))).toEqual(
-      [1, 2, 3].map(() => expect.objectContaining({ image: env.images.web2, state: 'running' })),
+      [1, 2, 3].map(() => expect.objectContaining({ image: env.images.web1, state: 'running' })),
     );
   });
 
