@@ -31,7 +31,7 @@ export function renderProxyConfig(input: ProxyConfigInput): string {
     ...defaultsSection(),
     ...membership.backends.flatMap((backend) => listenSection(backend, input.health)),
   ];
-  return `${lines.join('\n')}\n`;
+  return `${lines.join('\n').trimEnd()}\n`;
 }
 
 function globalSection(input: ProxyConfigInput): string[] {
