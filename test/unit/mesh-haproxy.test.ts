@@ -10,6 +10,7 @@ import { desiredMembership } from '../../src/mesh/membership.js';
 import { renderProxyConfig } from '../../src/mesh/render-config.js';
 import { answered, runtimeCommands } from '../../src/mesh/runtime.js';
 import { parseServersState } from '../../src/mesh/servers-state.js';
+import { parseSessions } from '../../src/mesh/sessions.js';
 import type { MeshReplica, MeshService, MeshWorld } from '../../src/mesh/types.js';
 
 /*
@@ -183,5 +184,8 @@ describe.skipIf(!HAS_HAPROXY)('the mesh against a real HAProxy 2.6', () => {
     const names = new Set<string>();
     for (let i = 0; i < 6; i += 1) names.add(await fetchName());
     expect([...names]).toEqual(['r3']);
+    const sessions = parseSessions(await ask('show stat'));
+    expect(sessions.get(`web_${listenPort}/h1-s1-1aaaaaaaaaaa`)).toBe(0);
+    expect(sessions.has(`web_${listenPort}/h1-s2-2aaaaaaaaaaa`)).toBe(false);
   });
 });
