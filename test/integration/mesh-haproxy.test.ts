@@ -17,8 +17,8 @@ import type { MeshReplica, MeshService, MeshWorld } from '../../src/mesh/types.j
  * The mesh's config and runtime commands against a real HAProxy (the machine's 2.6, which the
  * test bed's proxy image is built from), run as a local process on a temporary socket: the
  * rendered config loads, the proxy holds the members it says, and a diff's commands move it to
- * the next membership, with a drained member getting no new connection. Fails without haproxy
- * (`.ci/run` and `scripts/testbed` install Debian's).
+ * the next membership, with a drained member getting no new connection. An integration test so
+ * that it runs after the test bed's set-up, which installs Debian's haproxy.
  */
 
 const HAS_HAPROXY = spawnSync('haproxy', ['-v']).status === 0;
@@ -123,7 +123,7 @@ function withPorts(membership: ReturnType<typeof desiredMembership>): ReturnType
 
 describe('the mesh against a real HAProxy 2.6', () => {
   beforeAll(async () => {
-    if (!HAS_HAPROXY) throw new Error('haproxy is not installed: apt-get install haproxy (.ci/run does)');
+    if (!HAS_HAPROXY) throw new Error('haproxy is not installed: scripts/testbed up installs it');
     for (const name of ['r1', 'r2', 'r3']) replicas.push(await tcpServer(name));
     listenPort = await freePort();
     const membership = withPorts(desiredMembership(meshWorld(['r1', 'r2']), service(), 'h1'));
