@@ -12,9 +12,9 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/planner/**/*.ts'],
+    files: ['src/planner/**/*.ts', 'src/mesh/**/*.ts'],
     rules: {
-      // The planner is pure: time, randomness and I/O come in as parameters.
+      // The planner and the mesh's decisions are pure: time, randomness and I/O come in as parameters.
       'no-restricted-imports': [
         'error',
         {
