@@ -2,7 +2,7 @@ import type { Action, Plan, Rollout } from '../planner/plan-types.js';
 import type { Host, Stack } from '../spec/types.js';
 import type { HostClient } from './host-client.js';
 import { signalledSince, waitHealthy } from './containers.js';
-import { HostUnreachableError } from './errors.js';
+import { DockerApiError, HostUnreachableError } from './errors.js';
 import { writeMark } from './marks.js';
 import type { Reach } from './observe.js';
 import { sleep } from './sleep.js';
@@ -152,14 +152,15 @@ export class RolloutGuard {
     const started = Date.now();
     this.watched = this.watched.filter((item) => item.until >= started && this.following(item.service));
     const looks = await Promise.all(
-      this.watched.map(async (item) => ({ item, why: await problem(item, signal) })),
+      this.watched.map(async (item) => ({ item, look: await look(item, signal) })),
     );
-    for (const { item, why } of looks) {
-      if (why === null) continue;
+    for (const { item, look: seen } of looks) {
+      if (seen === 'fine') continue;
       this.watched = this.watched.filter((other) => other !== item);
+      if (seen === 'left') continue;
       // Its engine restarted (or was lost) since it started: the stop was the host's, not the config's.
       if (this.disturbedSince(item.client.host.name, item.startedAt)) continue;
-      await this.count(item.service, `${item.client.host.name}: ${item.name} ${why} within monitor`);
+      await this.count(item.service, `${item.client.host.name}: ${item.name} ${seen.failed} within monitor`);
     }
     this.watched = this.watched.filter((item) => item.until > started && this.following(item.service));
   }
@@ -275,25 +276,33 @@ function summary(rollout: Rollout, failures: readonly string[]): string {
   return `${failures.length} of ${rollout.slots} replacement(s) failed${allowed}: ${failures[0]}`;
 }
 
-async function problem(item: Watched, signal?: AbortSignal): Promise<string | null> {
+/**
+ * What a look at a watched container finds: `fine` (watch on), `left` (someone stopped, killed or
+ * removed it: that says nothing of its config, and it is watched no more), or a failure.
+ */
+type Look = 'fine' | 'left' | { readonly failed: string };
+
+async function look(item: Watched, signal?: AbortSignal): Promise<Look> {
   try {
     const info = await item.client.call(
       `inspect ${item.name}`,
       (docker, abortSignal) => docker.getContainer(item.id).inspect({ abortSignal }),
       signal ? { signal } : {},
     );
-    if (item.job && info.State.Status === 'exited' && info.State.ExitCode === 0) return null;
+    if (item.job && info.State.Status === 'exited' && info.State.ExitCode === 0) return 'fine';
     const exited = !info.State.Running
       ? `exited with code ${info.State.ExitCode}`
       : // A restart policy (`restart:`) may have started it again since it exited.
         info.RestartCount > 0
         ? 'exited and was restarted'
         : null;
-    if (exited === null) return info.State.Health?.Status === 'unhealthy' ? 'turned unhealthy' : null;
-    // Stopped, killed or removed by someone (`docker stop`, `rm -f`): that says nothing of its config.
-    return (await signalledSince(item.client, item.id, item.startedAt, signal)) ? null : exited;
-  } catch {
-    // Gone, or its host stopped answering: neither says anything about its config.
-    return null;
+    if (exited === null)
+      return info.State.Health?.Status === 'unhealthy' ? { failed: 'turned unhealthy' } : 'fine';
+    // `docker stop`, `kill`, `rm -f` send a signal first; a crash does not.
+    return (await signalledSince(item.client, item.id, item.startedAt, signal)) ? 'left' : { failed: exited };
+  } catch (error) {
+    // Gone (removed by someone), or its host did not answer this time: neither says anything
+    // about its config; the second is looked at again.
+    return error instanceof DockerApiError && error.status === 404 ? 'left' : 'fine';
   }
 }

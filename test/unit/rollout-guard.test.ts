@@ -48,7 +48,12 @@ describe('RolloutGuard', () => {
         '{ parallelism: 3, failure_action: rollback, monitor: 10s }',
         disturbed,
       );
-      const client = { host: { name: 'h1' }, call: async () => ({ State: { Running: false, ExitCode: 0 } }) };
+      const client = {
+        host: { name: 'h1' },
+        // No `kill` event: it stopped by itself.
+        call: async (operation: string) =>
+          operation.startsWith('events') ? '' : { State: { Running: false, ExitCode: 0 } },
+      };
       guard.updated(replaces[0]!, client as unknown as HostClient, 'c1');
       await guard.check();
       expect(halts.map((halt) => halt.result)).toEqual(disturbed ? [] : ['rolled-back']);
@@ -108,12 +113,16 @@ describe('RolloutGuard', () => {
   });
 
   describe('watch, after the last batch', () => {
-    /** A host whose engine answers each inspect with the next state, the last one for ever. */
-    const engine = (states: object[], onLook: (looks: number) => void = () => undefined) => {
+    /**
+     * A host whose engine answers each inspect with the next state, the last one for ever, and a
+     * query of the container's `kill` events with `events` (none by default).
+     */
+    const engine = (states: object[], onLook: (looks: number) => void = () => undefined, events = '') => {
       let looks = 0;
       const client = {
         host: { name: 'h1' },
-        call: async () => {
+        call: async (operation: string) => {
+          if (operation.startsWith('events')) return events;
           looks += 1;
           onLook(looks);
           return states[Math.min(looks, states.length) - 1];
@@ -146,6 +155,23 @@ describe('RolloutGuard', () => {
       await guard.watch();
       expect(halts.map((halt) => halt.result)).toEqual(['paused']);
       expect(guard.results()[0]?.reason).toMatch(/exited and was restarted within monitor$/);
+    });
+
+    it('does not count one that someone stopped or removed (a kill event), and stops watching it', async () => {
+      const { guard, replaces, halts } = await rollout(
+        '{ parallelism: 12, failure_action: rollback, monitor: 1h }',
+      );
+      const kill = '{"Type":"container","Action":"kill","Actor":{"Attributes":{"signal":"15"}}}\n';
+      const host = engine(
+        [running, { State: { Running: false, ExitCode: 143 }, RestartCount: 0 }],
+        () => undefined,
+        kill,
+      );
+      guard.updated(replaces[0]!, host.client, 'c1');
+      await guard.watch();
+      expect(host.looks()).toBe(2);
+      expect(halts).toEqual([]);
+      expect(guard.results()[0]).toMatchObject({ failures: 0 });
     });
 
     it('ends a healthy rollout once its last window has passed, done', async () => {
