@@ -11,7 +11,7 @@ import { killFloor, killHeal, killSwarm } from './kill-rows.js';
 import type { ResultRow } from './results-row.js';
 import { rolloutFloor, rolloutHeal, rolloutSwarm } from './rollout-rows.js';
 import { withSwarm } from './swarm.js';
-import { allOf, type Cells, everyRun, type Target, targets } from './targets.js';
+import { aboveFloor, allOf, type Cells, everyRun, type Target, targets } from './targets.js';
 import { docker, HOSTS } from './util.js';
 import { commitToConverged, idleDaemon, type GitSamples, type IdleSamples } from './watch-rows.js';
 
@@ -125,8 +125,10 @@ export async function bedRows(env: TestbedEnv, only: ReadonlySet<BedKey>): Promi
       row('apply 24 containers over 3 hosts', 's', cell('apply24'), targets({ swarm: 0.5, floor: 1.5 })),
     );
   if (wants('scale')) rows.push(row('scale 6 → 24', 's', cell('scale'), both));
-  // The targets for healing: a kill ≤ 1 s and a silent host < 6 s, in every run.
-  const killTarget = allOf(everyRun(1, '≤'), swarmOnly);
+  // The targets for healing: a kill ≤ 1 s and a silent host < 6 s, in every run. Busy
+  // engines take more than 1 s to start a container by themselves (the floor), so a kill is also
+  // held to what heal adds to the engine's own kill-to-start: 0.3 s.
+  const killTarget = allOf(everyRun(1, '≤'), aboveFloor(0.3), swarmOnly);
   const hostTarget = allOf(everyRun(6, '<'), swarmOnly);
   if (wants('kill'))
     rows.push(row('docker kill of a replica → running again', 's', cell('kill'), killTarget));

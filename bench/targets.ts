@@ -26,6 +26,19 @@ export function everyRun(limit: number, relation: '≤' | '<'): Target {
   };
 }
 
+/**
+ * heal's median at most `limit` seconds above the floor's: what heal adds to the engine's own
+ * work, whatever the machine's load makes that work cost.
+ */
+export function aboveFloor(limit: number): Target {
+  return (heal, _swarm, floor) => {
+    const added = heal !== null && floor !== null ? heal - floor : null;
+    const met = added !== null && added <= limit;
+    const shown = added === null ? '?' : `${added >= 0 ? '+' : ''}${added.toFixed(2)} s`;
+    return { met, text: `≤ floor + ${limit} s: ${shown} ${met ? 'met' : 'MISSED'}` };
+  };
+}
+
 /** Several targets, all to be met. */
 export function allOf(...parts: readonly Target[]): Target {
   return (...args) => {

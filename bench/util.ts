@@ -454,8 +454,13 @@ export async function floorRun(
     readonly image: string;
     readonly label: string;
     readonly health: boolean;
+    /** A user-defined network to join, with an alias; the default bridge without. */
+    readonly network?: { readonly name: string; readonly alias: string };
   },
 ): Promise<void> {
+  const network = options.network
+    ? ['--network', options.network.name, '--network-alias', options.network.alias]
+    : [];
   await Promise.all(
     names.map((name) =>
       docker(env, host, [
@@ -465,6 +470,7 @@ export async function floorRun(
         name,
         '--label',
         `${FLOOR_LABEL}=${options.label}`,
+        ...network,
         ...healthArgs(options.health),
         options.image,
       ]),
