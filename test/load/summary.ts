@@ -125,3 +125,20 @@ export function describeSummary(summary: LoadSummary): string {
   ];
   return parts.join(', ');
 }
+
+/** What a run did between two summaries of it (`before` null: since its start), for a step of the demo. */
+export function describeStep(now: LoadSummary, before: LoadSummary | null): string {
+  const sent = now.sent - (before?.sent ?? 0);
+  const failed = now.failed - (before?.failed ?? 0);
+  const reasons = FAIL_REASONS.map(
+    (reason) => [reason, (now.byReason[reason] ?? 0) - (before?.byReason[reason] ?? 0)] as const,
+  )
+    .filter(([, count]) => count > 0)
+    .map(([reason, count]) => `${reason} ${count}`);
+  const targets = Object.entries(now.byTarget)
+    .map(([target, counts]) => [target, counts.failed - (before?.byTarget[target]?.failed ?? 0)] as const)
+    .filter(([, count]) => count > 0)
+    .map(([target, count]) => `${new URL(target).host}: ${count}`);
+  const why = failed > 0 ? ` (${reasons.join(', ')}; at ${targets.join(', ')})` : '';
+  return `this step ${sent} sent, ${failed} failed${why}; in all ${now.sent} sent, ${now.failed} failed`;
+}

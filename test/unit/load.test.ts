@@ -2,7 +2,7 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { createServer as createNetServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { checkLoadOptions, type LoadOptions, reasonOf, runLoad, startLoad } from '../load/load.js';
-import { percentile, type RequestRecord, summarize } from '../load/summary.js';
+import { describeStep, percentile, type RequestRecord, summarize } from '../load/summary.js';
 
 /** Local servers on 127.0.0.1, each closed after its test. */
 const servers: (Server | HttpServer)[] = [];
@@ -267,6 +267,23 @@ describe('summary', () => {
       failureWindow: { first: 20, last: 30, ms: 10 },
     });
     expect(summarize(records, { from: 40 })).toMatchObject({ sent: 1, failed: 0, failureWindow: null });
+  });
+
+  it('describes one step of a run: what it sent and failed since the last report, why and where', () => {
+    const early = [
+      record({ target: 'http://10.0.0.1:80/host' }),
+      record({ target: 'http://10.0.0.3:80/host' }),
+    ];
+    const later = [
+      ...early,
+      record({ target: 'http://10.0.0.1:80/host' }),
+      record({ target: 'http://10.0.0.3:80/host', ok: false, reason: 'timeout' }),
+      record({ target: 'http://10.0.0.3:80/host', ok: false, reason: 'refused' }),
+    ];
+    expect(describeStep(summarize(early), null)).toBe('this step 2 sent, 0 failed; in all 2 sent, 0 failed');
+    expect(describeStep(summarize(later), summarize(early))).toBe(
+      'this step 3 sent, 2 failed (refused 1, timeout 1; at 10.0.0.3: 2); in all 5 sent, 2 failed',
+    );
   });
 
   it('names the reason of each error code', () => {
