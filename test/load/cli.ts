@@ -9,11 +9,14 @@
  *   node dist-bench/test/load/cli.js report --status FILE --since PREVIOUS
  *     One line: what the run sent and failed since PREVIOUS (a copy of FILE the last report made,
  *     absent at first) and in all; then copies FILE to PREVIOUS, so each report covers one step.
+ *
+ *   node dist-bench/test/load/cli.js summary --status FILE
+ *     One line: the run in all (sent, failed by reason, p50/p99, distinct bodies, failure window).
  */
 import { copyFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { type LoadSample, startLoad } from './load.js';
-import { describeStep, type LoadSummary } from './summary.js';
+import { describeStep, describeSummary, type LoadSummary } from './summary.js';
 
 /** What the status file holds. */
 export type LoadStatus = { readonly sample: LoadSample; readonly summary: LoadSummary };
@@ -88,11 +91,22 @@ function report(args: string[]): void {
   copyFileSync(values.status, values.since);
 }
 
+function summary(args: string[]): void {
+  const { values } = parseArgs({ args, options: { status: { type: 'string' } } });
+  if (!values.status) throw new Error('summary: --status FILE is required');
+  if (!existsSync(values.status)) {
+    console.log('no load status');
+    return;
+  }
+  console.log(describeSummary((JSON.parse(readFileSync(values.status, 'utf8')) as LoadStatus).summary));
+}
+
 const [verb, ...rest] = process.argv.slice(2);
 try {
   if (verb === 'run') await run(rest);
   else if (verb === 'report') report(rest);
-  else throw new Error(`unknown verb ${verb ?? '(none)'}: want run or report`);
+  else if (verb === 'summary') summary(rest);
+  else throw new Error(`unknown verb ${verb ?? '(none)'}: want run, report or summary`);
 } catch (error) {
   console.error(`load: ${error instanceof Error ? error.message : String(error)}`);
   process.exitCode = 2;
