@@ -8,7 +8,7 @@ import type { TestbedEnv } from '../test/testbed.js';
 import { deployFloor, deployHeal, deploySwarm, scaleFloor, scaleHeal, scaleSwarm } from './apply-rows.js';
 import { hostFaultHeal, hostFaultSwarm } from './host-rows.js';
 import { killFloor, killHeal, killSwarm } from './kill-rows.js';
-import { meshLatencyRows, meshRolloutRow } from './mesh-rows.js';
+import { meshHostOffRow, meshLatencyRows, meshRolloutRow } from './mesh-rows.js';
 import type { ResultRow } from './results-row.js';
 import { rolloutFloor, rolloutHeal, rolloutSwarm } from './rollout-rows.js';
 import { withSwarm } from './swarm.js';
@@ -31,13 +31,14 @@ export const BED_KEYS = [
   'rollout',
   'meshlatency',
   'meshroll',
+  'meshhostoff',
 ] as const;
 export type BedKey = (typeof BED_KEYS)[number];
 /**
  * Rows with no Swarm figure: following git, the daemon at rest, and the routing mesh (this
  * kernel has no IPVS: Swarm's mesh cannot run here; the mesh is compared with direct requests).
  */
-const HEAL_ONLY: readonly BedKey[] = ['git', 'idle', 'meshlatency', 'meshroll'];
+const HEAL_ONLY: readonly BedKey[] = ['git', 'idle', 'meshlatency', 'meshroll', 'meshhostoff'];
 
 const CREATE = { name: 'bcreate', replicas: 6, health: true };
 const APPLY24 = { name: 'bapply', replicas: 24, health: false };
@@ -98,6 +99,7 @@ export async function bedRows(env: TestbedEnv, only: ReadonlySet<BedKey>): Promi
     if (wants('meshroll'))
       for (const order of ['stop-first', 'start-first'] as const)
         meshRows.push(await meshRolloutRow(env, order));
+    if (wants('meshhostoff')) meshRows.push(await meshHostOffRow(env));
 
     // Docker Swarm on the same hosts.
     const swarmKeys = BED_KEYS.filter((key) => !HEAL_ONLY.includes(key));

@@ -27,12 +27,14 @@ import {
   sleep,
   type SpecShape,
   specText,
+  testbed,
   waitFor,
 } from './util.js';
 
 /** More replicas than hosts: a port bound straight on the host (no mesh) could not place them. */
 const LATENCY = { name: 'bmesh', replicas: 6 };
 const ROLLOUT = { name: 'bmeshroll', replicas: 12, parallelism: 3 };
+const HOST_OFF = { name: 'bmeshoff', replicas: 6, victim: 'h3', watchMs: 15_000 };
 export type MeshOrder = 'stop-first' | 'start-first';
 /** Latency: rounds of direct then mesh requests, one at a time (no queueing in the figure). */
 const ROUNDS = 3;
@@ -368,6 +370,95 @@ async function measureRollout(env: TestbedEnv, order: MeshOrder, name: string): 
       }
     } finally {
       await removeMeshStack(env, dir, stack);
+    }
+  });
+}
+
+const HOST_OFF_ROW = 'mesh: window of failed requests after a host is switched off under load';
+
+/**
+ * A host switched off under load (`scripts/testbed kill h3`, two of 6 replicas on it): the load
+ * goes to the port 80 of the two other hosts (an outside balancer drops a dead host; its own port
+ * cannot answer), and the figure is the window from the first to the last failed request within
+ * 15 s of the kill: how long the proxies kept sending to the dead replicas. heal's daemon does not
+ * run: the window is the proxies' own checks. h3 is revived after.
+ */
+export async function meshHostOffRow(env: TestbedEnv): Promise<ResultRow> {
+  return measureHostOff(env).catch((error: unknown) =>
+    notMeasured(
+      HOST_OFF_ROW,
+      's',
+      `the measurement failed: ${error instanceof Error ? error.message : String(error)}`,
+    ),
+  );
+}
+
+async function measureHostOff(env: TestbedEnv): Promise<ResultRow> {
+  const survivors = HOSTS.filter((host) => host !== HOST_OFF.victim);
+  return inTempDir(HOST_OFF.name, async (dir) => {
+    await removeMeshStack(env, dir, HOST_OFF.name);
+    let killed = false;
+    try {
+      const prepared = await applyMeshStack(
+        env,
+        dir,
+        {
+          name: HOST_OFF.name,
+          replicas: HOST_OFF.replicas,
+          image: env.images.web1,
+          health: true,
+          ports: ['80:8080'],
+          meshImage: env.images.proxy,
+        },
+        `${HOST_OFF.replicas} replicas behind 80:8080`,
+      );
+      if (!prepared.ready) return notMeasured(HOST_OFF_ROW, 's', prepared.why);
+      const onVictim = (await replicasOf(env, HOST_OFF.name)).filter((c) => c.host === HOST_OFF.victim);
+      if (onVictim.length === 0)
+        return notMeasured(HOST_OFF_ROW, 's', `no replica on ${HOST_OFF.victim}: nothing to lose`);
+      const load = startLoad({
+        targets: survivors.map((host) => portUrl(env, host)),
+        concurrency: 4,
+        ratePerSecond: 50,
+        maxRequests: 3_000,
+        maxDurationMs: 60_000,
+        timeoutMs: REQUEST_TIMEOUT_MS,
+        keepBodies: true,
+      });
+      try {
+        await sleep(3_000);
+        const from = Date.now();
+        killed = true;
+        await testbed('kill', HOST_OFF.victim);
+        await sleep(HOST_OFF.watchMs);
+        const to = Date.now();
+        await load.stop();
+        const before = load.summary({ to: from });
+        const during = load.summary({ from, to });
+        const window = during.failureWindow ? round(during.failureWindow.ms / 1000) : 0;
+        console.error(`bench: mesh host off: ${during.failed} of ${during.sent} failed within ${window} s`);
+        return {
+          name: HOST_OFF_ROW,
+          heal: window,
+          swarm: null,
+          floor: null,
+          unit: 's',
+          extra: {
+            ...loadExtra('during', during),
+            'before.failed': before.failed,
+            ...(during.failureWindow ? { firstFailedAfterKillMs: during.failureWindow.first - from } : {}),
+          },
+          target: {
+            text: `≤ 3 s: ${window} s (${during.failed} of ${during.sent} failed)`,
+            met: window <= 3,
+          },
+        };
+      } finally {
+        await load.stop();
+      }
+    } finally {
+      if (killed) await testbed('revive', HOST_OFF.victim).catch(() => undefined);
+      await removeMeshStack(env, dir, HOST_OFF.name);
     }
   });
 }
