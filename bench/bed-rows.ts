@@ -8,6 +8,7 @@ import type { TestbedEnv } from '../test/testbed.js';
 import { deployFloor, deployHeal, deploySwarm, scaleFloor, scaleHeal, scaleSwarm } from './apply-rows.js';
 import { hostFaultHeal, hostFaultSwarm } from './host-rows.js';
 import { killFloor, killHeal, killSwarm } from './kill-rows.js';
+import { meshHostOffRow, meshLatencyRows, meshRolloutRow } from './mesh-rows.js';
 import type { ResultRow } from './results-row.js';
 import { rolloutFloor, rolloutHeal, rolloutSwarm } from './rollout-rows.js';
 import { withSwarm } from './swarm.js';
@@ -28,10 +29,16 @@ export const BED_KEYS = [
   'git',
   'idle',
   'rollout',
+  'meshlatency',
+  'meshroll',
+  'meshhostoff',
 ] as const;
 export type BedKey = (typeof BED_KEYS)[number];
-/** Rows with no Swarm figure: following git, and the daemon at rest. */
-const HEAL_ONLY: readonly BedKey[] = ['git', 'idle'];
+/**
+ * Rows with no Swarm figure: following git, the daemon at rest, and the routing mesh (this
+ * kernel has no IPVS: Swarm's mesh cannot run here; the mesh is compared with direct requests).
+ */
+const HEAL_ONLY: readonly BedKey[] = ['git', 'idle', 'meshlatency', 'meshroll', 'meshhostoff'];
 
 const CREATE = { name: 'bcreate', replicas: 6, health: true };
 const APPLY24 = { name: 'bapply', replicas: 24, health: false };
@@ -55,7 +62,8 @@ export async function bedRows(env: TestbedEnv, only: ReadonlySet<BedKey>): Promi
 
   const pulled = await ensureImage(env, env.images.web1);
   // The rollout's new image too, so that no column pays a pull.
-  const pulled2 = wants('rollout') ? await ensureImage(env, env.images.web2) : [];
+  const pulled2 = wants('rollout') || wants('meshroll') ? await ensureImage(env, env.images.web2) : [];
+  const meshRows: ResultRow[] = [];
   try {
     // heal and the floor, no swarm on the hosts.
     if (wants('create')) {
@@ -87,6 +95,11 @@ export async function bedRows(env: TestbedEnv, only: ReadonlySet<BedKey>): Promi
       cell('rollout').heal = await rolloutHeal(env, ROLLOUT);
       cell('rollout').floor = await rolloutFloor(env, ROLLOUT);
     }
+    if (wants('meshlatency')) meshRows.push(...(await meshLatencyRows(env)));
+    if (wants('meshroll'))
+      for (const order of ['stop-first', 'start-first'] as const)
+        meshRows.push(await meshRolloutRow(env, order));
+    if (wants('meshhostoff')) meshRows.push(await meshHostOffRow(env));
 
     // Docker Swarm on the same hosts.
     const swarmKeys = BED_KEYS.filter((key) => !HEAL_ONLY.includes(key));
@@ -146,6 +159,7 @@ export async function bedRows(env: TestbedEnv, only: ReadonlySet<BedKey>): Promi
     rows.push(row('commit → converged, webhook', 's', { heal: git.webhook }));
     rows.push(row('commit → converged, polling (default interval)', 's', { heal: git.polling }));
   }
+  rows.push(...meshRows);
   if (idle) {
     rows.push(
       row('daemon idle, 3 hosts: resident memory', 'MB', { heal: idle.rssMB }, (heal) => ({

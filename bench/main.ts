@@ -32,7 +32,9 @@ function render(rows: readonly ResultRow[]): string {
     cell(row.swarm),
     cell(row.floor),
     row.unit,
-    row.target ? `${row.target.met ? 'met' : 'MISSED'}: ${row.target.text}` : '',
+    [row.target ? `${row.target.met ? 'met' : 'MISSED'}: ${row.target.text}` : '', row.note ?? '']
+      .filter((text) => text !== '')
+      .join('; '),
   ]);
   const widths = header.map((title, column) =>
     Math.max(title.length, ...lines.map((line) => line[column]!.length)),

@@ -10,4 +10,6 @@ export type ResultRow = {
   readonly extra?: Readonly<Record<string, number>>;
   /** The target this row is checked against, and whether this run met it. */
   readonly target?: { readonly text: string; readonly met: boolean };
+  /** Why a row has no figure: `not measured: port 80 on h1 does not answer (refused)`. Never a guess. */
+  readonly note?: string;
 };

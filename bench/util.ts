@@ -410,9 +410,13 @@ export type SpecShape = {
   readonly health: boolean;
   /** `deploy.update_config`, in flow style: `{ parallelism: 3, delay: 0s }`. */
   readonly updateConfig?: string;
+  /** `ports`, short syntax: `80:8080`. */
+  readonly ports?: readonly string[];
+  /** `x-heal.mesh.image`: the routing mesh's HAProxy (the bed is offline: its registry's proxy image). */
+  readonly meshImage?: string;
 };
 
-/** A heal spec naming the bed's three hosts, one service `web`, no published ports. */
+/** A heal spec naming the bed's three hosts, one service `web`, no published ports unless given. */
 export function specText(env: TestbedEnv, shape: SpecShape): string {
   return [
     `name: ${shape.name}`,
@@ -420,9 +424,11 @@ export function specText(env: TestbedEnv, shape: SpecShape): string {
     `  ssh: { user: root, identity_file: ${env.identityFile}, known_hosts: ${env.knownHosts} }`,
     '  hosts:',
     ...HOSTS.map((name) => `    ${name}: { ssh: ${hostOf(env, name).address} }`),
+    ...(shape.meshImage ? [`  mesh: { image: ${shape.meshImage} }`] : []),
     'services:',
     '  web:',
     `    image: ${shape.image}`,
+    ...(shape.ports ? [`    ports: [${shape.ports.map((port) => `'${port}'`).join(', ')}]`] : []),
     ...(shape.health
       ? [
           `    healthcheck: { test: '${HEALTH_CMD}', interval: ${HEALTH_INTERVAL}, timeout: ${HEALTH_TIMEOUT} }`,

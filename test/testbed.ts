@@ -28,9 +28,10 @@ export interface TestbedEnv {
   /** The registry every host pulls from, `10.231.0.1:5000`. */
   registry: string;
   /**
-   * Test images in that registry: web v1/v2 (port 8080, `/` and `/health`), crash (exits 1), sick,
-   * flaky (serves and is healthy, then exits 1 three seconds after it started), proxy (HAProxy
-   * reading /usr/local/etc/haproxy/haproxy.cfg).
+   * Test images in that registry: web v1/v2 (port 8080, `/`, `/health`, `/host`, and
+   * `/cgi-bin/slow?N` answering after N seconds), crash (exits 1), sick, flaky (serves and is
+   * healthy, then exits 1 three seconds after it started), proxy (HAProxy reading
+   * /usr/local/etc/haproxy/haproxy.cfg).
    */
   images: { web1: string; web2: string; crash: string; sick: string; flaky: string; proxy: string };
 }

@@ -122,6 +122,9 @@ describe('test bed', () => {
       const h2 = hostOf(env, 'h2').address;
       expect(await fetchText(`http://${h2}:8080/`)).toContain('web v1');
       expect((await fetchText(`http://${h2}:8080/health`)).trim()).toBe('ok');
+      // A request kept in flight: /cgi-bin/slow?N answers after N seconds, naming the container.
+      const id = (await dockerOn('h2', 'inspect', '--format', '{{.Id}}', name)).trim().slice(0, 12);
+      expect((await fetchText(`http://${h2}:8080/cgi-bin/slow?1`)).trim()).toBe(`slept 1 s on ${id}`);
       // The healthcheck heal specs use runs inside the image.
       expect((await dockerOn('h2', 'exec', name, 'wget', '-qO-', 'localhost:8080/health')).trim()).toBe('ok');
       const started = Date.now();
