@@ -359,11 +359,11 @@ services:
 services:
   a:
     image: nginx:1
-    ports: ["80:80"]
+    ports: [{ target: 80, published: 80, mode: host }]
     deploy: { replicas: 2 }
   b:
     image: nginx:1
-    ports: ["80:8080"]
+    ports: [{ target: 8080, published: 80, mode: host }]
     deploy: { replicas: 2 }
 `);
     const result = plan(stack, emptyWorld(stack), { now: T0 });
@@ -491,11 +491,11 @@ services:
 services:
   api:
     image: nginx:1
-    ports: ["80:80"]
+    ports: [{ target: 80, published: 80, mode: host }]
     deploy: { replicas: 1 }
   web:
     image: nginx:1
-    ports: ["80:8080"]
+    ports: [{ target: 8080, published: 80, mode: host }]
     deploy: { replicas: 1 }
 `);
     const world = settled(stack, [
@@ -1014,11 +1014,11 @@ describe('plan: global services and host ports', () => {
 services:
   agent:
     image: agent:1
-    ports: ["9100:9100"]
+    ports: [{ target: 9100, published: 9100, mode: host }]
     deploy: { mode: global }
   exporter:
     image: exporter:1
-    ports: ["9100:9100"]
+    ports: [{ target: 9100, published: 9100, mode: host }]
     deploy: { mode: global, placement: { constraints: [node.labels.zone == a] } }
 `);
     const result = plan(stack, emptyWorld(stack), { now: T0 });
