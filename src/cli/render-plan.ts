@@ -43,6 +43,9 @@ const SYMBOL: Record<Action['kind'], string> = {
   remove: '-',
   'remove-network': '-',
   'remove-volume': '-',
+  'create-proxy': '+',
+  'remove-proxy': '-',
+  'mesh-sync': '≈',
 };
 
 /** `rolling update to v1:…: 12 slots in 4 batches of 3, 10s apart, stop-first, on failure rollback`. */
@@ -138,11 +141,23 @@ export function describe(action: Action): string {
       return `network ${action.network}`;
     case 'remove-volume':
       return `volume ${action.volume}`;
+    case 'create-proxy':
+      return `${action.service} mesh proxy ${action.create.query.name} (${action.create.body.Image})${action.old ? ` replaces ${action.old.name}` : ''}`;
+    case 'remove-proxy':
+      return `${action.service ?? '?'} mesh proxy ${action.container.name}`;
+    case 'mesh-sync':
+      return `${action.service} mesh members: ${action.commands.map((command) => command.line).join(' | ')}`;
   }
 }
 
 function colour(action: Action, paint: Paint): (text: string) => string {
-  if (action.kind === 'replace' || action.kind === 'start' || action.kind === 'unpause') return paint.change;
+  if (
+    action.kind === 'replace' ||
+    action.kind === 'start' ||
+    action.kind === 'unpause' ||
+    action.kind === 'mesh-sync'
+  )
+    return paint.change;
   if (action.kind.startsWith('remove')) return paint.remove;
   return paint.add;
 }

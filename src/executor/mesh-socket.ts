@@ -3,14 +3,6 @@ import { answered, type RuntimeCommand } from '../mesh/runtime.js';
 import { HostUnreachableError } from './errors.js';
 import type { HostClient } from './host-client.js';
 
-/** Where a proxy's runtime API socket is on its host: dockerd creates the folder for the bind mount. */
-export function meshSocketFolder(stack: string, service: string): string {
-  return `/run/heal/mesh/${stack}/${service}`;
-}
-
-/** The same socket inside the proxy's container. */
-export const PROXY_SOCKET = '/run/heal/admin.sock';
-
 /**
  * Sends one line to a HAProxy runtime API socket on a host and returns its whole answer (HAProxy
  * answers a non-interactive line and closes). Reached through the SSH connection's stream-local

@@ -1,4 +1,5 @@
 import type Dockerode from 'dockerode';
+import { proxySocketOnHost } from '../mesh/names.js';
 import { parseServersState } from '../mesh/servers-state.js';
 import { LABEL, MESH_PROXY_ROLE } from '../planner/labels.js';
 import type {
@@ -16,7 +17,7 @@ import type { Host, Stack } from '../spec/types.js';
 import { parseStatus } from './container-status.js';
 import { DockerApiError, HostUnreachableError } from './errors.js';
 import type { HostClient } from './host-client.js';
-import { meshSocketFolder, runtimeLine } from './mesh-socket.js';
+import { runtimeLine } from './mesh-socket.js';
 
 /** A connected client, or why the host could not be reached. */
 export type Reach = { readonly client: HostClient } | { readonly error: Error };
@@ -179,7 +180,7 @@ async function readProxies(
   return Promise.all(
     running.map(async (container): Promise<ObservedProxy> => {
       const service = container.service ?? '';
-      const socket = `${meshSocketFolder(stack.name, service)}/admin.sock`;
+      const socket = proxySocketOnHost(stack.name, service);
       try {
         const text = await runtimeLine(client, socket, 'show servers state', stack.heal.timeouts.readMs);
         return { service, container: container.id, servers: parseServersState(text), error: null };

@@ -1,5 +1,6 @@
 import type { Service, Stack } from '../spec/types.js';
 import { stackListeners, type ListenersResult, type MeshServiceInput } from './listeners.js';
+import type { MeshService } from './types.js';
 
 type MeshSource = Pick<Service, 'name' | 'expose' | 'ports' | 'networks' | 'networkMode'>;
 
@@ -19,4 +20,19 @@ export function meshServices(stack: {
     return [{ name: service.name, expose: service.expose, ports: service.ports, network }];
   });
   return stackListeners(inputs);
+}
+
+const CACHE = new WeakMap<object, ReadonlyMap<string, MeshService>>();
+
+/** A service's mesh view (its listeners), or null when it has none; computed once per stack. */
+export function meshServiceOf(
+  stack: { readonly services: Stack['services']; readonly networks: Stack['networks'] },
+  name: string,
+): MeshService | null {
+  let known = CACHE.get(stack);
+  if (known === undefined) {
+    known = new Map(meshServices(stack).services.map((service) => [service.name, service]));
+    CACHE.set(stack, known);
+  }
+  return known.get(name) ?? null;
 }

@@ -18,7 +18,7 @@ const WEB_ON_PORT_80 = `
 services:
   web:
     image: nginx:1
-    ports: ["80:80"]
+    ports: [{ target: 80, published: 80, mode: host }]
     deploy: { replicas: 2 }
 `;
 
@@ -332,7 +332,7 @@ services:
 services:
   web:
     image: nginx:1
-    ports: ["8080:80"]
+    ports: [{ target: 80, published: 8080, mode: host }]
     deploy: { replicas: 4 }
 `);
     const result = plan(stack, emptyWorld(stack), { now: T0 });
@@ -512,7 +512,7 @@ services:
 services:
   web:
     image: nginx:1
-    ports: ["80:80"]
+    ports: [{ target: 80, published: 80, mode: host }]
     deploy: { replicas: 2, placement: { constraints: [node.labels.zone == a] } }
 `);
     const world = settled(stack, [
@@ -532,7 +532,7 @@ services:
 services:
   web:
     image: nginx:1
-    ports: ["80:80"]
+    ports: [{ target: 80, published: 80, mode: host }]
     deploy: { replicas: 3, placement: { constraints: [node.labels.zone == a] } }
 `),
       world,
@@ -871,9 +871,13 @@ services:
     ${ports}
     deploy: { replicas: 1, update_config: { order: start-first } }
 `;
-    const published = await stackOf(text('1', 'ports: ["80:80"]'));
+    const published = await stackOf(text('1', 'ports: [{ target: 80, published: 80, mode: host }]'));
     const world = deployed(published);
-    const result = plan(await stackOf(text('2', 'ports: ["80:80"]')), world, { now: T1 });
+    const result = plan(
+      await stackOf(text('2', 'ports: [{ target: 80, published: 80, mode: host }]')),
+      world,
+      { now: T1 },
+    );
     expect(brief(result)).toEqual([
       '0 pull h1 nginx:2',
       '1 replace h1 web/1 app-web-1 -> app-web-1 stop-first',
@@ -1235,7 +1239,7 @@ describe('plan: determinism', () => {
 services:
   web:
     image: nginx:1
-    ports: ["80:80"]
+    ports: [{ target: 80, published: 80, mode: host }]
     deploy: { replicas: 4 }
   api:
     image: nginx:1
