@@ -22,7 +22,7 @@ let spec: string;
 const run = (...args: string[]): Promise<Run> => heal(work, ...args, '-f', spec);
 
 /** `webOn`: the zones web may run in; the client always runs on h3 (zone b). */
-function specText(webZones: string): string {
+function specText(webZones: string, image = env.images.web1): string {
   return [
     `name: ${STACK}`,
     'x-heal:',
@@ -34,12 +34,13 @@ function specText(webZones: string): string {
     ),
     'services:',
     '  web:',
-    `    image: ${env.images.web1}`,
+    `    image: ${image}`,
     '    ports: ["80:8080"]',
     "    healthcheck: { test: ['CMD', 'wget', '-qO-', 'localhost:8080/health'], interval: 1s, retries: 2 }",
     '    stop_grace_period: 2s',
     '    deploy:',
     '      replicas: 12',
+    '      update_config: { parallelism: 3, order: start-first }',
     `      placement: { constraints: ["node.labels.zone ${webZones}"] }`,
     '  client:',
     `    image: ${env.images.web1}`,
@@ -129,5 +130,41 @@ describe('the routing mesh', () => {
       seen.add(reply.trim().split('\n').at(-1)!.trim());
     }
     expect(seen.size).toBeGreaterThanOrEqual(2);
+  });
+
+  it('rolls 12 replicas out start-first under load with no failed request', async () => {
+    writeFileSync(spec, specText('== a', env.images.web2));
+    const answers: string[] = [];
+    let applying = true;
+    // Requests one at a time to every host's port 80 while the apply runs: bounded in count and time.
+    const load = (async () => {
+      const until = Date.now() + 240_000;
+      for (let index = 0; applying && index < 5000 && Date.now() < until; index += 1) {
+        const host = env.hosts[index % env.hosts.length]!;
+        answers.push(await fetchText(`http://${host.address}:80/host`));
+      }
+    })();
+    const applied = await run('apply', '--yes');
+    applying = false;
+    await load;
+    expect(applied.stderr).toBe('');
+    expect(applied.code).toBe(0);
+    expect(answers.length).toBeGreaterThan(30);
+    expect(answers.filter((answer) => !answer.startsWith('200 '))).toEqual([]);
+    const images = await Promise.all(
+      ['h1', 'h2'].map((host) =>
+        dockerOn(
+          host,
+          'ps',
+          '--filter',
+          `label=io.heal.service=web`,
+          '--filter',
+          `label=io.heal.slot`,
+          '--format',
+          '{{.Image}}',
+        ),
+      ),
+    );
+    expect(images.join('\n').split('\n').filter(Boolean).sort()).toEqual(Array(12).fill(env.images.web2));
   });
 });
