@@ -116,7 +116,22 @@ function summaryLine(plan: Plan, paint: Paint): string {
     totals.start += counts.start;
   }
   const unplaced = plan.unplaced.length > 0 ? `, ${plan.unplaced.length} cannot be placed` : '';
-  return `Plan: ${totals.create} to create, ${totals.replace} to replace, ${totals.start} to start, ${totals.remove} to remove${unplaced}.`;
+  return `Plan: ${totals.create} to create, ${totals.replace} to replace, ${totals.start} to start, ${totals.remove} to remove${unplaced}${meshCounts(plan)}.`;
+}
+
+/** `; mesh: 3 proxies to create or replace, 1 proxy to sync`: the routing mesh's actions, when the plan has any. */
+function meshCounts(plan: Plan): string {
+  const count = (kind: Action['kind']): number =>
+    plan.actions.filter((action) => action.kind === kind).length;
+  const parts = [
+    [count('create-proxy'), 'to create or replace'],
+    [count('remove-proxy'), 'to remove'],
+    [count('mesh-sync'), 'to sync'],
+  ] as const;
+  const shown = parts
+    .filter(([n]) => n > 0)
+    .map(([n, what]) => `${n} ${n === 1 ? 'proxy' : 'proxies'} ${what}`);
+  return shown.length === 0 ? '' : `; mesh: ${shown.join(', ')}`;
 }
 
 export function describe(action: Action): string {
