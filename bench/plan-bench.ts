@@ -47,7 +47,7 @@ function specText(size: PlanBenchSize): string {
     `  ${serviceName(index)}:`,
     `    image: registry.example.com/s${index}:v1`,
     `    environment: { INDEX: "${index}" }`,
-    ...(index % 5 === 0 ? [`    ports: ["${8000 + index}:80"]`] : []),
+    ...(index % 5 === 0 ? [`    ports: [{ target: 80, published: ${8000 + index}, mode: host }]`] : []),
     `    deploy:`,
     `      replicas: ${size.replicas}`,
     `      update_config: { parallelism: 10 }`,

@@ -43,6 +43,9 @@ const SYMBOL: Record<Action['kind'], string> = {
   remove: '-',
   'remove-network': '-',
   'remove-volume': '-',
+  'create-proxy': '+',
+  'remove-proxy': '-',
+  'mesh-sync': '≈',
 };
 
 /** `rolling update to v1:…: 12 slots in 4 batches of 3, 10s apart, stop-first, on failure rollback`. */
@@ -113,7 +116,22 @@ function summaryLine(plan: Plan, paint: Paint): string {
     totals.start += counts.start;
   }
   const unplaced = plan.unplaced.length > 0 ? `, ${plan.unplaced.length} cannot be placed` : '';
-  return `Plan: ${totals.create} to create, ${totals.replace} to replace, ${totals.start} to start, ${totals.remove} to remove${unplaced}.`;
+  return `Plan: ${totals.create} to create, ${totals.replace} to replace, ${totals.start} to start, ${totals.remove} to remove${unplaced}${meshCounts(plan)}.`;
+}
+
+/** `; mesh: 3 proxies to create or replace, 1 proxy to sync`: the routing mesh's actions, when the plan has any. */
+function meshCounts(plan: Plan): string {
+  const count = (kind: Action['kind']): number =>
+    plan.actions.filter((action) => action.kind === kind).length;
+  const parts = [
+    [count('create-proxy'), 'to create or replace'],
+    [count('remove-proxy'), 'to remove'],
+    [count('mesh-sync'), 'to sync'],
+  ] as const;
+  const shown = parts
+    .filter(([n]) => n > 0)
+    .map(([n, what]) => `${n} ${n === 1 ? 'proxy' : 'proxies'} ${what}`);
+  return shown.length === 0 ? '' : `; mesh: ${shown.join(', ')}`;
 }
 
 export function describe(action: Action): string {
@@ -138,11 +156,23 @@ export function describe(action: Action): string {
       return `network ${action.network}`;
     case 'remove-volume':
       return `volume ${action.volume}`;
+    case 'create-proxy':
+      return `${action.service} mesh proxy ${action.create.query.name} (${action.create.body.Image})${action.old ? ` replaces ${action.old.name}` : ''}`;
+    case 'remove-proxy':
+      return `${action.service ?? '?'} mesh proxy ${action.container.name}`;
+    case 'mesh-sync':
+      return `${action.service} mesh members: ${action.commands.map((command) => command.line).join(' | ')}`;
   }
 }
 
 function colour(action: Action, paint: Paint): (text: string) => string {
-  if (action.kind === 'replace' || action.kind === 'start' || action.kind === 'unpause') return paint.change;
+  if (
+    action.kind === 'replace' ||
+    action.kind === 'start' ||
+    action.kind === 'unpause' ||
+    action.kind === 'mesh-sync'
+  )
+    return paint.change;
   if (action.kind.startsWith('remove')) return paint.remove;
   return paint.add;
 }

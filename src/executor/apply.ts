@@ -14,6 +14,8 @@ import {
 import { DockerApiError, HostUnreachableError, StoppedError, stopped } from './errors.js';
 import { writeCall, type HostClient } from './host-client.js';
 import type { Reach } from './observe.js';
+import { MeshMembers, writeProxyConfig } from './mesh.js';
+import { runCommands } from './mesh-socket.js';
 import { sleep } from './sleep.js';
 import { RolloutGuard, type RolloutResult } from './rollout-guard.js';
 
@@ -96,6 +98,7 @@ export async function apply(plan: Plan, stack: Stack, options: ApplyOptions): Pr
     options.disturbedSince,
   );
 
+  const mesh = new MeshMembers(stack, options.reach);
   let settled = false;
   for (const phase of plan.phases) {
     const actions = plan.actions.filter((action) => action.phase === phase.index);
@@ -144,7 +147,7 @@ export async function apply(plan: Plan, stack: Stack, options: ApplyOptions): Pr
             if (imageMissing(action, failedPulls)) await guard.failed(action, why);
             return;
           }
-          const { outcome, made, hostLost, notFound } = await runOne(action, stack, options, emit);
+          const { outcome, made, hostLost, notFound } = await runOne(action, stack, options, emit, mesh);
           outcomes.push(outcome);
           if (made) guard.updated(action, made.client, made.id);
           if (outcome.result !== 'failed') return;
@@ -158,6 +161,9 @@ export async function apply(plan: Plan, stack: Stack, options: ApplyOptions): Pr
       ),
     );
   }
+  // Members moved one by one above; now every proxy in step with the world, and its file written.
+  if (plan.actions.length > 0 && !options.signal?.aborted && hasMesh(plan, stack, mesh))
+    await mesh.converge().catch(() => undefined);
   // update_config.monitor covers the last batch too: a rollout is done once its last window passed.
   await guard.check(options.signal);
   for (const window of guard.windows()) emit({ type: 'monitor', ...window });
@@ -223,11 +229,24 @@ function skip(action: Action, why: string, emit: (event: ApplyEvent) => void): A
   return { action, result: 'skipped', why };
 }
 
+function hasMesh(plan: Plan, stack: Stack, mesh: MeshMembers): boolean {
+  return (
+    plan.actions.some(
+      (action) =>
+        action.kind === 'create-proxy' ||
+        action.kind === 'mesh-sync' ||
+        action.kind === 'remove-proxy' ||
+        mesh.service(action.service) !== null,
+    ) && Object.keys(stack.services).length > 0
+  );
+}
+
 async function runOne(
   action: Action,
   stack: Stack,
   options: ApplyOptions,
   emit: (event: ApplyEvent) => void,
+  mesh: MeshMembers,
 ): Promise<{
   outcome: ActionOutcome;
   made?: { client: HostClient; id: string };
@@ -242,7 +261,7 @@ async function runOne(
     if (!host) throw new ActionError(`${action.host} is not a host of the spec`);
     const reached = await options.reach(host);
     if ('error' in reached) throw reached.error;
-    const id = await perform(reached.client, action, stack, options.signal);
+    const id = await perform(reached.client, action, stack, options.signal, mesh);
     const ms = Date.now() - started;
     emit({ type: 'done', action, ms });
     return {
@@ -269,9 +288,32 @@ async function perform(
   action: Action,
   stack: Stack,
   signal: AbortSignal | undefined,
+  mesh: MeshMembers,
 ): Promise<string | void> {
   const write = writeCall(signal);
+  // A replica of a mesh service: added to every proxy once healthy, drained before it stops.
+  const meshService = 'service' in action ? mesh.service(action.service) : null;
+  const admit = async (id: string, slot: number): Promise<void> => {
+    if (meshService) await mesh.admit(meshService, client, { id, host: action.host, slot });
+  };
+  const stopReplica = async (
+    old: { id: string; name: string; stopTimeout: number },
+    slot: number | null,
+  ): Promise<void> => {
+    const ref = { id: old.id, host: action.host, slot: slot ?? 0 };
+    if (meshService) await mesh.drain(meshService, ref);
+    await stopAndRemove(client, old, signal);
+    if (meshService) await mesh.remove(meshService, ref);
+  };
   switch (action.kind) {
+    case 'create-proxy':
+      if (action.old) await stopAndRemove(client, action.old, signal);
+      return void (await createAndStart(client, action.create, stack, action.service, signal));
+    case 'remove-proxy':
+      return stopAndRemove(client, action.container, signal);
+    case 'mesh-sync':
+      await runCommands(client, action.socket, action.commands, stack.heal.timeouts.readMs);
+      return writeProxyConfig(client, action.proxy.id, action.config);
     case 'create-network':
       return client.call(
         `create network ${action.network}`,
@@ -294,8 +336,11 @@ async function perform(
       );
     case 'pull':
       return pullImage(client, action.image, signal);
-    case 'create':
-      return void (await createAndStart(client, action.create, stack, action.service, signal));
+    case 'create': {
+      const id = await createAndStart(client, action.create, stack, action.service, signal);
+      await admit(id, action.slot);
+      return;
+    }
     case 'unpause':
       return unpauseContainer(client, action.container.id, action.container.name, signal);
     case 'start': {
@@ -308,16 +353,19 @@ async function perform(
     case 'replace': {
       if (action.order === 'start-first') {
         const id = await createAndStart(client, action.create, stack, action.service, signal);
-        await stopAndRemove(client, action.old, signal);
+        await admit(id, action.slot);
+        await stopReplica(action.old, action.slot);
         // Plans saved by an older heal have no `rename`.
         if (action.rename) await renameContainer(client, id, action.create.query.name, action.rename, signal);
         return id;
       }
-      await stopAndRemove(client, action.old, signal);
-      return createAndStart(client, action.create, stack, action.service, signal);
+      await stopReplica(action.old, action.slot);
+      const id = await createAndStart(client, action.create, stack, action.service, signal);
+      await admit(id, action.slot);
+      return id;
     }
     case 'remove':
-      return stopAndRemove(client, action.container, signal);
+      return stopReplica(action.container, action.slot);
     case 'remove-network':
       return client.call(
         `remove network ${action.network}`,

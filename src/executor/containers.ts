@@ -67,7 +67,7 @@ export async function createAndStart(
   const body = withSecrets(spec, stack, service);
   const { Id: id } = await createContainer(client, spec, body, signal);
   for (const file of spec.files) {
-    const content = loadedContent(stack, file);
+    const content = file.content === undefined ? loadedContent(stack, file) : Buffer.from(file.content);
     const archive = tarOneFile(file.target, content, {
       mode: file.mode ?? 0o444,
       uid: Number(file.uid ?? 0),

@@ -1,4 +1,6 @@
 import { request } from 'node:http';
+import { connect } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Agent, RequestOptions } from 'node:http';
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -82,6 +84,11 @@ export type HostClient = {
   pending(): readonly PendingCall[];
   /** Ends the connection; later calls fail with HostUnreachableError `closed`. */
   close(): Promise<void>;
+  /**
+   * A stream to a unix socket on the host (a mesh proxy's runtime API): a stream-local channel on
+   * the SSH connection, or the socket itself for a local engine. Absent for a tcp:// engine.
+   */
+  openSocket?: (path: string) => Promise<Duplex>;
 };
 
 export type ConnectOptions = {
@@ -215,6 +222,7 @@ async function connectSsh(host: SshHost, options: ConnectOptions): Promise<HostC
     },
     downError: () => (connection.state === 'up' ? undefined : connection.lastError),
     close: () => connection.close(),
+    openSocket: (path) => connection.streamLocal(path),
   });
 }
 
@@ -258,6 +266,15 @@ function connectDocker(host: DockerHost, options: ConnectOptions): HostClient {
     close: async () => {
       closed = true;
     },
+    ...(transport === 'unix' ? { openSocket: openLocalSocket } : {}),
+  });
+}
+
+function openLocalSocket(path: string): Promise<Duplex> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(path);
+    socket.once('connect', () => resolve(socket));
+    socket.once('error', reject);
   });
 }
 
@@ -275,6 +292,7 @@ type ClientParts = {
   /** Why the host is down, when it is. */
   downError: () => HostUnreachableError | undefined;
   close: () => Promise<void>;
+  openSocket?: (path: string) => Promise<Duplex>;
 };
 
 function makeClient(parts: ClientParts): HostClient {
@@ -359,6 +377,7 @@ function makeClient(parts: ClientParts): HostClient {
       parts.agent.destroy();
       await parts.close();
     },
+    ...(parts.openSocket ? { openSocket: parts.openSocket } : {}),
   };
 }
 

@@ -1,11 +1,14 @@
 import type Dockerode from 'dockerode';
-import { LABEL } from '../planner/labels.js';
+import { proxySocketOnHost } from '../mesh/names.js';
+import { parseServersState } from '../mesh/servers-state.js';
+import { LABEL, MESH_PROXY_ROLE } from '../planner/labels.js';
 import type {
   ContainerState,
   EngineFacts,
   Observed,
   ObservedContainer,
   ObservedHost,
+  ObservedProxy,
   RolloutMark,
   StackKeyVolume,
 } from '../planner/observed.js';
@@ -14,6 +17,7 @@ import type { Host, Stack } from '../spec/types.js';
 import { parseStatus } from './container-status.js';
 import { DockerApiError, HostUnreachableError } from './errors.js';
 import type { HostClient } from './host-client.js';
+import { runtimeLine } from './mesh-socket.js';
 
 /** A connected client, or why the host could not be reached. */
 export type Reach = { readonly client: HostClient } | { readonly error: Error };
@@ -126,6 +130,7 @@ async function observeHost(
     ]);
     const at = now();
     const containers = list.map((container) => toObserved(host.name, container, at));
+    const proxies = await readProxies(client, stack, containers);
     return {
       name: host.name,
       host,
@@ -150,10 +155,40 @@ async function observeHost(
       images: images.flatMap((image) => [...(image.RepoTags ?? []), ...(image.RepoDigests ?? [])]).sort(),
       marks: (volumes.Volumes ?? []).flatMap((volume) => toMark(host.name, volume)),
       stackKeys: (volumes.Volumes ?? []).flatMap(toStackKey),
+      proxies,
     };
   } catch (error) {
     return unreachable(error instanceof Error ? error : new Error(String(error)));
   }
+}
+
+/**
+ * What each running mesh proxy holds (`show servers state`), read in parallel through its runtime
+ * socket. A proxy that does not answer is reported with why; it never makes the host unreachable.
+ */
+async function readProxies(
+  client: HostClient,
+  stack: Stack,
+  containers: readonly ObservedContainer[],
+): Promise<ObservedProxy[]> {
+  const running = containers.filter(
+    (container) =>
+      container.labels[LABEL.role] === MESH_PROXY_ROLE &&
+      container.state === 'running' &&
+      container.service !== null,
+  );
+  return Promise.all(
+    running.map(async (container): Promise<ObservedProxy> => {
+      const service = container.service ?? '';
+      const socket = proxySocketOnHost(stack.name, service);
+      try {
+        const text = await runtimeLine(client, socket, 'show servers state', stack.heal.timeouts.readMs);
+        return { service, container: container.id, servers: parseServersState(text), error: null };
+      } catch (error) {
+        return { service, container: container.id, servers: null, error: String(error) };
+      }
+    }),
+  );
 }
 
 /** `GET /info`: dockerode takes an abortSignal here, its types do not say so. */
@@ -264,6 +299,16 @@ export function toObserved(host: string, container: Dockerode.ContainerInfo, now
     state,
     createdAt: container.Created * 1000,
     ...parseStatus(container.Status, now),
+    ports: (container.Ports ?? []).flatMap((port) =>
+      port.Type === 'tcp' && port.PublicPort !== undefined && port.PublicPort !== 0
+        ? [{ target: port.PrivatePort, hostPort: port.PublicPort }]
+        : [],
+    ),
+    addresses: Object.fromEntries(
+      Object.entries(container.NetworkSettings?.Networks ?? {}).flatMap(([network, endpoint]) =>
+        endpoint.IPAddress ? [[network, endpoint.IPAddress]] : [],
+      ),
+    ),
   };
 }
 

@@ -22,3 +22,18 @@ export function serverName(replica: Pick<MeshReplica, 'host' | 'slot' | 'id'>): 
 export function proxyName(stack: string, service: string): string {
   return `${stack}-${service}-mesh`;
 }
+
+/** The host folder a proxy's runtime socket is in: bind-mounted on /run/heal, created by dockerd. */
+export function proxySocketFolder(stack: string, service: string): string {
+  return `/run/heal/mesh/${stack}/${service}`;
+}
+
+/** The runtime API socket inside a proxy's container, and the same socket on its host. */
+export const PROXY_SOCKET = '/run/heal/admin.sock';
+
+export function proxySocketOnHost(stack: string, service: string): string {
+  return `${proxySocketFolder(stack, service)}/admin.sock`;
+}
+
+/** Where the official HAProxy image (and the test bed's) reads its config. */
+export const PROXY_CONFIG = '/usr/local/etc/haproxy/haproxy.cfg';

@@ -9,6 +9,8 @@ import type {
   ServiceNetwork,
   Stack,
 } from '../spec/types.js';
+import { replicaBindings } from '../mesh/bindings.js';
+import { meshServiceOf } from '../mesh/stack-mesh.js';
 import { sendsStartInterval } from './engine-api.js';
 import { LABEL } from './labels.js';
 
@@ -222,6 +224,8 @@ export type FileMountSpec = {
   readonly uid: string | null;
   readonly gid: string | null;
   readonly mode: number | null;
+  /** The content itself, when the plan makes it (a mesh proxy's haproxy.cfg): no secret, printed. */
+  readonly content?: string;
 };
 
 const NS_PER_MS = 1_000_000;
@@ -266,7 +270,7 @@ export function createQuery(id: SlotIdentity): ContainerCreateQuery {
 export function extraNetworks(id: SlotIdentity): ExtraNetwork[] {
   return id.service.networks.slice(1).map((network) => ({
     name: networkName(id.stack, network),
-    aliases: aliases(id.service, network),
+    aliases: aliases(id, network),
     ipv4Address: network.ipv4Address,
     ipv6Address: network.ipv6Address,
     macAddress: network.macAddress,
@@ -332,12 +336,21 @@ function exposedPorts(service: Service): Record<string, EmptyObject> {
 }
 
 /**
- * Both port modes publish on the host heal placed the slot on: heal has no routing mesh, and the
- * planner keeps two replicas of a service off one host port.
+ * `mode: host` ports publish on the host heal placed the slot on (the planner keeps two replicas
+ * of a service off one host port). A mesh service's ingress ports belong to its proxies: each of
+ * its replicas publishes the listeners' targets on ephemeral ports of the host's internal address.
  */
-function portBindings(service: Service): Record<string, PortBinding[]> {
+function portBindings(id: SlotIdentity): Record<string, PortBinding[]> {
+  const { service } = id;
+  const mesh = meshServiceOf(id.stack, service.name);
   const bindings = new Map<string, PortBinding[]>();
+  if (mesh !== null) {
+    const address = id.stack.heal.hosts[id.host]?.internalAddress ?? '';
+    for (const [key, value] of Object.entries(replicaBindings(mesh.listeners, address)))
+      bindings.set(key, [...value]);
+  }
   for (const port of service.ports) {
+    if (mesh !== null && port.mode === 'ingress') continue;
     const binding = {
       HostIp: port.hostIp ?? '',
       HostPort: port.published === null ? '' : String(port.published),
@@ -399,7 +412,7 @@ function hostConfig(id: SlotIdentity): HostConfig {
     Binds: nonEmpty(binds),
     Mounts: nonEmpty(mounts),
     Tmpfs: nonEmptyRecord(tmpfs(service)),
-    PortBindings: nonEmptyRecord(portBindings(service)),
+    PortBindings: nonEmptyRecord(portBindings(id)),
     NetworkMode: networkMode(id),
     RestartPolicy: restartPolicy(service.restart),
     Privileged: service.privileged || undefined,
@@ -561,7 +574,7 @@ function networkingConfig(id: SlotIdentity): NetworkingConfig | undefined {
   const [first] = id.service.networks;
   if (id.service.networkMode !== null || first === undefined) return undefined;
   const endpoint: EndpointSettings = present({
-    Aliases: aliases(id.service, first),
+    Aliases: aliases(id, first),
     IPAMConfig: nonEmptyRecord(
       present({ IPv4Address: first.ipv4Address ?? undefined, IPv6Address: first.ipv6Address ?? undefined }),
     ),
@@ -570,9 +583,13 @@ function networkingConfig(id: SlotIdentity): NetworkingConfig | undefined {
   return { EndpointsConfig: { [networkName(id.stack, first)]: endpoint } };
 }
 
-/** The service name first, so every replica answers to it, then the spec's aliases, once each. */
-function aliases(service: Service, network: ServiceNetwork): string[] {
-  return [...new Set([service.name, ...network.aliases])];
+/**
+ * The service name first, so every replica answers to it, then the spec's aliases, once each. A
+ * mesh service's name belongs to its proxy (Docker's DNS must not let clients bypass a drain).
+ */
+function aliases(id: SlotIdentity, network: ServiceNetwork): string[] {
+  const own = meshServiceOf(id.stack, id.service.name) === null ? [id.service.name] : [];
+  return [...new Set([...own, ...network.aliases])];
 }
 
 function networkName(stack: Stack, network: ServiceNetwork): string {

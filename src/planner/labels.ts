@@ -21,4 +21,8 @@ export const LABEL = {
   reason: 'io.heal.reason',
   /** On the stack key's volume: the key, which only the hosts hold (see planner/stack-key.ts). */
   key: 'io.heal.key',
+  /** `mesh-proxy` on a routing mesh proxy (src/mesh): a container of the service that is no replica. */
+  role: 'io.heal.role',
 } as const;
+
+export const MESH_PROXY_ROLE = 'mesh-proxy';

@@ -1,3 +1,5 @@
+import type { CurrentServer } from '../mesh/servers-state.js';
+import type { EphemeralPort } from '../mesh/types.js';
 import type { Host } from '../spec/types.js';
 
 /** What the hosts reported, as the planner reads it. Built by the executor's observe(). */
@@ -30,6 +32,19 @@ export type ObservedHost = {
   readonly marks: readonly RolloutMark[];
   /** The stack key volumes on the host: one, unless someone tampered with them. */
   readonly stackKeys: readonly StackKeyVolume[];
+  /** What each running mesh proxy of the stack holds, read through its runtime API. */
+  readonly proxies?: readonly ObservedProxy[];
+};
+
+/**
+ * A running mesh proxy's members (`show servers state`); `servers` null when its runtime API did
+ * not answer (`error` says why): the plan then re-adds nothing and removes nothing it cannot see.
+ */
+export type ObservedProxy = {
+  readonly service: string;
+  readonly container: string;
+  readonly servers: readonly CurrentServer[] | null;
+  readonly error: string | null;
 };
 
 /**
@@ -90,4 +105,8 @@ export type ObservedContainer = {
   /** Epoch ms, to the precision the engine's list reports (a second under a minute). */
   readonly startedAt: number | null;
   readonly finishedAt: number | null;
+  /** The host ports the engine published its TCP ports on (the mesh reaches replicas there). */
+  readonly ports?: readonly EphemeralPort[];
+  /** Its address on each network it joined, by the network's engine name. */
+  readonly addresses?: Readonly<Record<string, string>>;
 };

@@ -61,8 +61,9 @@ export function bindings(service: Service): readonly string[] {
   // choose() asks for every host of every slot: computed once per (frozen) service.
   const known = BINDINGS.get(service);
   if (known) return known;
+  // An ingress port is the routing mesh's: its proxies hold it on every host, not the replicas.
   const computed = service.ports
-    .filter((port) => port.published !== null)
+    .filter((port) => port.published !== null && port.mode === 'host')
     .map((port) => `${port.hostIp ?? '0.0.0.0'}:${port.published}/${port.protocol}`);
   BINDINGS.set(service, computed);
   return computed;
@@ -183,7 +184,13 @@ function engineNeeds(service: Service): string {
 
 /** The host ports the service publishes, each once. */
 export function publishedPorts(service: Service): number[] {
-  return [...new Set(service.ports.flatMap((item) => (item.published === null ? [] : [item.published])))];
+  return [
+    ...new Set(
+      service.ports.flatMap((item) =>
+        item.published === null || item.mode !== 'host' ? [] : [item.published],
+      ),
+    ),
+  ];
 }
 
 /** `3 hosts do`, `1 host does`, `1 host already publishes`: the verb agrees with the count. */

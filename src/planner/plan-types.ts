@@ -158,6 +158,32 @@ export type Action =
        */
       readonly after?: { readonly host: string; readonly name: string };
     })
+  | (Base & {
+      /** A routing mesh proxy (src/mesh) on this host; `old`: the one it replaces, removed first. */
+      readonly kind: 'create-proxy';
+      readonly service: string;
+      readonly create: CreateSpec;
+      readonly old:
+        (ContainerRef & { readonly stopTimeout: number; readonly stopSignal: string | null }) | null;
+    })
+  | (Base & {
+      readonly kind: 'remove-proxy';
+      readonly container: ContainerRef & { readonly stopTimeout: number; readonly stopSignal: string | null };
+    })
+  | (Base & {
+      /**
+       * Moves one host's proxy of a service to the members the plan wants, through its runtime API
+       * (`socket` on the host), then rewrites its config (`config`, at `configPath`) so that a
+       * restarted proxy keeps them.
+       */
+      readonly kind: 'mesh-sync';
+      readonly service: string;
+      readonly proxy: ContainerRef;
+      readonly socket: string;
+      readonly commands: readonly { readonly line: string; readonly expect: string }[];
+      readonly config: string;
+      readonly configPath: string;
+    })
   | (Base & { readonly kind: 'remove-network'; readonly network: string })
   | (Base & { readonly kind: 'remove-volume'; readonly volume: string });
 

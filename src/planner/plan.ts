@@ -16,6 +16,7 @@ import { buildCreate, serviceSpecLabel, slotName, type CreateContext } from './c
 import { rebalance } from './rebalance.js';
 import { unpaused } from './drift.js';
 import { holdDependents } from './jobs.js';
+import { isProxy, planMesh } from './mesh.js';
 import { driveStack, shortHash } from './rollout.js';
 import { schedule, type Intent } from './schedule.js';
 import { keyedStack, keyVolumes, needsStackKey, sealStackKey } from './stack-key.js';
@@ -201,7 +202,12 @@ export function plan(spec: Stack, observed: Observed, options: PlanOptions): Pla
   }
 
   const jobs = holdDependents(desired, usable, intents);
+  const removed = new Set(
+    jobs.intents.flatMap((intent) => (intent.kind === 'remove' ? [intent.container.id] : [])),
+  );
+  const mesh = planMesh({ stack: desired, observed, usable, removed });
   const made = schedule({
+    mesh,
     stack: desired,
     usable,
     loads,
@@ -229,6 +235,8 @@ function groupContainers(
   for (const host of hosts) {
     for (const container of host.containers) {
       if (container.labels[LABEL.stack] !== stack) continue;
+      // A mesh proxy is no replica: planMesh looks after it.
+      if (isProxy(container)) continue;
       if (container.service === null || container.slot === null) {
         warnings.push(
           `${host.name}: container ${container.name} has the stack's label but no service or slot: left alone`,
@@ -459,7 +467,8 @@ function replacement(
   context: CreateContext,
   reason: string,
 ): Intent {
-  const publishes = service.ports.some((port) => port.published !== null);
+  // Only a mode: host port binds on the replica's host; an ingress one is the mesh proxy's.
+  const publishes = service.ports.some((port) => port.published !== null && port.mode === 'host');
   const wanted = service.deploy.updateConfig.order;
   // Two containers cannot bind one host port: start-first becomes stop-first for such a slot.
   const order = wanted === 'start-first' && publishes ? 'stop-first' : wanted;

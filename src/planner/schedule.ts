@@ -3,6 +3,7 @@ import { LABEL } from './labels.js';
 import type { ObservedContainer, ObservedHost, RolloutMark } from './observed.js';
 import type { HostLoad } from './placement.js';
 import type { KeyVolumes } from './stack-key.js';
+import type { MeshDraft, MeshStage } from './mesh.js';
 import type {
   Action,
   CreateSpec,
@@ -72,6 +73,8 @@ export type ScheduleInput = {
   readonly staleMarks: readonly RolloutMark[];
   /** The stack key given to hosts that lack it (prepare), and other key volumes (clean-up). */
   readonly stackKeys: KeyVolumes;
+  /** The routing mesh's proxies and member changes (mesh.ts). */
+  readonly mesh?: readonly MeshDraft[];
 };
 
 type Draft = Action & { readonly stage: Stage };
@@ -174,6 +177,15 @@ export function schedule(input: ScheduleInput): Plan {
     }
   }
 
+  const meshStages: Record<MeshStage, Stage> = {
+    // After the networks and pulls, before any replica starts: a new replica is added to every proxy.
+    proxies: { order: 0.5, label: 'mesh proxies', delayBefore: 0 },
+    members: { order: 0.6, label: 'mesh members', delayBefore: 0 },
+    'remove-proxies': { order: removeStage.order + 0.5, label: 'remove', delayBefore: 0 },
+  };
+  for (const draft of input.mesh ?? [])
+    drafts.push({ ...draft.action, stage: meshStages[draft.stage] } as Draft);
+
   drafts.push(
     ...prepare(input, drafts),
     ...keyDrafts(input.stackKeys, cleanStage),
@@ -223,10 +235,34 @@ function placements(intents: readonly Intent[]): Map<string, Set<Service>> {
   return out;
 }
 
+/** Where replicas run, and every mesh service's proxy on the hosts the plan gives one. */
+function placedWithProxies(input: ScheduleInput): Map<string, Set<Service>> {
+  const placed = placements(input.intents);
+  for (const draft of input.mesh ?? []) {
+    if (draft.action.kind !== 'create-proxy' && draft.action.kind !== 'mesh-sync') continue;
+    const service = input.stack.services[draft.action.service];
+    if (service) placed.set(draft.action.host, (placed.get(draft.action.host) ?? new Set()).add(service));
+  }
+  // A proxy kept as it is holds its networks too.
+  for (const host of input.usable)
+    for (const container of host.containers) {
+      const service = container.service === null ? undefined : input.stack.services[container.service];
+      if (
+        service &&
+        container.labels[LABEL.role] !== undefined &&
+        (input.mesh ?? []).every(
+          (draft) => draft.action.kind !== 'remove-proxy' || draft.action.container.id !== container.id,
+        )
+      )
+        placed.set(host.name, (placed.get(host.name) ?? new Set()).add(service));
+    }
+  return placed;
+}
+
 function prepare(input: ScheduleInput, drafts: readonly Draft[]): Draft[] {
   const { stack } = input;
   const out: Draft[] = [];
-  const placed = placements(input.intents);
+  const placed = placedWithProxies(input);
   for (const host of input.usable) {
     const services = [...(placed.get(host.name) ?? [])];
     for (const name of neededNetworks(stack, services)) {
@@ -262,6 +298,24 @@ function prepare(input: ScheduleInput, drafts: readonly Draft[]): Draft[] {
   }
   const pulled = new Set<string>();
   for (const draft of drafts) {
+    if (draft.kind === 'create-proxy') {
+      const image = draft.create.body.Image;
+      const host = input.usable.find((item) => item.name === draft.host)!;
+      const key = `${draft.host}\n${image}`;
+      if (pulled.has(key) || hasImage(host, image)) continue;
+      pulled.add(key);
+      out.push({
+        kind: 'pull',
+        phase: 0,
+        stage: PREPARE,
+        host: draft.host,
+        service: null,
+        slot: null,
+        image,
+        reason: `${image} (the mesh proxy) is not on ${draft.host}`,
+      });
+      continue;
+    }
     if (draft.kind !== 'create' && draft.kind !== 'replace') continue;
     const service = stack.services[draft.service]!;
     const key = `${draft.host}\n${service.image}`;
@@ -296,7 +350,7 @@ function cleanUp(input: ScheduleInput, stage: Stage): Draft[] {
     volume: mark.name,
     reason: `the spec has moved on from ${mark.service}'s ${mark.state} config`,
   }));
-  const placed = placements(input.intents);
+  const placed = placedWithProxies(input);
   for (const host of input.usable) {
     const services = [...(placed.get(host.name) ?? [])];
     const networks = new Set(
@@ -545,7 +599,10 @@ const KIND_ORDER: readonly Action['kind'][] = [
   'start',
   'create',
   'replace',
+  'create-proxy',
+  'mesh-sync',
   'remove',
+  'remove-proxy',
   'remove-network',
   'remove-volume',
 ];

@@ -1,3 +1,4 @@
+import { isProxy } from './mesh.js';
 import type { Service, Stack } from '../spec/types.js';
 import type { Observed, RolloutMark } from './observed.js';
 import { completed } from './jobs.js';
@@ -26,7 +27,10 @@ export type StatusRow = {
  */
 export function statusRows(spec: Stack, observed: Observed): StatusRow[] {
   const { stack } = keyedStack(spec, observed);
-  const containers = observed.hosts.flatMap((host) => host.containers);
+  // A mesh proxy carries its service's label but is no replica of it.
+  const containers = observed.hosts
+    .flatMap((host) => host.containers)
+    .filter((container) => !isProxy(container));
   const marks = observed.hosts.flatMap((host) => host.marks);
   return Object.values(stack.services)
     .sort((a, b) => (a.name < b.name ? -1 : 1))

@@ -123,3 +123,8 @@ export function canonicalJson(value: unknown): string {
       : item,
   );
 }
+
+/** sha256 of a value's canonical JSON, in hex: a pure fingerprint (a mesh proxy's config hash). */
+export function digest(value: unknown): string {
+  return createHash('sha256').update(canonicalJson(value)).digest('hex');
+}

@@ -1,8 +1,17 @@
+import { isIP } from 'node:net';
 import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import type { Check } from './check.js';
 import type { KeyPath } from './errors.js';
-import type { HealConfig, Host, LockConfig, SshDefaults, Timeouts, WatchConfig } from './types.js';
+import type {
+  HealConfig,
+  Host,
+  LockConfig,
+  MeshConfig,
+  SshDefaults,
+  Timeouts,
+  WatchConfig,
+} from './types.js';
 
 /**
  * Accepts a known_hosts or identity file the spec names (resolved), or records why not and
@@ -27,6 +36,13 @@ export const TIMEOUT_DEFAULTS = {
   pullMs: 600_000,
 } as const satisfies Timeouts;
 
+/** The routing mesh's defaults: the official HAProxy image, kamal-proxy's drain timeout. */
+export const MESH_DEFAULTS = {
+  image: 'haproxy:2.8-alpine',
+  drainTimeout: 30_000,
+  check: { interval: 1_000, fall: 2, rise: 1 },
+} as const satisfies MeshConfig;
+
 export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
 
 /**
@@ -45,7 +61,7 @@ export function normalizeHeal(check: Check, value: unknown, paths: Paths): HealC
   const raw =
     value === undefined || value === null
       ? {}
-      : (check.object(value, path, ['ssh', 'hosts', 'watch', 'timeouts', 'lock']) ?? {});
+      : (check.object(value, path, ['ssh', 'hosts', 'watch', 'timeouts', 'lock', 'mesh']) ?? {});
   const ssh = normalizeSsh(check, raw.ssh, [...path, 'ssh'], paths);
   const hosts: Record<string, Host> = {};
   for (const [name, host] of Object.entries(check.mapping(raw.hosts, [...path, 'hosts']) ?? {})) {
@@ -58,7 +74,57 @@ export function normalizeHeal(check: Check, value: unknown, paths: Paths): HealC
     watch: normalizeWatch(check, raw.watch, [...path, 'watch']),
     timeouts: normalizeTimeouts(check, raw.timeouts, [...path, 'timeouts']),
     lock: normalizeLock(check, raw.lock, [...path, 'lock'], hosts),
+    mesh: normalizeMesh(check, raw.mesh, [...path, 'mesh']),
   };
+}
+
+function normalizeMesh(check: Check, value: unknown, path: KeyPath): MeshConfig {
+  const raw =
+    value === undefined || value === null
+      ? {}
+      : (check.object(value, path, ['image', 'drain_timeout', 'check']) ?? {});
+  const checkPath = [...path, 'check'];
+  const rawCheck =
+    raw.check === undefined || raw.check === null
+      ? {}
+      : (check.object(raw.check, checkPath, ['interval', 'fall', 'rise']) ?? {});
+  const count = (key: 'fall' | 'rise'): number =>
+    rawCheck[key] === undefined || rawCheck[key] === null
+      ? MESH_DEFAULTS.check[key]
+      : (check.integer(rawCheck[key], [...checkPath, key], { min: 1, max: 100 }) ?? MESH_DEFAULTS.check[key]);
+  const interval = check.duration(
+    rawCheck.interval,
+    [...checkPath, 'interval'],
+    MESH_DEFAULTS.check.interval,
+  );
+  if (interval < 100) check.fail([...checkPath, 'interval'], 'must be at least 100ms');
+  const drainTimeout = check.duration(
+    raw.drain_timeout,
+    [...path, 'drain_timeout'],
+    MESH_DEFAULTS.drainTimeout,
+  );
+  if (drainTimeout < 0) check.fail([...path, 'drain_timeout'], 'must not be negative');
+  return {
+    image: check.optionalString(raw.image, [...path, 'image']) ?? MESH_DEFAULTS.image,
+    drainTimeout,
+    check: { interval, fall: count('fall'), rise: count('rise') },
+  };
+}
+
+/** `address`, or the SSH address when it is an IP; null when neither. */
+function internalAddress(
+  check: Check,
+  value: unknown,
+  path: KeyPath,
+  fallback: string | null,
+): string | null {
+  const written = check.optionalString(value, path);
+  if (written === null) return fallback !== null && isIP(fallback) !== 0 ? fallback : null;
+  if (isIP(written) === 0) {
+    check.fail(path, `"${written}" is not an IP address`);
+    return null;
+  }
+  return written;
 }
 
 function normalizeSsh(check: Check, value: unknown, path: KeyPath, paths: Paths): SshDefaults {
@@ -86,7 +152,15 @@ function normalizeHost(
 ): Host | undefined {
   if (!HOST_NAME.test(name))
     check.fail(path, `"${name}" is not a host name: use letters, digits, "_", "." and "-"`, 'key');
-  const raw = check.object(value, path, ['ssh', 'docker', 'socket', 'identity_file', 'labels', 'role']);
+  const raw = check.object(value, path, [
+    'ssh',
+    'docker',
+    'socket',
+    'identity_file',
+    'labels',
+    'role',
+    'address',
+  ]);
   if (!raw) return undefined;
   const labels = check.labels(raw.labels, [...path, 'labels']);
   const role =
@@ -107,7 +181,8 @@ function normalizeHost(
         `"${url}" is not an engine address: use unix:///path/to/docker.sock or tcp://host:port`,
       );
     }
-    return { name, kind: 'docker', url, labels, role };
+    const internal = internalAddress(check, raw.address, [...path, 'address'], null);
+    return { name, kind: 'docker', url, labels, role, internalAddress: internal };
   }
   if (raw.ssh === undefined)
     return check.fail(path, 'needs `ssh: [user@]address[:port]` or `docker: unix:///path`', 'key');
@@ -128,6 +203,7 @@ function normalizeHost(
     socket,
     labels,
     role,
+    internalAddress: internalAddress(check, raw.address, [...path, 'address'], address.address),
   };
 }
 

@@ -375,7 +375,25 @@ function readEnvironment(
 function readPorts(check: Check, value: unknown, path: KeyPath): PortMapping[] {
   if (value === undefined || value === null) return [];
   if (!Array.isArray(value)) return check.fail(path, `must be a list, not ${describe(value)}`) ?? [];
-  return value.flatMap((entry, index) => check.parsed(parsePorts(entry), [...path, index]) ?? []);
+  return value.flatMap((entry, index) => {
+    const ports = check.parsed(parsePorts(entry), [...path, index]) ?? [];
+    // A UDP or SCTP port whose ingress mode is only compose's default (the short syntax, or the
+    // long one without `mode`): the mesh has no UDP, so it binds on the replica's host instead.
+    const implicit = !isLongWithMode(entry);
+    return ports.map((port) => {
+      if (!implicit || port.mode !== 'ingress' || port.protocol === 'tcp') return port;
+      check.warn(
+        [...path, index],
+        `${port.published === null ? '' : `${port.published}:`}${port.target}/${port.protocol} is published as mode: host (one replica per host): heal's routing mesh serves TCP only`,
+        'value',
+      );
+      return { ...port, mode: 'host' as const };
+    });
+  });
+}
+
+function isLongWithMode(entry: unknown): boolean {
+  return typeof entry === 'object' && entry !== null && 'mode' in entry && entry.mode !== undefined;
 }
 
 function readExpose(check: Check, value: unknown, path: KeyPath): string[] {

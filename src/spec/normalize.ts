@@ -11,7 +11,8 @@ import {
 } from './normalize-objects.js';
 import { normalizeService, type NormalizedService, type ReadEnvFile } from './normalize-service.js';
 import { isPlainObject, type SourceMap } from './parse.js';
-import type { Network, Service, Stack } from './types.js';
+import { meshServices } from '../mesh/stack-mesh.js';
+import type { HealConfig, Network, Service, Stack } from './types.js';
 
 export type NormalizeInput = {
   readonly tree: unknown;
@@ -95,6 +96,7 @@ export function normalizeStack(input: NormalizeInput, check: Check): Stack | und
   checkDependencyCycles(check, normalized);
 
   const objects = { networks: allNetworks, volumes, secrets, configs };
+  checkMesh(check, normalized, allNetworks, heal);
   const hashed: Record<string, Service> = {};
   for (const service of normalized)
     hashed[service.name] = { ...service, configHash: configHash(service, objects) };
@@ -201,4 +203,31 @@ function checkDependencyCycles(check: Check, services: readonly NormalizedServic
     state.set(name, 'done');
   };
   for (const service of services) visit(service.name, []);
+}
+
+/**
+ * A stack with mesh services needs every host's internal address (other hosts' proxies reach its
+ * replicas there), and listeners the mesh can serve.
+ */
+function checkMesh(
+  check: Check,
+  services: readonly NormalizedService[],
+  networks: Readonly<Record<string, Network>>,
+  heal: HealConfig,
+): void {
+  const mesh = meshServices({
+    services: Object.fromEntries(services.map((service) => [service.name, service])),
+    networks,
+  });
+  for (const error of mesh.errors) check.fail(['services'], error);
+  if (mesh.services.length === 0) return;
+  const names = mesh.services.map((service) => service.name).join(', ');
+  for (const host of Object.values(heal.hosts)) {
+    if (host.internalAddress === null || host.internalAddress === undefined)
+      check.fail(
+        ['x-heal', 'hosts', host.name],
+        `needs \`address:\` (the IP other hosts reach its replicas on): ${names} publish or expose ports through the routing mesh`,
+        'key',
+      );
+  }
 }

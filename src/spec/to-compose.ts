@@ -66,6 +66,8 @@ export function serviceToCompose(service: Service): Record<string, unknown> {
       host_ip: port.hostIp,
       protocol: port.protocol,
       mode: port.mode,
+      ...(port.appProtocol ? { app_protocol: port.appProtocol } : {}),
+      ...(port.proxyProtocol ? { 'x-proxy-protocol': port.proxyProtocol } : {}),
     })),
     expose: service.expose,
     volumes: service.volumes.map(mountToCompose),
@@ -272,15 +274,26 @@ function healToCompose(heal: HealConfig): Record<string, unknown> {
       pull: formatDuration(heal.timeouts.pullMs),
     },
     lock: { hosts: heal.lock.hosts },
+    mesh: {
+      image: heal.mesh.image,
+      drain_timeout: formatDuration(heal.mesh.drainTimeout),
+      check: {
+        interval: formatDuration(heal.mesh.check.interval),
+        fall: heal.mesh.check.fall,
+        rise: heal.mesh.check.rise,
+      },
+    },
   };
 }
 
 function hostToCompose(host: Host): Record<string, unknown> {
-  if (host.kind === 'docker') return { docker: host.url, labels: host.labels, role: host.role };
+  const address = host.internalAddress ? { address: host.internalAddress } : {};
+  if (host.kind === 'docker') return { docker: host.url, labels: host.labels, role: host.role, ...address };
   const user = host.user === null ? '' : `${host.user}@`;
-  const address = host.address.includes(':') && host.port !== null ? `[${host.address}]` : host.address;
+  const ssh = host.address.includes(':') && host.port !== null ? `[${host.address}]` : host.address;
   return {
-    ssh: `${user}${address}${host.port === null ? '' : `:${host.port}`}`,
+    ssh: `${user}${ssh}${host.port === null ? '' : `:${host.port}`}`,
+    ...address,
     identity_file: host.identityFile,
     socket: host.socket,
     labels: host.labels,

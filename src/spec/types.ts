@@ -149,6 +149,10 @@ export type PortMapping = {
   readonly hostIp: string | null;
   readonly protocol: Protocol;
   readonly mode: 'ingress' | 'host';
+  /** compose's `app_protocol`: `http` makes the mesh's listener HTTP (X-Forwarded-For); others TCP. */
+  readonly appProtocol?: string | null;
+  /** `x-proxy-protocol`: the mesh sends the PROXY header to the replicas (TCP listeners only). */
+  readonly proxyProtocol?: 'v1' | 'v2' | null;
 };
 
 export type Mount =
@@ -360,6 +364,16 @@ export type HealConfig = {
   readonly watch: WatchConfig;
   readonly timeouts: Timeouts;
   readonly lock: LockConfig;
+  readonly mesh: MeshConfig;
+};
+
+/** `x-heal.mesh`: the routing mesh's proxies (src/mesh). */
+export type MeshConfig = {
+  /** The HAProxy image of every proxy (≥ 2.6). */
+  readonly image: string;
+  /** How long a drained replica may keep its connections before it is stopped. */
+  readonly drainTimeout: Milliseconds;
+  readonly check: { readonly interval: Milliseconds; readonly fall: number; readonly rise: number };
 };
 
 /** `x-heal.lock`: which hosts' majority the stack's lock needs (null: every host not local). */
@@ -396,6 +410,11 @@ export type SshHost = {
   readonly socket: string;
   readonly labels: Readonly<Record<string, string>>;
   readonly role: HostRole;
+  /**
+   * `address`: where other hosts reach this host's replicas (the mesh's internal address); by
+   * default the SSH address when it is an IP; null: none.
+   */
+  readonly internalAddress?: string | null;
 };
 
 /**
@@ -411,6 +430,7 @@ export type DockerHost = {
   readonly url: string;
   readonly labels: Readonly<Record<string, string>>;
   readonly role: HostRole;
+  readonly internalAddress?: string | null;
 };
 
 export type WatchConfig = {

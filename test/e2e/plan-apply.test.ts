@@ -66,7 +66,7 @@ function specText(s: Shape): string {
     '  # the front: one replica per host, each publishing 8080',
     '  web:',
     `    image: ${s.webImage}`,
-    "    ports: ['8080:8080']",
+    '    ports: [{ target: 8080, published: 8080, mode: host }]',
     health('1s'),
     '    deploy:',
     `      replicas: ${s.web}`,

@@ -43,8 +43,11 @@ services:
   web:
     image: ${image}
     environment: { PORT: "8080", GREETING: hello, UNSET: null }
-    ports: ["${PORT}:8080", "127.0.0.1::8080"]
-    expose: ["9000"]
+    # mode: host and a UDP expose: a TCP ingress or exposed port makes a mesh service (test/e2e/mesh).
+    ports:
+      - { target: 8080, published: ${PORT}, mode: host }
+      - { target: 8080, host_ip: 127.0.0.1, mode: host }
+    expose: ["9000/udp"]
     volumes:
       - data:/data
       - /anon
@@ -224,7 +227,7 @@ describe('containerConfig on a real engine', () => {
       'com.docker.compose.container-number': '1',
     });
     expect(inspect.Config).toMatchObject({ Hostname: 'cc-web', StopSignal: 'SIGINT', StopTimeout: 3 });
-    expect(Object.keys(inspect.Config.ExposedPorts).sort()).toEqual(['8080/tcp', '9000/tcp']);
+    expect(Object.keys(inspect.Config.ExposedPorts).sort()).toEqual(['8080/tcp', '9000/udp']);
   });
 
   it('publishes the ports, fixed and ephemeral, and serves on them', async () => {

@@ -52,12 +52,13 @@ services:
       ZED: last
       ALPHA: first
       UNSET:
+    # mode: host, as before the routing mesh: this is about the create body of each port syntax.
     ports:
-      - "80:8080"
+      - { target: 8080, published: 80, mode: host }
       - "127.0.0.1:9090:9090/udp"
-      - "81:8080"
-      - "3000"
-    expose: ["7000", "7001/udp"]
+      - { target: 8080, published: 81, mode: host }
+      - { target: 3000, mode: host }
+    expose: ["7001/udp"]
     volumes:
       - data:/data:ro,nocopy
       - /var/lib/anon
@@ -149,7 +150,7 @@ describe('containerConfig', () => {
         'io.heal.stack': 'shop',
         tier: 'web',
       },
-      ExposedPorts: { '3000/tcp': {}, '7000/tcp': {}, '7001/udp': {}, '8080/tcp': {}, '9090/udp': {} },
+      ExposedPorts: { '3000/tcp': {}, '7001/udp': {}, '8080/tcp': {}, '9090/udp': {} },
       Hostname: 'web',
       Domainname: 'example.com',
       User: '1000:1000',

@@ -93,6 +93,12 @@ export function what(action: Action): string {
       return `${action.service}/${action.slot} ${action.old.name} -> ${action.create.query.name} ${action.order}`;
     case 'remove':
       return `${action.service ?? '-'}/${action.slot ?? '-'} ${action.container.name}`;
+    case 'create-proxy':
+      return `${action.service} ${action.create.query.name}${action.old ? ` replaces ${action.old.name}` : ''}`;
+    case 'remove-proxy':
+      return `${action.service ?? '-'} ${action.container.name}`;
+    case 'mesh-sync':
+      return `${action.service} ${action.commands.map((command) => command.line).join(' | ')}`;
   }
 }
 

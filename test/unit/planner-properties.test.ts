@@ -105,7 +105,12 @@ function specText(spec: SpecGen): string {
   spec.services.forEach((service, index) => {
     const name = SERVICE_NAMES[index]!;
     lines.push(`  ${name}:`, `    image: ${service.image}`, `    environment: { MODE: ${service.env} }`);
-    if (service.port !== null) lines.push(`    ports: ["${service.port}:80"]`);
+    // mode: host: these properties are about host ports, which a mesh service's replicas do not bind.
+    if (service.port !== null) {
+      const [ip, published] = service.port.includes(':') ? service.port.split(':') : [null, service.port];
+      const hostIp = ip === null ? '' : `, host_ip: ${ip}`;
+      lines.push(`    ports: [{ target: 80, published: ${published}${hostIp}, mode: host }]`);
+    }
     if (service.network !== null) lines.push(`    networks: [${service.network}]`);
     if (service.volume) lines.push('    volumes: ["data:/data"]');
     if (service.pullPolicy !== null) lines.push(`    pull_policy: ${service.pullPolicy}`);

@@ -226,7 +226,7 @@ function caseStack(item: Case): Promise<Stack> {
   const service = [
     '  web:',
     '    image: nginx:1',
-    ...(item.port ? ['    ports: ["80:80"]'] : []),
+    ...(item.port ? ['    ports: [{ target: 80, published: 80, mode: host }]'] : []),
     '    deploy:',
     `      replicas: ${item.replicas}`,
     '      placement:',

@@ -18,7 +18,7 @@ const WEB_ON_PORT_80 = `
 services:
   web:
     image: nginx:1
-    ports: ["80:80"]
+    ports: [{ target: 80, published: 80, mode: host }]
     deploy: { replicas: 2 }
 `;
 
@@ -332,7 +332,7 @@ services:
 services:
   web:
     image: nginx:1
-    ports: ["8080:80"]
+    ports: [{ target: 80, published: 8080, mode: host }]
     deploy: { replicas: 4 }
 `);
     const result = plan(stack, emptyWorld(stack), { now: T0 });
@@ -359,11 +359,11 @@ services:
 services:
   a:
     image: nginx:1
-    ports: ["80:80"]
+    ports: [{ target: 80, published: 80, mode: host }]
     deploy: { replicas: 2 }
   b:
     image: nginx:1
-    ports: ["80:8080"]
+    ports: [{ target: 8080, published: 80, mode: host }]
     deploy: { replicas: 2 }
 `);
     const result = plan(stack, emptyWorld(stack), { now: T0 });
@@ -491,11 +491,11 @@ services:
 services:
   api:
     image: nginx:1
-    ports: ["80:80"]
+    ports: [{ target: 80, published: 80, mode: host }]
     deploy: { replicas: 1 }
   web:
     image: nginx:1
-    ports: ["80:8080"]
+    ports: [{ target: 8080, published: 80, mode: host }]
     deploy: { replicas: 1 }
 `);
     const world = settled(stack, [
@@ -512,7 +512,7 @@ services:
 services:
   web:
     image: nginx:1
-    ports: ["80:80"]
+    ports: [{ target: 80, published: 80, mode: host }]
     deploy: { replicas: 2, placement: { constraints: [node.labels.zone == a] } }
 `);
     const world = settled(stack, [
@@ -532,7 +532,7 @@ services:
 services:
   web:
     image: nginx:1
-    ports: ["80:80"]
+    ports: [{ target: 80, published: 80, mode: host }]
     deploy: { replicas: 3, placement: { constraints: [node.labels.zone == a] } }
 `),
       world,
@@ -871,9 +871,13 @@ services:
     ${ports}
     deploy: { replicas: 1, update_config: { order: start-first } }
 `;
-    const published = await stackOf(text('1', 'ports: ["80:80"]'));
+    const published = await stackOf(text('1', 'ports: [{ target: 80, published: 80, mode: host }]'));
     const world = deployed(published);
-    const result = plan(await stackOf(text('2', 'ports: ["80:80"]')), world, { now: T1 });
+    const result = plan(
+      await stackOf(text('2', 'ports: [{ target: 80, published: 80, mode: host }]')),
+      world,
+      { now: T1 },
+    );
     expect(brief(result)).toEqual([
       '0 pull h1 nginx:2',
       '1 replace h1 web/1 app-web-1 -> app-web-1 stop-first',
@@ -1014,11 +1018,11 @@ describe('plan: global services and host ports', () => {
 services:
   agent:
     image: agent:1
-    ports: ["9100:9100"]
+    ports: [{ target: 9100, published: 9100, mode: host }]
     deploy: { mode: global }
   exporter:
     image: exporter:1
-    ports: ["9100:9100"]
+    ports: [{ target: 9100, published: 9100, mode: host }]
     deploy: { mode: global, placement: { constraints: [node.labels.zone == a] } }
 `);
     const result = plan(stack, emptyWorld(stack), { now: T0 });
@@ -1235,7 +1239,7 @@ describe('plan: determinism', () => {
 services:
   web:
     image: nginx:1
-    ports: ["80:80"]
+    ports: [{ target: 80, published: 80, mode: host }]
     deploy: { replicas: 4 }
   api:
     image: nginx:1

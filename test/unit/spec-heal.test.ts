@@ -47,6 +47,11 @@ describe('x-heal', () => {
       watch: { interval: 15_000, hostDownAfter: 4_000, rebalance: false },
       timeouts: { readMs: 5_000, writeMs: 30_000, pullMs: 600_000 },
       lock: { hosts: null },
+      mesh: {
+        image: 'haproxy:2.8-alpine',
+        drainTimeout: 30_000,
+        check: { interval: 1_000, fall: 2, rise: 1 },
+      },
     });
   });
 
@@ -70,7 +75,15 @@ describe('x-heal', () => {
       role: 'manager',
     } as const;
     expect(config.hosts).toEqual({
-      h1: { ...ssh, name: 'h1', user: null, address: '10.0.0.11', port: null, labels: { zone: 'a' } },
+      h1: {
+        ...ssh,
+        name: 'h1',
+        user: null,
+        address: '10.0.0.11',
+        port: null,
+        labels: { zone: 'a' },
+        internalAddress: '10.0.0.11',
+      },
       h2: {
         ...ssh,
         name: 'h2',
@@ -78,10 +91,25 @@ describe('x-heal', () => {
         address: '10.0.0.12',
         port: 2222,
         labels: { zone: 'b', ssd: '' },
+        internalAddress: '10.0.0.12',
       },
-      h3: { ...ssh, name: 'h3', user: 'root', address: '2001:db8::1', port: 2200 },
-      h4: { ...ssh, name: 'h4', user: null, address: 'fe80::1', port: null },
-      h5: { ...ssh, name: 'h5', user: null, address: '2001:db8::5', port: null },
+      h3: {
+        ...ssh,
+        name: 'h3',
+        user: 'root',
+        address: '2001:db8::1',
+        port: 2200,
+        internalAddress: '2001:db8::1',
+      },
+      h4: { ...ssh, name: 'h4', user: null, address: 'fe80::1', port: null, internalAddress: 'fe80::1' },
+      h5: {
+        ...ssh,
+        name: 'h5',
+        user: null,
+        address: '2001:db8::5',
+        port: null,
+        internalAddress: '2001:db8::5',
+      },
       h6: {
         ...ssh,
         name: 'h6',
@@ -90,6 +118,7 @@ describe('x-heal', () => {
         port: null,
         socket: '/run/user/1000/docker.sock',
         identityFile: join(folder, 'keys/h6'),
+        internalAddress: null,
       },
       laptop: {
         name: 'laptop',
@@ -97,6 +126,7 @@ describe('x-heal', () => {
         url: 'unix:///var/run/docker.sock',
         labels: {},
         role: 'manager',
+        internalAddress: null,
       },
       remote: {
         name: 'remote',
@@ -104,6 +134,7 @@ describe('x-heal', () => {
         url: 'tcp://10.0.0.20:2375',
         labels: { zone: 'c' },
         role: 'worker',
+        internalAddress: null,
       },
     });
   });

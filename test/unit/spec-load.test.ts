@@ -204,6 +204,11 @@ describe('loadStack: a minimal spec', () => {
         watch: { interval: 15_000, hostDownAfter: 4_000, rebalance: false },
         timeouts: { readMs: 5_000, writeMs: 30_000, pullMs: 600_000 },
         lock: { hosts: null },
+        mesh: {
+          image: 'haproxy:2.8-alpine',
+          drainTimeout: 30_000,
+          check: { interval: 1_000, fall: 2, rise: 1 },
+        },
       },
       warnings: [],
     });
@@ -362,8 +367,8 @@ describe('loadStack: every service key', () => {
       secretEnvironment: ['SECRET_KEY_BASE'],
       ports: [
         { target: 3000, published: 80, hostIp: null, protocol: 'tcp', mode: 'ingress' },
-        { target: 9000, published: 9000, hostIp: '127.0.0.1', protocol: 'udp', mode: 'ingress' },
-        { target: 9001, published: 9001, hostIp: '127.0.0.1', protocol: 'udp', mode: 'ingress' },
+        { target: 9000, published: 9000, hostIp: '127.0.0.1', protocol: 'udp', mode: 'host' },
+        { target: 9001, published: 9001, hostIp: '127.0.0.1', protocol: 'udp', mode: 'host' },
         { target: 8080, published: null, hostIp: null, protocol: 'tcp', mode: 'ingress' },
         { target: 443, published: 8443, hostIp: '0.0.0.0', protocol: 'tcp', mode: 'host' },
       ],

@@ -129,7 +129,10 @@ describe('parsePorts', () => {
     ],
     [{ target: 80, host_ip: '[::1]', protocol: 'TCP' }, [port(80, null, { hostIp: '::1' })]],
     [{ target: 80, host_ip: '' }, [port(80, null)]],
-    [{ target: 80, name: 'web', app_protocol: 'http', 'x-note': 1 }, [port(80, null)]],
+    [
+      { target: 80, name: 'web', app_protocol: 'http', 'x-note': 1 },
+      [{ ...port(80, null), appProtocol: 'http' }],
+    ],
   ])('reads %j', (entry, value) => {
     expect(parsePorts(entry)).toEqual({ value });
   });

@@ -87,15 +87,38 @@ function parseLong(entry: Readonly<Record<string, unknown>>): Parsed<PortMapping
   if (typeof mode !== 'string' || !isMode(mode)) {
     return { error: `mode ${quote(mode)} is not ingress or host` };
   }
-  // name and app_protocol only describe the port to people and tools: nothing on the engine changes.
+  // The routing mesh is HAProxy, which has no UDP: only an implicit ingress becomes host (normalize).
+  if (entry.mode === 'ingress' && protocol !== 'tcp') {
+    return {
+      error: `mode ingress with protocol ${protocol}: heal's routing mesh serves TCP only: give it mode: host`,
+    };
+  }
   for (const key of ['name', 'app_protocol']) {
     const value = entry[key];
     if (value !== undefined && value !== null && typeof value !== 'string') {
       return { error: `${key} ${quote(value)} is not a string` };
     }
   }
+  const header = entry['x-proxy-protocol'];
+  if (header !== undefined && header !== null && header !== 'v1' && header !== 'v2') {
+    return { error: `x-proxy-protocol ${quote(header)} is not v1 or v2` };
+  }
+  const appProtocol = typeof entry.app_protocol === 'string' ? entry.app_protocol : null;
+  const proxyProtocol = header === 'v1' || header === 'v2' ? header : null;
+  if (appProtocol === 'http' && proxyProtocol !== null) {
+    return {
+      error:
+        'app_protocol http carries the client in X-Forwarded-For: drop x-proxy-protocol, or the app_protocol',
+    };
+  }
   const range = { start: target, end: target };
-  return { value: expand(range, published.value, hostIp.value, protocol, mode) };
+  return {
+    value: expand(range, published.value, hostIp.value, protocol, mode).map((port) => ({
+      ...port,
+      ...(appProtocol === null ? {} : { appProtocol }),
+      ...(proxyProtocol === null ? {} : { proxyProtocol }),
+    })),
+  };
 }
 
 /** Long syntax `published`: absent or empty for an ephemeral port, a port, or a one-port range. */
