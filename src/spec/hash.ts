@@ -59,6 +59,10 @@ export function configHash(service: NormalizedService | Service, stack: HashObje
       ...mount,
       digest: stack.configs[mount.source]?.digest ?? null,
     })),
+    // A replica of a mesh service publishes its listeners on ephemeral ports instead of binding
+    // its published ports: another container from the same keys. Present only then, so that a
+    // container heal made before the mesh, holding a published port itself, is replaced.
+    ...(servesMesh(service) ? { meshed: true } : {}),
   };
   return `${CONFIG_HASH_VERSION}:${createHash('sha256').update(canonicalJson(material)).digest('hex')}`;
 }
@@ -97,6 +101,16 @@ const ADDED_AFTER_V1 = new Set([
   // Resources
   'devices',
 ]);
+
+/**
+ * Whether the routing mesh serves the service (src/mesh/listeners.ts decides its listeners): it
+ * joins networks and has a TCP port in ingress mode or a TCP `expose`.
+ */
+function servesMesh(service: NormalizedService | Service): boolean {
+  if (service.networkMode !== null || service.networks.length === 0) return false;
+  const ingress = service.ports.some((port) => port.mode === 'ingress' && port.protocol === 'tcp');
+  return ingress || service.expose.some((entry) => (entry.split('/')[1] ?? 'tcp') === 'tcp');
+}
 
 function setOnly<T extends object>(value: T): T {
   return Object.fromEntries(

@@ -158,7 +158,7 @@ describe('configHash', () => {
       '  db:',
       '    image: postgres:16',
       '    environment: { POSTGRES_DB: shop }',
-      '    ports: ["5432:5432"]',
+      '    ports: [{ target: 5432, published: 5432, mode: host }]',
       '    configs: [site]',
       'configs:',
       '  site: { file: site.conf }',
@@ -166,8 +166,28 @@ describe('configHash', () => {
     const stack = await load(spec, { 'site.conf': 'X=1\n' });
     const db = stack.services.db!;
     // Pinned from the heal before: its containers are not replaced by the upgrade.
-    expect(db.configHash).toBe('v1:510399660f5e4900b25e78a40f24b479ebff4805e3827d32791347c54507e923');
+    expect(db.configHash).toBe('v1:efeb1bb84067d3f2301a411a90ce5cf67ae77e27a6bf8b0537f97f0d26f6b846');
     expect(keyedConfigHash(db, stack, KEY)).toBe(db.configHash);
+  });
+
+  it('of a service the mesh serves differs from the heal before: its replicas no longer hold the port', async () => {
+    const spec = yaml(
+      'name: shop',
+      'services:',
+      '  db:',
+      '    image: postgres:16',
+      '    environment: { POSTGRES_DB: shop }',
+      '    ports: ["5432:5432"]',
+      '    configs: [site]',
+      'configs:',
+      '  site: { file: site.conf }',
+    );
+    const stack = await load(spec, { 'site.conf': 'X=1\n' });
+    // What the heal before the mesh gave this spec, whose replicas bound 5432 themselves: they are
+    // replaced, so that the proxy can take the port.
+    expect(stack.services.db!.configHash).not.toBe(
+      'v1:510399660f5e4900b25e78a40f24b479ebff4805e3827d32791347c54507e923',
+    );
   });
 
   describe('public hash (heal config)', () => {
