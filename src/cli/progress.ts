@@ -14,6 +14,7 @@ export function progress(stream: Stream, paint: Paint, plan: Plan): (event: Appl
   const rollouts = rolloutProgress(plan);
   return (event) => {
     if (event.type === 'rollout') return void stream.write(`${rolloutLine(event.rollout, paint)}\n`);
+    if (event.type === 'warning') return void stream.write(`${paint.bold(`  warning: ${event.message}`)}\n`);
     if (event.type === 'monitor') {
       for (const line of rollouts.flush()) stream.write(`${paint.bold(line)}\n`);
       return void stream.write(`${paint.bold(monitorLine(event))}\n`);
@@ -79,7 +80,7 @@ function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)}s`;
 }
 
-type ActionEvent = Exclude<ApplyEvent, { type: 'rollout' | 'monitor' }>;
+type ActionEvent = Exclude<ApplyEvent, { type: 'rollout' | 'monitor' | 'warning' }>;
 
 function plain(stream: Stream, paint: Paint): (event: ActionEvent) => void {
   return (event) => {

@@ -38,7 +38,9 @@ export type ApplyEvent =
       readonly service: string;
       readonly monitor: number;
       readonly until: number;
-    };
+    }
+  /** Something went wrong that is no action's failure: a mesh proxy that did not answer. */
+  | { readonly type: 'warning'; readonly message: string };
 
 export type ActionOutcome =
   | { readonly action: Action; readonly result: 'done'; readonly ms: number }
@@ -98,7 +100,7 @@ export async function apply(plan: Plan, stack: Stack, options: ApplyOptions): Pr
     options.disturbedSince,
   );
 
-  const mesh = new MeshMembers(stack, options.reach);
+  const mesh = new MeshMembers(stack, options.reach, (message) => emit({ type: 'warning', message }));
   let settled = false;
   for (const phase of plan.phases) {
     const actions = plan.actions.filter((action) => action.phase === phase.index);

@@ -292,6 +292,7 @@ function logEvent(
     );
   if (event.type === 'rollout')
     log.warn({ stack: stack.name, ...event.rollout }, 'rollout stopped by failure_action');
+  if (event.type === 'warning') log.warn({ stack: stack.name, error: event.message }, 'apply warning');
   if (event.type === 'monitor')
     log.info(
       { stack: stack.name, service: event.service, ms: Math.max(0, event.until - Date.now()) },
