@@ -297,43 +297,28 @@ function prepare(input: ScheduleInput, drafts: readonly Draft[]): Draft[] {
     }
   }
   const pulled = new Set<string>();
+  const pull = (host: string, image: string, reason: string): void => {
+    pulled.add(`${host}\n${image}`);
+    out.push({ kind: 'pull', phase: 0, stage: PREPARE, host, service: null, slot: null, image, reason });
+  };
   for (const draft of drafts) {
     if (draft.kind === 'create-proxy') {
       const image = draft.create.body.Image;
       const host = input.usable.find((item) => item.name === draft.host)!;
-      const key = `${draft.host}\n${image}`;
-      if (pulled.has(key) || hasImage(host, image)) continue;
-      pulled.add(key);
-      out.push({
-        kind: 'pull',
-        phase: 0,
-        stage: PREPARE,
-        host: draft.host,
-        service: null,
-        slot: null,
-        image,
-        reason: `${image} (the mesh proxy) is not on ${draft.host}`,
-      });
+      if (pulled.has(`${draft.host}\n${image}`) || hasImage(host, image)) continue;
+      pull(draft.host, image, `${image} (the mesh proxy) is not on ${draft.host}`);
       continue;
     }
     if (draft.kind !== 'create' && draft.kind !== 'replace') continue;
     const service = stack.services[draft.service]!;
-    const key = `${draft.host}\n${service.image}`;
-    if (pulled.has(key) || service.pullPolicy === 'never') continue;
+    if (pulled.has(`${draft.host}\n${service.image}`) || service.pullPolicy === 'never') continue;
     const host = input.usable.find((item) => item.name === draft.host)!;
     if (service.pullPolicy === 'missing' && hasImage(host, service.image)) continue;
-    pulled.add(key);
-    out.push({
-      kind: 'pull',
-      phase: 0,
-      stage: PREPARE,
-      host: draft.host,
-      service: null,
-      slot: null,
-      image: service.image,
-      reason:
-        service.pullPolicy === 'always' ? 'pull_policy: always' : `${service.image} is not on ${draft.host}`,
-    });
+    pull(
+      draft.host,
+      service.image,
+      service.pullPolicy === 'always' ? 'pull_policy: always' : `${service.image} is not on ${draft.host}`,
+    );
   }
   return out;
 }
