@@ -164,8 +164,10 @@ export async function apply(plan: Plan, stack: Stack, options: ApplyOptions): Pr
     );
   }
   // Members moved one by one above; now every proxy in step with the world, and its file written.
-  if (plan.actions.length > 0 && !options.signal?.aborted && hasMesh(plan, stack, mesh))
-    await mesh.converge().catch(() => undefined);
+  if (plan.actions.length > 0 && !options.signal?.aborted && hasMesh(plan, mesh))
+    await mesh
+      .converge()
+      .catch((error: unknown) => emit({ type: 'warning', message: `the mesh proxies: ${String(error)}` }));
   // update_config.monitor covers the last batch too: a rollout is done once its last window passed.
   await guard.check(options.signal);
   for (const window of guard.windows()) emit({ type: 'monitor', ...window });
@@ -231,15 +233,14 @@ function skip(action: Action, why: string, emit: (event: ApplyEvent) => void): A
   return { action, result: 'skipped', why };
 }
 
-function hasMesh(plan: Plan, stack: Stack, mesh: MeshMembers): boolean {
-  return (
-    plan.actions.some(
-      (action) =>
-        action.kind === 'create-proxy' ||
-        action.kind === 'mesh-sync' ||
-        action.kind === 'remove-proxy' ||
-        mesh.service(action.service) !== null,
-    ) && Object.keys(stack.services).length > 0
+/** Whether the plan touches the mesh: a proxy, its members, or a replica of a mesh service. */
+function hasMesh(plan: Plan, mesh: MeshMembers): boolean {
+  return plan.actions.some(
+    (action) =>
+      action.kind === 'create-proxy' ||
+      action.kind === 'mesh-sync' ||
+      action.kind === 'remove-proxy' ||
+      mesh.service(action.service) !== null,
   );
 }
 

@@ -67,8 +67,8 @@ export class MeshMembers {
       }),
     };
     const server = serverName(mesh);
+    const hosts = new Map(this.#hosts().map((host) => [host.name, host]));
     await this.#eachProxy(service, async (proxyClient, socket) => {
-      const hosts = new Map(this.#hosts().map((host) => [host.name, host]));
       const changes = service.listeners.flatMap((listener): MemberChange[] => {
         const endpoint = replicaEndpoint(mesh, listener.target, proxyClient.host.name, service, hosts);
         if (endpoint === null) return [];

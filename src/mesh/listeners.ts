@@ -1,3 +1,4 @@
+import { exposedTcpPorts, isIngressTcp } from '../spec/mesh-ports.js';
 import type { PortMapping, Service } from '../spec/types.js';
 import type { ListenerMode, MeshListener, MeshService, ProxyProtocol, PublishedPort } from './types.js';
 
@@ -44,8 +45,8 @@ function serviceListeners(service: MeshServiceInput): ServiceListeners {
   const errors = ingress.flatMap((port) =>
     port.protocol === 'tcp' ? [] : [nonTcpError(service.name, port)],
   );
-  const tcp = ingress.filter((port) => port.protocol === 'tcp');
-  const targets = [...new Set([...tcp.map((port) => port.target), ...exposedTcp(service.expose)])];
+  const tcp = ingress.filter(isIngressTcp);
+  const targets = [...new Set([...tcp.map((port) => port.target), ...exposedTcpPorts(service.expose)])];
   const listeners: MeshListener[] = [];
   for (const target of targets.sort((a, b) => a - b)) {
     const ports = tcp.filter((port) => port.target === target);
@@ -99,15 +100,6 @@ function uniquePublished(ports: readonly MeshPort[]): PublishedPort[] {
     seen.set(`${value.hostIp ?? ''}:${value.port}`, value);
   }
   return [...seen.values()].sort((a, b) => a.port - b.port || compare(a.hostIp ?? '', b.hostIp ?? ''));
-}
-
-/** `expose` entries are `PORT/PROTO`; only TCP ones get a listener. */
-function exposedTcp(expose: readonly string[]): number[] {
-  return expose.flatMap((entry) => {
-    const [port, protocol = 'tcp'] = entry.split('/');
-    const number = Number(port);
-    return protocol === 'tcp' && Number.isInteger(number) && number > 0 ? [number] : [];
-  });
 }
 
 /** Two services' proxies cannot both hold one host port. */

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { NormalizedService } from './normalize-service.js';
+import { servesMesh } from './mesh-ports.js';
 import type { Service, Stack } from './types.js';
 
 /**
@@ -101,16 +102,6 @@ const ADDED_AFTER_V1 = new Set([
   // Resources
   'devices',
 ]);
-
-/**
- * Whether the routing mesh serves the service (src/mesh/listeners.ts decides its listeners): it
- * joins networks and has a TCP port in ingress mode or a TCP `expose`.
- */
-function servesMesh(service: NormalizedService | Service): boolean {
-  if (service.networkMode !== null || service.networks.length === 0) return false;
-  const ingress = service.ports.some((port) => port.mode === 'ingress' && port.protocol === 'tcp');
-  return ingress || service.expose.some((entry) => (entry.split('/')[1] ?? 'tcp') === 'tcp');
-}
 
 function setOnly<T extends object>(value: T): T {
   return Object.fromEntries(
