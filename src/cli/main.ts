@@ -5,6 +5,9 @@ import { applyCommand, ApplyRefused } from './commands/apply.js';
 import { configCommand } from './commands/config.js';
 import { downCommand } from './commands/down.js';
 import { hostsCommand } from './commands/hosts.js';
+import { logsCommand } from './commands/logs.js';
+import { execCommand } from './commands/exec.js';
+import { runCommand } from './commands/run.js';
 import { planCommand } from './commands/plan.js';
 import { psCommand } from './commands/ps.js';
 import { rollbackCommand } from './commands/rollback.js';
@@ -37,6 +40,9 @@ export function buildProgram(): Command {
     planCommand(),
     applyCommand(),
     statusCommand(),
+    logsCommand(),
+    execCommand(),
+    runCommand(),
     scaleCommand((args) => main(['node', 'heal', ...args])),
     rollbackCommand(),
     downCommand(),

@@ -63,6 +63,24 @@ export async function createAndStart(
   service: string,
   signal?: AbortSignal,
 ): Promise<string> {
+  const id = await prepareContainer(client, spec, stack, service, signal);
+  await startContainer(client, id, spec.query.name, signal);
+  if (spec.waitHealthy)
+    await waitHealthy(client, id, spec.query.name, spec.healthTimeout, signal, spec.exitZero ?? 'failure');
+  return id;
+}
+
+/**
+ * Creates a container exactly as the plan says, with its secret and config files in and its other
+ * networks connected, not started. Returns its id.
+ */
+export async function prepareContainer(
+  client: HostClient,
+  spec: CreateSpec,
+  stack: Stack,
+  service: string,
+  signal?: AbortSignal,
+): Promise<string> {
   const write = writeCall(signal);
   const body = withSecrets(spec, stack, service);
   const { Id: id } = await createContainer(client, spec, body, signal);
@@ -95,9 +113,6 @@ export async function createAndStart(
       write,
     );
   }
-  await startContainer(client, id, spec.query.name, signal);
-  if (spec.waitHealthy)
-    await waitHealthy(client, id, spec.query.name, spec.healthTimeout, signal, spec.exitZero ?? 'failure');
   return id;
 }
 

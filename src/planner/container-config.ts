@@ -51,6 +51,8 @@ export type ContainerCreateBody = {
   readonly WorkingDir?: string;
   readonly Tty?: true;
   readonly OpenStdin?: true;
+  /** `heal run`'s one-off: stdin closes when heal's does. */
+  readonly StdinOnce?: true;
   readonly StopSignal?: string;
   /** The service-level mac_address: the first network's endpoint. */
   readonly MacAddress?: string;

@@ -21,8 +21,21 @@ export const LABEL = {
   reason: 'io.heal.reason',
   /** On the stack key's volume: the key, which only the hosts hold (see planner/stack-key.ts). */
   key: 'io.heal.key',
-  /** `mesh-proxy` on a routing mesh proxy (src/mesh): a container of the service that is no replica. */
+  /**
+   * On a container of a service that is no replica: `mesh-proxy` (src/mesh), `one-off` (`heal run`,
+   * src/operate). Plans never count, replace or restart either.
+   */
   role: 'io.heal.role',
 } as const;
 
 export const MESH_PROXY_ROLE = 'mesh-proxy';
+export const ONE_OFF_ROLE = 'one-off';
+
+/** A container of the stack that is no replica: a mesh proxy or a one-off (see `LABEL.role`). */
+export function hasRole(container: { readonly labels: Readonly<Record<string, string>> }): boolean {
+  return container.labels[LABEL.role] !== undefined;
+}
+
+export function isOneOff(container: { readonly labels: Readonly<Record<string, string>> }): boolean {
+  return container.labels[LABEL.role] === ONE_OFF_ROLE;
+}

@@ -1,5 +1,5 @@
 import type { Service, Stack } from '../spec/types.js';
-import { LABEL } from './labels.js';
+import { hasRole, isOneOff, LABEL } from './labels.js';
 import type { Observed, ObservedContainer, ObservedHost } from './observed.js';
 import {
   choose,
@@ -16,7 +16,7 @@ import { buildCreate, serviceSpecLabel, slotName, type CreateContext } from './c
 import { rebalance } from './rebalance.js';
 import { unpaused } from './drift.js';
 import { holdDependents } from './jobs.js';
-import { isProxy, planMesh } from './mesh.js';
+import { planMesh } from './mesh.js';
 import { driveStack, shortHash } from './rollout.js';
 import { schedule, type Intent } from './schedule.js';
 import { keyedStack, keyVolumes, needsStackKey, sealStackKey } from './stack-key.js';
@@ -188,6 +188,14 @@ export function plan(spec: Stack, observed: Observed, options: PlanOptions): Pla
     }
   }
 
+  // `heal down`: a one-off still there (heal run removes its own when it ends) goes with the stack.
+  if (services.length === 0) {
+    for (const container of usable.flatMap((host) => host.containers)) {
+      if (isOneOff(container) && container.labels[LABEL.stack] === desired.name)
+        intents.push(removal(null, container, 'a one-off of heal run'));
+    }
+  }
+
   const existing = usable.reduce(
     (count, host) =>
       count + host.containers.filter((container) => container.labels[LABEL.stack] === desired.name).length,
@@ -235,8 +243,8 @@ function groupContainers(
   for (const host of hosts) {
     for (const container of host.containers) {
       if (container.labels[LABEL.stack] !== stack) continue;
-      // A mesh proxy is no replica: planMesh looks after it.
-      if (isProxy(container)) continue;
+      // A mesh proxy is no replica (planMesh looks after it), nor a one-off (heal run's own).
+      if (hasRole(container)) continue;
       if (container.service === null || container.slot === null) {
         warnings.push(
           `${host.name}: container ${container.name} has the stack's label but no service or slot: left alone`,

@@ -1,21 +1,11 @@
-import type { IpamPool, Service, Stack } from '../spec/types.js';
+import type { Service, Stack } from '../spec/types.js';
+import { neededNetworks, neededVolumes, networkCreate, volumeCreate } from './engine-objects.js';
 import { LABEL } from './labels.js';
 import type { ObservedContainer, ObservedHost, RolloutMark } from './observed.js';
 import type { HostLoad } from './placement.js';
 import type { KeyVolumes } from './stack-key.js';
 import type { MeshDraft, MeshStage } from './mesh.js';
-import type {
-  Action,
-  CreateSpec,
-  IpamPoolConfig,
-  NetworkCreate,
-  Phase,
-  Plan,
-  Rollout,
-  ServiceSummary,
-  Unplaced,
-  VolumeCreate,
-} from './plan-types.js';
+import type { Action, CreateSpec, Phase, Plan, Rollout, ServiceSummary, Unplaced } from './plan-types.js';
 
 /** What the planner decided for one slot, before it is ordered into phases. */
 export type Intent =
@@ -375,22 +365,6 @@ function cleanUp(input: ScheduleInput, stage: Stage): Draft[] {
   return out;
 }
 
-function neededNetworks(stack: Stack, services: readonly Service[]): Set<string> {
-  const names = services
-    .filter((service) => service.networkMode === null)
-    .flatMap((service) => service.networks.map((network) => network.name));
-  return new Set(names.filter((name) => stack.networks[name] && !stack.networks[name].external).sort());
-}
-
-function neededVolumes(stack: Stack, services: readonly Service[]): Set<string> {
-  const names = services.flatMap((service) =>
-    service.volumes.flatMap((mount) =>
-      mount.type === 'volume' && mount.source !== null ? [mount.source] : [],
-    ),
-  );
-  return new Set(names.filter((name) => stack.volumes[name] && !stack.volumes[name].external).sort());
-}
-
 function servicesUsing(services: readonly Service[], uses: (service: Service) => boolean): string {
   return services
     .filter(uses)
@@ -402,61 +376,6 @@ function servicesUsing(services: readonly Service[], uses: (service: Service) =>
 function hasImage(host: ObservedHost, image: string): boolean {
   const reference = /[@]|:[^/]*$/.test(image) ? image : `${image}:latest`;
   return host.images.includes(reference) || host.images.includes(image);
-}
-
-function networkCreate(stack: Stack, name: string): NetworkCreate {
-  const network = stack.networks[name]!;
-  return {
-    Name: network.engineName,
-    ...(network.driver === null ? {} : { Driver: network.driver }),
-    ...(network.internal ? { Internal: true } : {}),
-    ...(network.attachable ? { Attachable: true } : {}),
-    ...(network.enableIpv6 ? { EnableIPv6: true } : {}),
-    ...(Object.keys(network.driverOpts).length > 0 ? { Options: network.driverOpts } : {}),
-    ...(network.ipam.driver !== null ||
-    network.ipam.config.length > 0 ||
-    Object.keys(network.ipam.options).length > 0
-      ? {
-          IPAM: {
-            ...(network.ipam.driver === null ? {} : { Driver: network.ipam.driver }),
-            Config: network.ipam.config.map(ipamEntry),
-            ...(Object.keys(network.ipam.options).length > 0 ? { Options: network.ipam.options } : {}),
-          },
-        }
-      : {}),
-    Labels: {
-      ...network.labels,
-      [LABEL.stack]: stack.name,
-      'com.docker.compose.project': stack.name,
-      'com.docker.compose.network': name,
-    },
-    CheckDuplicate: true,
-  };
-}
-
-/** compose writes `ip_range` and `aux_addresses`; the engine wants `IPRange` and `AuxiliaryAddresses`. */
-function ipamEntry(pool: IpamPool): IpamPoolConfig {
-  return {
-    ...(pool.subnet === undefined ? {} : { Subnet: pool.subnet }),
-    ...(pool.gateway === undefined ? {} : { Gateway: pool.gateway }),
-    ...(pool.ip_range === undefined ? {} : { IPRange: pool.ip_range }),
-    ...(pool.aux_addresses === undefined ? {} : { AuxiliaryAddresses: pool.aux_addresses }),
-  };
-}
-
-function volumeCreate(stack: Stack, name: string): VolumeCreate {
-  const volume = stack.volumes[name]!;
-  return {
-    Name: volume.engineName,
-    ...(volume.driver === null ? {} : { Driver: volume.driver }),
-    ...(Object.keys(volume.driverOpts).length > 0 ? { DriverOpts: volume.driverOpts } : {}),
-    Labels: {
-      ...volume.labels,
-      [LABEL.stack]: stack.name,
-      'com.docker.compose.project': stack.name,
-      'com.docker.compose.volume': name,
-    },
-  };
 }
 
 function ref(container: ObservedContainer): { id: string; name: string; host: string } {

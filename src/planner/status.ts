@@ -1,8 +1,8 @@
-import { isProxy } from './mesh.js';
 import type { Service, Stack } from '../spec/types.js';
 import type { Observed, RolloutMark } from './observed.js';
 import { completed } from './jobs.js';
 import { keyedStack } from './stack-key.js';
+import { hasRole } from './labels.js';
 
 /** One service's replicas as observed: a row of `heal status --json` (a documented contract) and of the daemon's /status. */
 export type StatusRow = {
@@ -27,10 +27,10 @@ export type StatusRow = {
  */
 export function statusRows(spec: Stack, observed: Observed): StatusRow[] {
   const { stack } = keyedStack(spec, observed);
-  // A mesh proxy carries its service's label but is no replica of it.
+  // A mesh proxy and a one-off carry their service's label but are no replicas of it.
   const containers = observed.hosts
     .flatMap((host) => host.containers)
-    .filter((container) => !isProxy(container));
+    .filter((container) => !hasRole(container));
   const marks = observed.hosts.flatMap((host) => host.marks);
   return Object.values(stack.services)
     .sort((a, b) => (a.name < b.name ? -1 : 1))

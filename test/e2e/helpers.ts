@@ -14,6 +14,7 @@ export type Started = {
   readonly pid: number;
   readonly done: Promise<Run>;
   stdout(): string;
+  stderr(): string;
   running(): boolean;
 };
 
@@ -39,7 +40,7 @@ export function startHeal(cwd: string, args: readonly string[]): Started {
     });
   });
   if (child.pid === undefined) throw new Error('could not start node bin/heal.js');
-  return { pid: child.pid, done, stdout: () => stdout, running: () => running };
+  return { pid: child.pid, done, stdout: () => stdout, stderr: () => stderr, running: () => running };
 }
 
 export function heal(cwd: string, ...args: string[]): Promise<Run> {
