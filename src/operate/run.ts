@@ -12,7 +12,7 @@ export type RunRequest = {
   readonly tty: boolean;
   readonly interactive: boolean;
   readonly terminal: Terminal;
-  /** Aborts the one-off: it is sent SIGTERM, then removed. */
+  /** Aborts the one-off: it is stopped as docker stop does (the grace period, then SIGKILL), then removed. */
   readonly signal: AbortSignal;
 };
 
@@ -48,9 +48,12 @@ export async function runOneOff(
       resize: (size) => container.resize(size),
     });
     await client.call('start', () => container.start(), writeCall());
+    // Like docker stop: the stop signal, then SIGKILL after the grace period (a PID 1 such as
+    // `sleep` ignores SIGTERM and SIGINT).
+    const grace = Math.ceil(service.stopGracePeriod / 1000);
     const stop = (): void =>
       void client
-        .call('kill', () => container.kill({ signal: 'SIGTERM' }), writeCall())
+        .call('stop one-off', () => container.stop({ t: grace }), { ...writeCall(), extraMs: grace * 1000 })
         .catch(() => undefined);
     request.signal.addEventListener('abort', stop, { once: true });
     try {

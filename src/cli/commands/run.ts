@@ -24,6 +24,7 @@ export function runCommand(): Command {
     .option('--host <host>', "on this host (default: where the service's replicas run)")
     .option('-i, --interactive', "pass heal's stdin to the command even without a terminal")
     .option('-T, --no-tty', 'no TTY, even in a terminal')
+    .option('--rm', 'remove the container when it ends (always so: a one-off is never kept)')
     .action(async (name: string, command: string[], options: Options) => {
       const stack = await loadFromOptions(options);
       const unknown = unknownServices(stack, [name]);
