@@ -88,7 +88,10 @@ describe('the mesh proxy runtime socket', () => {
       }
       return 'Server deleted.\n';
     });
-    const remove = runtimeCommands([{ kind: 'remove', backend: 'web_8080', server: 'h1-s1-abc' }], DEFAULT_HEALTH);
+    const remove = runtimeCommands(
+      [{ kind: 'remove', backend: 'web_8080', server: 'h1-s1-abc' }],
+      DEFAULT_HEALTH,
+    );
     await runCommands(client, path, remove, 2000, 10);
     expect(sent).toEqual([
       'set server web_8080/h1-s1-abc state maint',
