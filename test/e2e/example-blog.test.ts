@@ -150,15 +150,17 @@ describe('examples/blog, as its README walks it', () => {
     expect(applied.stdout).toMatch(/web: 6 of 12 slots updated and healthy/);
     // Three delays of 10 s between four batches.
     expect(applied.ms).toBeGreaterThanOrEqual(30_000);
-    expect(lowest).toBe(9);
+    // Each old replica left every proxy (drained) before it stopped: port 80 failed no request.
+    expect(load.sample().sent).toBeGreaterThan(200);
+    expect(await failures(load)).toEqual([]);
+    // A batch's 3 replacements drain and stop each at its own pace: the census may see 9 or a few more.
+    expect(lowest).toBeGreaterThanOrEqual(9);
+    expect(lowest).toBeLessThan(12);
     expect(await census()).toEqual({
       healthy: { [env.images.web2]: 12 },
       containers: 12,
       proxies: 'h1 h2 h3',
     });
-    // Each old replica left every proxy (drained) before it stopped: port 80 failed no request.
-    expect(load.sample().sent).toBeGreaterThan(200);
-    expect(await failures(load)).toEqual([]);
   }, 180_000);
 
   it('rolls a bad version back after its first batch, and holds it', async () => {
