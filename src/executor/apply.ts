@@ -351,7 +351,10 @@ async function perform(
       const service = stack.services[action.service];
       const exitZero = service ? jobExitZero(stack, service) : 'failure';
       const timeout = exitZero === 'awaited' ? JOB_TIMEOUT_MS : 60_000;
-      return waitHealthy(client, action.container.id, action.container.name, timeout, signal, exitZero);
+      await waitHealthy(client, action.container.id, action.container.name, timeout, signal, exitZero);
+      // Restarted, it came back on a new ephemeral port (and maybe address): back into every proxy.
+      await admit(action.container.id, action.slot);
+      return;
     }
     case 'replace': {
       if (action.order === 'start-first') {

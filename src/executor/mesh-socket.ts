@@ -2,6 +2,7 @@ import type { Duplex } from 'node:stream';
 import { answered, type RuntimeCommand } from '../mesh/runtime.js';
 import { HostUnreachableError } from './errors.js';
 import type { HostClient } from './host-client.js';
+import { sleep } from './sleep.js';
 
 /**
  * Sends one line to a HAProxy runtime API socket on a host and returns its whole answer (HAProxy
@@ -54,15 +55,23 @@ export async function runtimeLine(
   }
 }
 
-/** Runs runtime commands in order; the first answer that is not the expected one fails. */
+/**
+ * Runs runtime commands in order; the first answer that is not the expected one fails, once a
+ * command's `retries` (sent again every `retryMs`) are spent.
+ */
 export async function runCommands(
   client: HostClient,
   socketPath: string,
   commands: readonly RuntimeCommand[],
   timeoutMs: number,
+  retryMs = 100,
 ): Promise<void> {
   for (const command of commands) {
-    const answer = await runtimeLine(client, socketPath, command.line, timeoutMs);
+    let answer = await runtimeLine(client, socketPath, command.line, timeoutMs);
+    for (let retry = 0; retry < (command.retries ?? 0) && !answered(command, answer); retry += 1) {
+      await sleep(retryMs);
+      answer = await runtimeLine(client, socketPath, command.line, timeoutMs);
+    }
     if (!answered(command, answer))
       throw new Error(`mesh proxy on ${client.host.name}: "${command.line}" answered "${answer.trim()}"`);
   }

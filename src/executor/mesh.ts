@@ -42,7 +42,12 @@ export class MeshMembers {
     return name === null ? null : meshServiceOf(this.#stack, name);
   }
 
-  /** Adds a new healthy replica to every proxy, and waits (bounded) until every proxy checks it up. */
+  /**
+   * Adds a healthy replica to every proxy, and waits (bounded) until every proxy checks it up. A
+   * proxy that already holds it (a replica heal restarted keeps its container, so its server name,
+   * but comes back on a new ephemeral port or address, and may have been drained or put in
+   * maintenance meanwhile) has it re-addressed and made ready instead of added.
+   */
   async admit(service: MeshService, client: HostClient, replica: ReplicaRef): Promise<void> {
     const info = await client.call(`inspect ${replica.id.slice(0, 12)}`, (docker, abortSignal) =>
       docker.getContainer(replica.id).inspect({ abortSignal }),
@@ -69,11 +74,22 @@ export class MeshMembers {
     const server = serverName(mesh);
     const hosts = new Map(this.#hosts().map((host) => [host.name, host]));
     await this.#eachProxy(service, async (proxyClient, socket) => {
+      const present = parseServersState(
+        await runtimeLine(proxyClient, socket, 'show servers state', this.#readMs()),
+      );
       const changes = service.listeners.flatMap((listener): MemberChange[] => {
         const endpoint = replicaEndpoint(mesh, listener.target, proxyClient.host.name, service, hosts);
         if (endpoint === null) return [];
         const backend = backendName(listener);
-        return [{ kind: 'add', backend, server, ...endpoint, proxyProtocol: listener.proxyProtocol }];
+        const held = present.find((item) => item.backend === backend && item.server === server);
+        if (held === undefined)
+          return [{ kind: 'add', backend, server, ...endpoint, proxyProtocol: listener.proxyProtocol }];
+        return [
+          ...(held.address !== endpoint.address || held.port !== endpoint.port
+            ? [{ kind: 'readdress' as const, backend, server, ...endpoint }]
+            : []),
+          ...(held.admin !== 'ready' ? [{ kind: 'ready' as const, backend, server }] : []),
+        ];
       });
       await runCommands(
         proxyClient,

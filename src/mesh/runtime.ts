@@ -6,7 +6,19 @@ import { hostPort, serverKeywords, type HealthSettings } from './health.js';
  * must contain: `add server`, `del server` and `set server … addr` say so, every other command
  * here answers nothing.
  */
-export type RuntimeCommand = { readonly line: string; readonly expect: string };
+export type RuntimeCommand = {
+  readonly line: string;
+  readonly expect: string;
+  /**
+   * How many more times to send the line, 100 ms apart, while the answer is not the expected one.
+   * `del server` right after `shutdown sessions` is refused ("still has connections attached")
+   * until the sessions killed in their threads are gone, which takes a few milliseconds.
+   */
+  readonly retries?: number;
+};
+
+/** `del server` is retried this many times, 100 ms apart (2 s in all), before the removal fails. */
+export const DEL_SERVER_RETRIES = 20;
 
 const SILENT = '';
 
@@ -18,7 +30,8 @@ const SILENT = '';
  *   passing check (`rise`), never before.
  * - drain: no new connections; established ones and checks go on.
  * - remove: `del server` needs maintenance and no connection left, so the remaining sessions (past
- *   the drain timeout the executor waited) are shut first.
+ *   the drain timeout the executor waited) are shut first; it is refused while their shutdown
+ *   finishes, so it is retried (bounded) until it answers.
  */
 export function runtimeCommands(changes: readonly MemberChange[], health: HealthSettings): RuntimeCommand[] {
   return changes.flatMap((change) => commandsFor(change, health));
@@ -52,7 +65,7 @@ function commandsFor(change: MemberChange, health: HealthSettings): RuntimeComma
       return [
         { line: `set server ${ref} state maint`, expect: SILENT },
         { line: `shutdown sessions server ${ref}`, expect: SILENT },
-        { line: `del server ${ref}`, expect: 'Server deleted.' },
+        { line: `del server ${ref}`, expect: 'Server deleted.', retries: DEL_SERVER_RETRIES },
       ];
   }
 }

@@ -253,8 +253,11 @@ function prepare(input: ScheduleInput, drafts: readonly Draft[]): Draft[] {
   const { stack } = input;
   const out: Draft[] = [];
   const placed = placedWithProxies(input);
+  // A proxy mounts none of its service's volumes: they are needed where replicas run only.
+  const replicas = placements(input.intents);
   for (const host of input.usable) {
     const services = [...(placed.get(host.name) ?? [])];
+    const mounting = [...(replicas.get(host.name) ?? [])];
     for (const name of neededNetworks(stack, services)) {
       const network = stack.networks[name]!;
       if (host.networks.includes(network.engineName)) continue;
@@ -270,7 +273,7 @@ function prepare(input: ScheduleInput, drafts: readonly Draft[]): Draft[] {
         reason: `needed by ${servicesUsing(services, (service) => service.networks.some((item) => item.name === name))}`,
       });
     }
-    for (const name of neededVolumes(stack, services)) {
+    for (const name of neededVolumes(stack, mounting)) {
       const volume = stack.volumes[name]!;
       if (host.volumes.includes(volume.engineName)) continue;
       out.push({
@@ -282,7 +285,7 @@ function prepare(input: ScheduleInput, drafts: readonly Draft[]): Draft[] {
         slot: null,
         volume: volume.engineName,
         config: volumeCreate(stack, name),
-        reason: `mounted by ${servicesUsing(services, (service) => service.volumes.some((mount) => mount.type === 'volume' && mount.source === name))}`,
+        reason: `mounted by ${servicesUsing(mounting, (service) => service.volumes.some((mount) => mount.type === 'volume' && mount.source === name))}`,
       });
     }
   }
@@ -326,6 +329,7 @@ function cleanUp(input: ScheduleInput, stage: Stage): Draft[] {
     reason: `the spec has moved on from ${mark.service}'s ${mark.state} config`,
   }));
   const placed = placedWithProxies(input);
+  const replicas = placements(input.intents);
   for (const host of input.usable) {
     const services = [...(placed.get(host.name) ?? [])];
     const networks = new Set(
@@ -346,7 +350,9 @@ function cleanUp(input: ScheduleInput, stage: Stage): Draft[] {
     }
     if (!input.pruneVolumes) continue;
     const volumes = new Set(
-      [...neededVolumes(stack, services)].map((name) => stack.volumes[name]!.engineName),
+      [...neededVolumes(stack, [...(replicas.get(host.name) ?? [])])].map(
+        (name) => stack.volumes[name]!.engineName,
+      ),
     );
     for (const volume of host.volumes) {
       if (!volumes.has(volume))

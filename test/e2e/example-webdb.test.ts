@@ -2,7 +2,8 @@
  * examples/webdb end to end: the example's own stack.yml, renamed so it cannot meet a stack a
  * person deployed by hand, applied with the built CLI on the test bed's three hosts. The tests run
  * in order on one stack; every outcome is read from the engines (containers, volumes, mounts) and
- * from what the published ports serve.
+ * from what the published ports serve. The web replicas reach db by its name through the routing
+ * mesh (db's proxy on every host), so every visit from h1 and h3 crosses to h2.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -28,9 +29,9 @@ const STACK = 'e2ewebdb';
 const HOSTS = ['h1', 'h2', 'h3'] as const;
 const OWNED = `label=io.heal.stack=${STACK}`;
 const VOLUME = `${STACK}_dbdata`;
-/** The ports the example publishes: db's on h2, web's on every host. */
-const DB_PORT = 5432;
+/** The port web publishes on every host (db publishes none: it is reached by name). */
 const WEB_PORT = 8000;
+const DB_PROXY = `${STACK}-db-mesh`;
 
 let env: TestbedEnv;
 let work: string;
@@ -59,8 +60,17 @@ function writeSpec(...changes: [from: string, to: string][]): void {
   writeFileSync(join(work, 'stack.yml'), text);
 }
 
-function owned(): Promise<EngineContainer[]> {
-  return containersOnAll(HOSTS, OWNED);
+/** The stack's replicas (a slot each): the mesh's proxies are left out. */
+async function owned(): Promise<EngineContainer[]> {
+  return (await containersOnAll(HOSTS, OWNED)).filter((container) => container.slot !== null);
+}
+
+/** The hosts running db's mesh proxy. */
+async function proxies(): Promise<string[]> {
+  return (await containersOnAll(HOSTS, OWNED))
+    .filter((container) => container.name === DB_PROXY && container.state === 'running')
+    .map((container) => container.host)
+    .sort();
 }
 
 /** Per service, how many containers run on each host. */
@@ -82,9 +92,9 @@ async function db(): Promise<EngineContainer> {
 
 const address = (host: string): string => hostOf(env, host).address;
 
-/** What the database says it holds, asked straight on h2's published port. */
-function count(): Promise<string | null> {
-  return page(address('h2'), DB_PORT, '/cgi-bin/count');
+/** How many hits the database holds, read from its volume in the db container on h2. */
+async function count(): Promise<string> {
+  return (await dockerOn('h2', 'exec', (await db()).id, 'sh', '-c', 'wc -l </data/hits')).trim();
 }
 
 /** A visit through the web replica on `host`: "N hits, served by CONTAINER", null when it fails. */
@@ -117,7 +127,7 @@ async function expectConverged(): Promise<void> {
 /** The example publishes fixed ports: a container of another stack holding one would move a replica. */
 async function expectPortsFree(): Promise<void> {
   for (const host of HOSTS) {
-    for (const port of [DB_PORT, WEB_PORT]) {
+    for (const port of [WEB_PORT]) {
       const holders = lines(
         await dockerOn(host, 'ps', '--filter', `publish=${port}`, '--format', '{{.Names}}'),
       );
@@ -162,8 +172,9 @@ describe('examples/webdb on three hosts', () => {
     expect(Object.fromEntries(Object.entries(xHeal.hosts).map(([name, host]) => [name, host.ssh]))).toEqual(
       Object.fromEntries(env.hosts.map((host) => [host.name, host.address])),
     );
-    // The address web replicas reach the database at is h2's, where db is pinned.
-    expect(example).toContain(`DB_URL: http://${address('h2')}:${DB_PORT}`);
+    // The web replicas reach the database by its name, not by a host's address.
+    expect(example).toContain('DB_URL: http://db:8080');
+    expect(example).not.toMatch(/DB_URL: http:\/\/\d/);
   });
 
   it('plans db and its volume on h2 only, and the web replicas after db', async () => {
@@ -194,10 +205,15 @@ describe('examples/webdb on three hosts', () => {
   });
 
   it('applies: db on h2 with the named volume at /data, one healthy web replica per host', async () => {
-    await applied('Plan: 4 to create, 0 to replace, 0 to start, 0 to remove.');
+    await applied(
+      'Plan: 4 to create, 0 to replace, 0 to start, 0 to remove; mesh: 3 proxies to create or replace.',
+    );
     const containers = await owned();
     expect(containers.every((container) => container.state === 'running')).toBe(true);
     expect(spread(containers)).toEqual({ db: { h2: 1 }, web: { h1: 1, h2: 1, h3: 1 } });
+    // db's proxy on every host carries its name; db itself publishes nothing on the hosts.
+    expect(await proxies()).toEqual(['h1', 'h2', 'h3']);
+    expect(await dockerOn('h2', 'port', (await db()).id)).not.toMatch(/0\.0\.0\.0|:::/);
     for (const container of containers)
       expect(
         await dockerOn(container.host, 'inspect', '--format', '{{.State.Health.Status}}', container.id),
@@ -216,7 +232,7 @@ describe('examples/webdb on three hosts', () => {
     await expectConverged();
   });
 
-  it('every web replica reaches the database through the port h2 publishes', async () => {
+  it('every web replica reaches the database by its name, h1 and h3 across hosts', async () => {
     expect(await count()).toBe('0');
     const web = (await owned()).filter((container) => container.service === 'web');
     const hostnames: string[] = [];
@@ -239,7 +255,7 @@ describe('examples/webdb on three hosts', () => {
     expect(await page(address('h1'), WEB_PORT, '/health')).toBe('ok');
     expect(await hit('h1')).toBeNull();
 
-    await applied('Plan: 0 to create, 0 to replace, 1 to start, 0 to remove.');
+    await applied('Plan: 0 to create, 0 to replace, 1 to start, 0 to remove; mesh: 3 proxies to sync.');
     const after = await db();
     expect([after.id, after.host, after.state]).toEqual([before.id, 'h2', 'running']);
     expect(await count()).toBe('3');
@@ -250,7 +266,7 @@ describe('examples/webdb on three hosts', () => {
     const before = await db();
     // -v removes a container's anonymous volumes, never a named one.
     await dockerOn('h2', 'rm', '-f', '-v', before.id);
-    await applied('Plan: 1 to create, 0 to replace, 0 to start, 0 to remove.');
+    await applied('Plan: 1 to create, 0 to replace, 0 to start, 0 to remove; mesh: 3 proxies to sync.');
     const after = await db();
     expect(after.id).not.toBe(before.id);
     expect([after.host, after.state]).toEqual(['h2', 'running']);
@@ -292,7 +308,9 @@ describe('examples/webdb on three hosts', () => {
       command!.replaceAll('examples/webdb/stack.yml', 'stack.yml').replace('npx heal', `node ${HEAL}`),
     );
     expect(result.stderr).toBe('');
-    expect(result.stdout).toContain('Plan: 0 to create, 0 to replace, 0 to start, 4 to remove.');
+    expect(result.stdout).toContain(
+      'Plan: 0 to create, 0 to replace, 0 to start, 4 to remove; mesh: 3 proxies to remove.',
+    );
     expect(result.code).toBe(0);
     expect(await owned()).toEqual([]);
     for (const host of HOSTS) {

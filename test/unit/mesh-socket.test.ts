@@ -7,6 +7,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { HostUnreachableError } from '../../src/executor/errors.js';
 import type { HostClient } from '../../src/executor/host-client.js';
 import { runCommands, runtimeLine } from '../../src/executor/mesh-socket.js';
+import { DEFAULT_HEALTH } from '../../src/mesh/health.js';
+import { DEL_SERVER_RETRIES, runtimeCommands } from '../../src/mesh/runtime.js';
 
 const folder = mkdtempSync(join(tmpdir(), 'heal-mesh-socket-'));
 const servers: Server[] = [];
@@ -71,5 +73,37 @@ describe('the mesh proxy runtime socket', () => {
     ).rejects.toThrow(
       'mesh proxy on h1: "add server web_8080/x 10.0.0.1:80" answered "Already exists a server with the same name in backend."',
     );
+  });
+
+  it('sends del server again while HAProxy refuses it for the sessions still closing, and fails once the retries are spent', async () => {
+    const REFUSED = 'Server still has connections attached to it, cannot remove it.\n';
+    let refusals = 3;
+    const sent: string[] = [];
+    const path = await socketAnswering('d.sock', (line) => {
+      sent.push(line);
+      if (!line.startsWith('del server')) return '';
+      if (refusals > 0) {
+        refusals -= 1;
+        return REFUSED;
+      }
+      return 'Server deleted.\n';
+    });
+    const remove = runtimeCommands(
+      [{ kind: 'remove', backend: 'web_8080', server: 'h1-s1-abc' }],
+      DEFAULT_HEALTH,
+    );
+    await runCommands(client, path, remove, 2000, 10);
+    expect(sent).toEqual([
+      'set server web_8080/h1-s1-abc state maint',
+      'shutdown sessions server web_8080/h1-s1-abc',
+      ...Array(4).fill('del server web_8080/h1-s1-abc'),
+    ]);
+
+    refusals = Number.POSITIVE_INFINITY;
+    sent.length = 0;
+    await expect(runCommands(client, path, remove, 2000, 1)).rejects.toThrow(
+      'mesh proxy on h1: "del server web_8080/h1-s1-abc" answered "Server still has connections attached to it, cannot remove it."',
+    );
+    expect(sent.filter((line) => line.startsWith('del server')).length).toBe(1 + DEL_SERVER_RETRIES);
   });
 });

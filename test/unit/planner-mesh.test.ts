@@ -75,6 +75,25 @@ describe('plan: the routing mesh', () => {
     expect(replica.create.body.NetworkingConfig?.EndpointsConfig?.app_default?.Aliases).toEqual([]);
   });
 
+  it("creates a mesh service's named volume only on the hosts its replicas run on, not where only its proxy runs", async () => {
+    const stack = await stackOf(`
+services:
+  db:
+    image: db:v1
+    ports: ["5432:8080"]
+    volumes: ["data:/data"]
+    deploy: { replicas: 1, placement: { constraints: ["node.hostname == h2"] } }
+volumes:
+  data: {}
+`);
+    const result = plan(stack, emptyWorld(stack), { now: T0 });
+    const lines = brief(result);
+    expect(lines.filter((line) => line.includes('create-proxy')).length).toBe(3);
+    expect(lines.filter((line) => line.includes('create-volume') && !line.includes('heal-key'))).toEqual([
+      '0 create-volume h2 app_data',
+    ]);
+  });
+
   it('adds running replicas a proxy lacks, removes members that are gone, and leaves a proxy in step alone', async () => {
     const stack = await stackOf(WEB12.replace('replicas: 12', 'replicas: 2'));
     const first = plan(stack, emptyWorld(stack), { now: T0 });
