@@ -4,7 +4,7 @@ import { desiredMembership } from '../mesh/membership.js';
 import { backendName, proxyName, proxySocketOnHost, serverName } from '../mesh/names.js';
 import { renderProxyConfig } from '../mesh/render-config.js';
 import { runtimeCommands } from '../mesh/runtime.js';
-import { parseServersState } from '../mesh/servers-state.js';
+import { parseServersState, type CurrentServer } from '../mesh/servers-state.js';
 import { parseSessions } from '../mesh/sessions.js';
 import { meshServiceOf } from '../mesh/stack-mesh.js';
 import type { MeshHost, MeshReplica, MeshService } from '../mesh/types.js';
@@ -180,7 +180,7 @@ export class MeshMembers {
         if ('error' in reached) return;
         for (const proxy of host.proxies ?? []) {
           const service = services.find((item) => item.name === proxy.service);
-          if (!service || proxy.servers === null) continue;
+          if (!service) continue;
           const membership = desiredMembership(world, service, host.name);
           const socket = proxySocketOnHost(this.#stack.name, service.name);
           try {
@@ -197,7 +197,9 @@ export class MeshMembers {
                 await reloadWith(target, config);
               continue;
             }
-            const changes = diffMembership(proxy.servers, membership);
+            // A proxy this apply just started may not have bound its socket when observed: asked again, bounded.
+            const servers = proxy.servers ?? (await this.#serversOnceUp(reached.client, socket));
+            const changes = diffMembership(servers, membership);
             await runCommands(
               reached.client,
               socket,
@@ -211,6 +213,19 @@ export class MeshMembers {
         }
       }),
     );
+  }
+
+  /** `show servers state` of a proxy that did not answer yet, asked for up to 3 s. */
+  async #serversOnceUp(client: HostClient, socket: string): Promise<CurrentServer[]> {
+    const deadline = Date.now() + 3000;
+    for (;;) {
+      try {
+        return parseServersState(await runtimeLine(client, socket, 'show servers state', this.#readMs()));
+      } catch (error) {
+        if (Date.now() > deadline) throw error;
+        await sleep(200);
+      }
+    }
   }
 
   #hosts(): MeshHost[] {
