@@ -14,7 +14,8 @@ import {
 import { DockerApiError, HostUnreachableError, StoppedError, stopped } from './errors.js';
 import { writeCall, type HostClient } from './host-client.js';
 import type { Reach } from './observe.js';
-import { MeshMembers, writeProxyConfig } from './mesh.js';
+import { reloadProxy, reloadsOnly, writeProxyConfig } from './mesh-file.js';
+import { MeshMembers } from './mesh.js';
 import { runCommands } from './mesh-socket.js';
 import { sleep } from './sleep.js';
 import { RolloutGuard, type RolloutResult } from './rollout-guard.js';
@@ -139,6 +140,7 @@ export async function apply(plan: Plan, stack: Stack, options: ApplyOptions): Pr
           const why =
             (options.signal?.aborted ? stopped(options.signal).message : null) ??
             skipReason(action, deadHosts, failedPulls) ??
+            meshImageReason(action, stack, mesh, failedPulls) ??
             moveReason(action, outcomes) ??
             waitsFor(action, stack, failedJobs) ??
             guard.skipReason(action);
@@ -177,6 +179,26 @@ export async function apply(plan: Plan, stack: Stack, options: ApplyOptions): Pr
     outcomes.every((outcome) => outcome.result === 'done') &&
     rollouts.every((rollout) => rollout.result === 'done');
   return { outcomes, rollouts, ok, ms: Date.now() - started };
+}
+
+/**
+ * A proxy whose image could not be pulled on its host is not made (an old one is left running),
+ * and neither are the replicas of its service there, nor is any replaced: without a proxy they
+ * would take no traffic on that host. What else the plan does goes on.
+ */
+function meshImageReason(
+  action: Action,
+  stack: Stack,
+  mesh: MeshMembers,
+  failedPulls: ReadonlyMap<string, boolean>,
+): string | null {
+  const image = stack.heal.mesh.image;
+  if (!failedPulls.has(`${action.host}\n${image}`)) return null;
+  const why = `the mesh image ${image} could not be pulled on ${action.host}${failedPulls.get(`${action.host}\n${image}`) ? ': its registry has no such image (x-heal.mesh.image)' : ''}`;
+  if (action.kind === 'create-proxy') return `${why}; the proxy is not made`;
+  if ((action.kind === 'create' || action.kind === 'replace') && mesh.service(action.service) !== null)
+    return `${why}; ${action.service}'s replicas there wait for its proxy`;
+  return null;
 }
 
 function skipReason(
@@ -315,6 +337,8 @@ async function perform(
     case 'remove-proxy':
       return stopAndRemove(client, action.container, signal);
     case 'mesh-sync':
+      // No runtime socket on this host: the file is the membership, and a reload applies it.
+      if (reloadsOnly(client)) return reloadProxy(client, action.proxy.id, action.config);
       await runCommands(client, action.socket, action.commands, stack.heal.timeouts.readMs);
       return writeProxyConfig(client, action.proxy.id, action.config);
     case 'create-network':

@@ -1,20 +1,28 @@
 import { diffMembership, type MemberChange } from '../mesh/diff.js';
 import { replicaEndpoint } from '../mesh/endpoint.js';
 import { desiredMembership } from '../mesh/membership.js';
-import { backendName, PROXY_CONFIG, PROXY_SOCKET, proxySocketOnHost, serverName } from '../mesh/names.js';
+import { backendName, proxyName, proxySocketOnHost, serverName } from '../mesh/names.js';
 import { renderProxyConfig } from '../mesh/render-config.js';
 import { runtimeCommands } from '../mesh/runtime.js';
-import { parseServersState } from '../mesh/servers-state.js';
+import { parseServersState, type CurrentServer } from '../mesh/servers-state.js';
 import { parseSessions } from '../mesh/sessions.js';
 import { meshServiceOf } from '../mesh/stack-mesh.js';
 import type { MeshHost, MeshReplica, MeshService } from '../mesh/types.js';
-import { isProxy, meshHealth, meshWorld } from '../planner/mesh.js';
+import { isProxy, meshHealth, meshSocket, meshWorld } from '../planner/mesh.js';
 import type { Host, Stack } from '../spec/types.js';
 import type { HostClient } from './host-client.js';
 import { runCommands, runtimeLine } from './mesh-socket.js';
 import { observe, type Reach } from './observe.js';
 import { sleep } from './sleep.js';
-import { tarOneFile } from './tar.js';
+import {
+  editAndReload,
+  proxyWorkers,
+  readProxyConfig,
+  reloadsOnly,
+  reloadWith,
+  writeProxyConfig,
+  type ProxyTarget,
+} from './mesh-file.js';
 
 /** A replica as actions name it: the container, its host and its slot (its server name's parts). */
 export type ReplicaRef = { readonly id: string; readonly host: string; readonly slot: number };
@@ -73,10 +81,12 @@ export class MeshMembers {
     };
     const server = serverName(mesh);
     const hosts = new Map(this.#hosts().map((host) => [host.name, host]));
-    await this.#eachProxy(service, async (proxyClient, socket) => {
-      const present = parseServersState(
-        await runtimeLine(proxyClient, socket, 'show servers state', this.#readMs()),
-      );
+    await this.#eachProxy(service, async (proxy) => {
+      const { client: proxyClient, socket } = proxy;
+      // A proxy changed by file and reload has no runtime socket to ask: its file says what it holds.
+      const present = proxy.reload
+        ? []
+        : parseServersState(await runtimeLine(proxyClient, socket, 'show servers state', this.#readMs()));
       const changes = service.listeners.flatMap((listener): MemberChange[] => {
         const endpoint = replicaEndpoint(mesh, listener.target, proxyClient.host.name, service, hosts);
         if (endpoint === null) return [];
@@ -91,6 +101,8 @@ export class MeshMembers {
           ...(held.admin !== 'ready' ? [{ kind: 'ready' as const, backend, server }] : []),
         ];
       });
+      // A reloaded proxy starts a configured server up: no check to wait for.
+      if (proxy.reload) return void (await editAndReload(proxy, changes, meshHealth(this.#stack)));
       await runCommands(
         proxyClient,
         socket,
@@ -115,7 +127,14 @@ export class MeshMembers {
     const backends = service.listeners.map(backendName);
     const changes = backends.map((backend): MemberChange => ({ kind: 'drain', backend, server }));
     const deadline = Date.now() + this.#stack.heal.mesh.drainTimeout;
-    await this.#eachProxy(service, async (client, socket) => {
+    await this.#eachProxy(service, async (proxy) => {
+      const { client, socket } = proxy;
+      if (proxy.reload) {
+        // The old worker keeps the drained replica's connections and exits once they end.
+        if (await editAndReload(proxy, changes, meshHealth(this.#stack)))
+          while (Date.now() < deadline && (await proxyWorkers(proxy)) > 2) await sleep(200);
+        return;
+      }
       const present = parseServersState(
         await runtimeLine(client, socket, 'show servers state', this.#readMs()),
       );
@@ -134,7 +153,16 @@ export class MeshMembers {
   /** Takes a stopped replica out of every proxy. */
   async remove(service: MeshService, replica: ReplicaRef): Promise<void> {
     const server = serverName(replica);
-    await this.#eachProxy(service, async (client, socket) => {
+    await this.#eachProxy(service, async (proxy) => {
+      const { client, socket } = proxy;
+      if (proxy.reload) {
+        const changes = service.listeners.map((listener): MemberChange => ({
+          kind: 'remove',
+          backend: backendName(listener),
+          server,
+        }));
+        return void (await editAndReload(proxy, changes, meshHealth(this.#stack)));
+      }
       const present = parseServersState(
         await runtimeLine(client, socket, 'show servers state', this.#readMs()),
       );
@@ -169,24 +197,32 @@ export class MeshMembers {
         if ('error' in reached) return;
         for (const proxy of host.proxies ?? []) {
           const service = services.find((item) => item.name === proxy.service);
-          if (!service || proxy.servers === null) continue;
+          if (!service) continue;
           const membership = desiredMembership(world, service, host.name);
           const socket = proxySocketOnHost(this.#stack.name, service.name);
           try {
-            const changes = diffMembership(proxy.servers, membership);
+            const config = renderProxyConfig({
+              stack: this.#stack.name,
+              membership,
+              health: meshHealth(this.#stack),
+              drainTimeoutMs: this.#stack.heal.mesh.drainTimeout,
+              socket: meshSocket(this.#stack),
+            });
+            if (reloadsOnly(reached.client)) {
+              const target = { client: reached.client, socket, id: proxy.container, reload: true };
+              if ((await readProxyConfig(reached.client, proxy.container)) !== config)
+                await reloadWith(target, config);
+              continue;
+            }
+            // A proxy this apply just started may not have bound its socket when observed: asked again, bounded.
+            const servers = proxy.servers ?? (await this.#serversOnceUp(reached.client, socket));
+            const changes = diffMembership(servers, membership);
             await runCommands(
               reached.client,
               socket,
               runtimeCommands(changes, meshHealth(this.#stack)),
               this.#readMs(),
             );
-            const config = renderProxyConfig({
-              stack: this.#stack.name,
-              membership,
-              health: meshHealth(this.#stack),
-              drainTimeoutMs: this.#stack.heal.mesh.drainTimeout,
-              socket: { path: PROXY_SOCKET, gid: null },
-            });
             await writeProxyConfig(reached.client, proxy.container, config);
           } catch (error) {
             this.#log(`mesh proxy ${service.name} on ${host.name}: ${String(error)}`);
@@ -194,6 +230,19 @@ export class MeshMembers {
         }
       }),
     );
+  }
+
+  /** `show servers state` of a proxy that did not answer yet, asked for up to 3 s. */
+  async #serversOnceUp(client: HostClient, socket: string): Promise<CurrentServer[]> {
+    const deadline = Date.now() + 3000;
+    for (;;) {
+      try {
+        return parseServersState(await runtimeLine(client, socket, 'show servers state', this.#readMs()));
+      } catch (error) {
+        if (Date.now() > deadline) throw error;
+        await sleep(200);
+      }
+    }
   }
 
   #hosts(): MeshHost[] {
@@ -208,18 +257,30 @@ export class MeshMembers {
     return this.#stack.heal.timeouts.readMs;
   }
 
-  /** Runs `work` on every host's proxy of the service at once; one that fails is logged and passed over. */
-  async #eachProxy(
-    service: MeshService,
-    work: (client: HostClient, socket: string) => Promise<void>,
-  ): Promise<void> {
+  /**
+   * Runs `work` on every host's running proxy of the service at once; one that fails is logged and
+   * passed over. A host without a running proxy is passed over quietly: there is nothing to
+   * change, and the proxy the plan makes later (or the next reconcile) starts from the world.
+   */
+  async #eachProxy(service: MeshService, work: (proxy: ProxyTarget) => Promise<void>): Promise<void> {
     const socket = proxySocketOnHost(this.#stack.name, service.name);
+    const name = proxyName(this.#stack.name, service.name);
     await Promise.all(
       Object.values(this.#stack.heal.hosts).map(async (host) => {
         try {
           const reached = await this.#reach(host);
           if ('error' in reached) return;
-          await work(reached.client, socket);
+          const { client } = reached;
+          const info = await client
+            .call(`inspect ${name}`, (docker, abortSignal) =>
+              docker.getContainer(name).inspect({ abortSignal }),
+            )
+            .catch((error: { statusCode?: number }) => {
+              if (error.statusCode === 404) return null;
+              throw error;
+            });
+          if (info === null || info.State?.Running !== true) return;
+          await work({ client, socket, id: info.Id, reload: reloadsOnly(client) });
         } catch (error) {
           this.#log(`mesh proxy ${service.name} on ${host.name}: ${String(error)}`);
         }
@@ -241,14 +302,4 @@ export class MeshMembers {
       await sleep(100);
     }
   }
-}
-
-/** Puts a proxy's config file in its container (PUT archive), for the next time it starts. */
-export async function writeProxyConfig(client: HostClient, container: string, config: string): Promise<void> {
-  const archive = tarOneFile(PROXY_CONFIG, Buffer.from(config), { mode: 0o444, uid: 0, gid: 0 });
-  await client.call(
-    `write the mesh config of ${container.slice(0, 12)}`,
-    (docker, abortSignal) => docker.getContainer(container).putArchive(archive, { path: '/', abortSignal }),
-    { kind: 'write' },
-  );
 }

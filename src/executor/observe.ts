@@ -17,6 +17,7 @@ import type { Host, Stack } from '../spec/types.js';
 import { parseStatus } from './container-status.js';
 import { DockerApiError, HostUnreachableError } from './errors.js';
 import type { HostClient } from './host-client.js';
+import { proxyFileServers, reloadsOnly } from './mesh-file.js';
 import { runtimeLine } from './mesh-socket.js';
 
 /** A connected client, or why the host could not be reached. */
@@ -182,6 +183,14 @@ async function readProxies(
       const service = container.service ?? '';
       const socket = proxySocketOnHost(stack.name, service);
       try {
+        // No runtime socket here (reload fallback): the proxy holds what its file held at its last reload.
+        if (reloadsOnly(client))
+          return {
+            service,
+            container: container.id,
+            servers: await proxyFileServers(client, container.id),
+            error: null,
+          };
         const text = await runtimeLine(client, socket, 'show servers state', stack.heal.timeouts.readMs);
         return { service, container: container.id, servers: parseServersState(text), error: null };
       } catch (error) {

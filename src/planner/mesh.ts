@@ -20,8 +20,14 @@ import { LABEL, MESH_PROXY_ROLE } from './labels.js';
 import type { Observed, ObservedContainer, ObservedHost } from './observed.js';
 import type { Action, CreateSpec } from './plan-types.js';
 
-/** When a mesh action runs: proxies before replicas start, members next, stale proxies last. */
-export type MeshStage = 'proxies' | 'members' | 'remove-proxies';
+/**
+ * When a mesh action runs: proxies before replicas start, members next, stale proxies last. Two
+ * exceptions for a port that changes hands: a proxy whose published port a replica of the stack
+ * still binds on its host (`mode: host` until this plan) is made once the replacements and removals
+ * have freed it (`late-proxies`); the proxy of a service the mesh no longer serves goes before any
+ * replica starts (`early-remove-proxies`), so a replica now publishing its port `mode: host` can bind it.
+ */
+export type MeshStage = 'proxies' | 'late-proxies' | 'members' | 'early-remove-proxies' | 'remove-proxies';
 
 export type MeshDraft = { readonly stage: MeshStage; readonly action: Action };
 
@@ -36,6 +42,17 @@ export type MeshInput = {
 export function isProxy(container: Pick<ObservedContainer, 'labels'>): boolean {
   return container.labels[LABEL.role] === MESH_PROXY_ROLE;
 }
+
+/** The runtime socket line of every proxy's config: root's, or `x-heal.mesh.socket_gid`'s too. */
+export function meshSocket(stack: Stack): { readonly path: string; readonly gid: number | null } {
+  return { path: PROXY_SOCKET, gid: stack.heal.mesh.socketGid };
+}
+
+/**
+ * How a proxy runs: HAProxy in master-worker mode (`-W`, as the official image's entrypoint also
+ * runs it), so that SIGUSR2 reloads its config where heal cannot reach its runtime socket.
+ */
+export const PROXY_COMMAND = ['haproxy', '-W', '-db', '-f', PROXY_CONFIG];
 
 export function meshHealth(stack: Stack): HealthSettings {
   const { check } = stack.heal.mesh;
@@ -73,7 +90,7 @@ export function planMesh(input: MeshInput): MeshDraft[] {
         membership,
         health: meshHealth(stack),
         drainTimeoutMs: stack.heal.mesh.drainTimeout,
-        socket: { path: PROXY_SOCKET, gid: null },
+        socket: meshSocket(stack),
       });
       const create = proxyCreate(stack, service, host.name, config);
       const hash = create.body.Labels[LABEL.configHash];
@@ -85,8 +102,9 @@ export function planMesh(input: MeshInput): MeshDraft[] {
           : keeper.configHash !== hash
             ? "the proxy's config changed"
             : `the proxy is ${keeper.state}`;
+        const held = heldPorts(host, stack, service);
         drafts.push({
-          stage: 'proxies',
+          stage: held.length > 0 ? 'late-proxies' : 'proxies',
           action: {
             kind: 'create-proxy',
             phase: 0,
@@ -95,7 +113,10 @@ export function planMesh(input: MeshInput): MeshDraft[] {
             slot: null,
             create,
             old: keeper ? stoppable(keeper, stack) : null,
-            reason: why,
+            reason:
+              held.length > 0
+                ? `${why}; made once the replicas that bind port ${held.join(', ')} on ${host.name} are gone`
+                : why,
           },
         });
         continue;
@@ -124,16 +145,34 @@ export function planMesh(input: MeshInput): MeshDraft[] {
     const meshNames = new Set(services.map((service) => service.name));
     for (const container of proxies) {
       if (container.service !== null && meshNames.has(container.service)) continue;
-      drafts.push(
-        removeProxy(
+      drafts.push({
+        ...removeProxy(
           host.name,
           container,
           `${container.service ?? '?'} is no mesh service of the stack any more`,
         ),
-      );
+        stage: 'early-remove-proxies',
+      });
     }
   }
   return drafts;
+}
+
+/**
+ * The published ports of a service's proxy that a running container of the stack other than a
+ * proxy binds on the host: a replica published `mode: host` until this plan. The plan replaces or
+ * removes it (its spec no longer binds the port); the proxy can only start once it has.
+ */
+function heldPorts(host: ObservedHost, stack: Stack, service: MeshService): number[] {
+  const published = new Set(
+    service.listeners.flatMap((listener) => listener.published.map((item) => item.port)),
+  );
+  const held = host.containers.flatMap((container) =>
+    container.labels[LABEL.stack] !== stack.name || isProxy(container) || container.state !== 'running'
+      ? []
+      : (container.ports ?? []).map((port) => port.hostPort).filter((port) => published.has(port)),
+  );
+  return [...new Set(held)].sort((a, b) => a - b);
 }
 
 /** What the mesh sees: every host, and every replica of a mesh service on the usable ones. */
@@ -219,6 +258,7 @@ function proxyCreate(stack: Stack, service: MeshService, host: string, config: s
     ExposedPorts: ports,
     // The official image runs as haproxy; the socket's folder is root's (dockerd makes it).
     User: '0',
+    Cmd: PROXY_COMMAND,
     StopSignal: 'SIGUSR1',
     StopTimeout: drainSeconds,
     HostConfig: {
@@ -236,6 +276,7 @@ function proxyCreate(stack: Stack, service: MeshService, host: string, config: s
     health: stack.heal.mesh.check,
     listeners: service.listeners,
     drain: stack.heal.mesh.drainTimeout,
+    ...(stack.heal.mesh.socketGid === null ? {} : { socketGid: stack.heal.mesh.socketGid }),
   });
   return {
     host,

@@ -171,6 +171,10 @@ export function schedule(input: ScheduleInput): Plan {
     // After the networks and pulls, before any replica starts: a new replica is added to every proxy.
     proxies: { order: 0.5, label: 'mesh proxies', delayBefore: 0 },
     members: { order: 0.6, label: 'mesh members', delayBefore: 0 },
+    // Before any replica is made: the port a proxy leaves may be one a replica now binds itself.
+    'early-remove-proxies': { order: 0.4, label: 'mesh proxies', delayBefore: 0 },
+    // Once the replacements and removals have freed the ports a proxy publishes.
+    'late-proxies': { order: removeStage.order + 0.25, label: 'mesh proxies', delayBefore: 0 },
     'remove-proxies': { order: removeStage.order + 0.5, label: 'remove', delayBefore: 0 },
   };
   for (const draft of input.mesh ?? [])

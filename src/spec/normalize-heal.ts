@@ -41,6 +41,7 @@ export const MESH_DEFAULTS = {
   image: 'haproxy:2.8-alpine',
   drainTimeout: 30_000,
   check: { interval: 1_000, fall: 2, rise: 1 },
+  socketGid: null,
 } as const satisfies MeshConfig;
 
 export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
@@ -82,7 +83,7 @@ function normalizeMesh(check: Check, value: unknown, path: KeyPath): MeshConfig 
   const raw =
     value === undefined || value === null
       ? {}
-      : (check.object(value, path, ['image', 'drain_timeout', 'check']) ?? {});
+      : (check.object(value, path, ['image', 'drain_timeout', 'check', 'socket_gid']) ?? {});
   const checkPath = [...path, 'check'];
   const rawCheck =
     raw.check === undefined || raw.check === null
@@ -108,6 +109,10 @@ function normalizeMesh(check: Check, value: unknown, path: KeyPath): MeshConfig 
     image: check.optionalString(raw.image, [...path, 'image']) ?? MESH_DEFAULTS.image,
     drainTimeout,
     check: { interval, fall: count('fall'), rise: count('rise') },
+    socketGid:
+      raw.socket_gid === undefined || raw.socket_gid === null
+        ? null
+        : (check.integer(raw.socket_gid, [...path, 'socket_gid'], { min: 0, max: 2_147_483_647 }) ?? null),
   };
 }
 

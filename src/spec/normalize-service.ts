@@ -136,6 +136,9 @@ const REJECTED: Readonly<Record<string, string>> = {
   use_api_socket:
     "is not supported by heal: it is Docker Desktop's; bind-mount /var/run/docker.sock on the host if the service needs the engine",
   models: "is not supported by heal: Docker Model Runner's models are Docker Desktop's",
+  // Designed in src/mesh/README.md, not built: an x- key would otherwise pass as an extension.
+  'x-heal-mesh':
+    'is not built yet: to keep a port out of the routing mesh, publish it with mode: host (long syntax)',
 };
 
 export function normalizeService(

@@ -282,6 +282,7 @@ function healToCompose(heal: HealConfig): Record<string, unknown> {
         fall: heal.mesh.check.fall,
         rise: heal.mesh.check.rise,
       },
+      ...(heal.mesh.socketGid === null ? {} : { socket_gid: heal.mesh.socketGid }),
     },
   };
 }

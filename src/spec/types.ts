@@ -374,6 +374,11 @@ export type MeshConfig = {
   /** How long a drained replica may keep its connections before it is stopped. */
   readonly drainTimeout: Milliseconds;
   readonly check: { readonly interval: Milliseconds; readonly fall: number; readonly rise: number };
+  /**
+   * The group given the proxies' runtime sockets (mode 660), for a non-root SSH user; null: root
+   * only (mode 600).
+   */
+  readonly socketGid: number | null;
 };
 
 /** `x-heal.lock`: which hosts' majority the stack's lock needs (null: every host not local). */

@@ -176,4 +176,46 @@ volumes:
     expect(lines).toContain('1 create-proxy h1 web app-web-mesh replaces app-web-mesh');
     expect(lines.some((line) => /replace h1 web\/1 .* start-first$/.test(line))).toBe(true);
   });
+
+  it('switches a port between mode host and the mesh in one plan: the port is freed before it is taken', async () => {
+    const host = await stackOf(
+      WEB12.replace('"80:8080"', '{ target: 8080, published: 80, mode: host }').replace(
+        'replicas: 12',
+        'replicas: 1',
+      ),
+    );
+    const ingress = await stackOf(WEB12.replace('replicas: 12', 'replicas: 1'));
+    // web/1 binds port 80 on h1 itself (mode host): h1's proxy is made once it is replaced; h2's and h3's at once.
+    const bound = ownedContainer(host, { host: 'h1', service: 'web', slot: 1 });
+    const toMesh = brief(
+      plan(
+        ingress,
+        withContainers(emptyWorld(ingress), [{ ...bound, ports: [{ target: 8080, hostPort: 80 }] }]),
+        {
+          now: T1,
+        },
+      ),
+    ).filter((line) => !line.includes('network') && !line.includes('pull'));
+    const phaseOf = (lines: string[], pattern: RegExp): number =>
+      Number(lines.find((line) => pattern.test(line))?.split(' ')[0] ?? Number.NaN);
+    const replaced = phaseOf(toMesh, /^\d+ replace h1 web\/1/);
+    expect(phaseOf(toMesh, /^\d+ create-proxy h1 /)).toBeGreaterThan(replaced);
+    expect(phaseOf(toMesh, /^\d+ create-proxy h2 /)).toBeLessThan(replaced);
+    // Back to mode host: every proxy goes before the replica that binds the port starts.
+    const meshed = ownedContainer(ingress, { host: 'h1', service: 'web', slot: 1 });
+    const toHost = brief(
+      plan(
+        host,
+        withContainers(emptyWorld(host), [
+          meshed,
+          proxyOf('app', 'h1', 'mesh:x', 'h1/proxy'),
+          proxyOf('app', 'h2', 'mesh:x', 'h2/proxy'),
+        ]),
+        { now: T1 },
+      ),
+    );
+    const back = phaseOf(toHost, /^\d+ replace h1 web\/1/);
+    expect(phaseOf(toHost, /^\d+ remove-proxy h1 /)).toBeLessThan(back);
+    expect(phaseOf(toHost, /^\d+ remove-proxy h2 /)).toBeLessThan(back);
+  });
 });

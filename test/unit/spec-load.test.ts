@@ -207,6 +207,7 @@ describe('loadStack: a minimal spec', () => {
         mesh: {
           image: 'haproxy:2.8-alpine',
           drainTimeout: 30_000,
+          socketGid: null,
           check: { interval: 1_000, fall: 2, rise: 1 },
         },
       },

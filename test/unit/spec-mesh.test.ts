@@ -64,6 +64,7 @@ describe('the routing mesh in the spec', () => {
     expect(stack.heal.mesh).toEqual({
       image: 'proxy:v1',
       drainTimeout: 30_000,
+      socketGid: null,
       check: { interval: 500, fall: 3, rise: 1 },
     });
     expect(stack.heal.hosts.h1?.internalAddress).toBe('10.0.0.11');
@@ -102,6 +103,21 @@ describe('the routing mesh in the spec', () => {
       ),
     ).toEqual([
       "10:9 services.dns.ports[0]: mode ingress with protocol udp: heal's routing mesh serves TCP only: give it mode: host",
+    ]);
+  });
+
+  it('reads x-heal.mesh.socket_gid, and refuses x-heal-mesh (not built) with what to write instead', async () => {
+    const stack = await load(
+      `name: t\n${HOSTS}  mesh: { socket_gid: 999 }\nservices:\n  web: { image: nginx }\n`,
+    );
+    expect(stack.heal.mesh.socketGid).toBe(999);
+    expect(
+      await problems(`name: t\n${HOSTS}  mesh: { socket_gid: -1 }\nservices:\n  web: { image: nginx }\n`),
+    ).toHaveLength(1);
+    expect(
+      await problems(`name: t\n${HOSTS}services:\n  web:\n    image: nginx\n    x-heal-mesh: false\n`),
+    ).toEqual([
+      '9:5 services.web.x-heal-mesh: is not built yet: to keep a port out of the routing mesh, publish it with mode: host (long syntax)',
     ]);
   });
 });
