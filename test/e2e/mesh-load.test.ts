@@ -2,9 +2,9 @@
  * The routing mesh under load on the test bed (issue 16's list beyond test/e2e/mesh.test.ts). One
  * stack serves every check: web (`80:8080`) and api (`81:8080`), two services on the same target
  * port, each behind its own proxy on every host. A bounded load generator (test/load) runs on
- * every host's published ports during each change, and a failed request is told apart by its port:
- * api rolls out stop-first (12 replicas, slow requests in flight) while web scales 6 → 24, then
- * web back to 6; a proxy is killed; a host is killed.
+ * every host's published ports during each change:
+ * api rolls out stop-first (12 replicas, slow requests in flight); web scales 6 → 24 → 6; a proxy
+ * is killed; a host is killed.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,7 +15,15 @@ import { proxySocketOnHost } from '../../src/mesh/names.js';
 import { runLoad, sendOne, startLoad, type LoadRun } from '../load/load.js';
 import type { RequestRecord } from '../load/summary.js';
 import { dockerOn, ensureTestbed, sshOn, testbed, type TestbedEnv } from '../testbed.js';
-import { cleanStack, containersOnAll, heal, startHeal, waitFor, type Run } from './helpers.js';
+import {
+  cleanStack,
+  containersOnAll,
+  heal,
+  killStartedHeals,
+  startHeal,
+  waitFor,
+  type Run,
+} from './helpers.js';
 
 const STACK = 'e2emeshload';
 const HOSTS = ['h1', 'h2', 'h3'] as const;
@@ -109,6 +117,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  killStartedHeals();
   // A host killed by a failed check comes back first: the bed stays as it was found.
   if (env) await ensureTestbed(3);
   if (env) await cleanStack(HOSTS, STACK);
@@ -152,13 +161,13 @@ describe('the routing mesh under load', () => {
     expect(web.has(await byName('web'))).toBe(true);
     expect(api.has(await byName('api'))).toBe(true);
     console.log(`deploy of 18 replicas and 6 proxies: ${applied.ms} ms`);
-  });
+  }, 150_000);
 
-  it('rolls api out stop-first while web scales 6 → 24, then web back to 6, under load: no failed request', async () => {
+  it('rolls 12 replicas of api out stop-first under load: no failed request, slow requests in flight complete', async () => {
     const old = new Map((await replicas('api')).map((c) => [c.id.slice(0, 12), c.name]));
     const traffic = load(HOSTS, 180_000);
     await sleep(1_000);
-    writeFileSync(spec, specText(24, env.images.web2));
+    writeFileSync(spec, specText(6, env.images.web2));
     const applying = startHeal(work, ['apply', '--yes', '-f', spec]);
     // Once the plan is printed (its actions start at once), 12 slow requests (4 s) on each host's
     // port 81: each proxy's round-robin puts one on every api replica, so the first batch's
@@ -183,18 +192,12 @@ describe('the routing mesh under load', () => {
     const applied = await applying.done;
     expect(applied.stderr).toBe('');
     expect(applied.code, applied.stdout).toBe(0);
-    const webNow = (await replicas('web')).length;
     const apiNow = await replicas('api');
-    const scaled = await heal(work, 'scale', 'web=6', '--apply', '-f', spec);
-    expect(scaled.code, scaled.stdout + scaled.stderr).toBe(0);
-    const webAfter = (await replicas('web')).length;
     const result = await traffic.stop();
     expect(slow, applied.stdout).toBeDefined();
     const slowDone = await slow!;
     expect(failures(result.records)).toEqual([]);
-    for (const port of Object.values(PORTS))
-      expect(result.records.filter((r) => r.target.includes(`:${port}/`)).length).toBeGreaterThan(100);
-    expect([webNow, webAfter]).toEqual([24, 6]);
+    expect(result.sent).toBeGreaterThan(100);
     expect(apiNow.filter((c) => old.has(c.id.slice(0, 12)))).toEqual([]);
     expect(apiNow.length).toBe(12);
     expect(slowDone.filter((r) => !r.ok).map((r) => `${r.target} ${r.reason} ${r.error}`)).toEqual([]);
@@ -205,9 +208,28 @@ describe('the routing mesh under load', () => {
     );
     expect(across.length, JSON.stringify(slowDone.map(replica))).toBeGreaterThan(0);
     console.log(
-      `api rollout + web 6 → 24 (${applied.ms} ms), web 24 → 6 (${scaled.ms} ms): ${result.sent} requests, ${result.failed} failed; ${across.length} of ${slowDone.length} slow requests across their replica's replacement, all completed`,
+      `api rolled out stop-first in ${applied.ms} ms: ${result.sent} requests, ${result.failed} failed; ${across.length} of ${slowDone.length} slow requests across their replica's replacement, all completed`,
     );
-  });
+  }, 240_000);
+
+  it('scales web 6 → 24 → 6 under load with no failed request', async () => {
+    const traffic = load(HOSTS, 240_000);
+    const counts: number[] = [];
+    const times: number[] = [];
+    for (const wanted of [24, 6]) {
+      const scaled = await heal(work, 'scale', `web=${wanted}`, '--apply', '-f', spec);
+      expect(scaled.code, scaled.stdout + scaled.stderr).toBe(0);
+      times.push(scaled.ms);
+      counts.push((await replicas('web')).length);
+    }
+    const result = await traffic.stop();
+    expect(counts).toEqual([24, 6]);
+    expect(failures(result.records)).toEqual([]);
+    expect(result.sent).toBeGreaterThan(100);
+    console.log(
+      `web 6 → 24 → 6 (${times.join(' ms, ')} ms): ${result.sent} requests, ${result.failed} failed`,
+    );
+  }, 300_000);
 
   it('re-creates a killed proxy with every member', async () => {
     const proxy = `${STACK}-web-mesh`;
@@ -243,7 +265,7 @@ describe('the routing mesh under load', () => {
     console.log(
       `proxy killed on h2: ${failed.length} of ${result.sent} requests failed, all to h2:80 before the apply ended`,
     );
-  });
+  }, 120_000);
 
   it('loses a host under load: failures only within the stated window, its replicas taken out', async () => {
     const onH3 = (await Promise.all(['web', 'api'].map(replicas))).flat().filter((c) => c.host === 'h3');
@@ -283,5 +305,5 @@ describe('the routing mesh under load', () => {
       await testbed('revive', 'h3');
     }
     expect(await testbed('status')).toMatch(/h3 running/);
-  });
+  }, 180_000);
 });
