@@ -52,6 +52,8 @@ export class History {
   readonly #reconciles: ReconcileEntry[] = [];
   readonly #heals: HealEntry[] = [];
   readonly #listeners = new Set<() => void>();
+  /** Slots (`web.2`) seen with a container: a slot created that was never seen is deployed, not healed. */
+  readonly #slots = new Set<string>();
   /** The revision of the last reconcile that converged. */
   applied: string | null = null;
   inFlight: InFlight | null = null;
@@ -73,6 +75,16 @@ export class History {
   batch(services: readonly string[], batch: string, now: number): void {
     this.inFlight = { services, batch, since: new Date(now).toISOString() };
     this.changed();
+  }
+
+  /** A look saw a container of this slot. */
+  saw(service: string, slot: number): void {
+    this.#slots.add(`${service}.${slot}`);
+  }
+
+  /** Whether a look ever saw a container of this slot. */
+  knows(service: string, slot: number): boolean {
+    return this.#slots.has(`${service}.${slot}`);
   }
 
   /** Newest first. */

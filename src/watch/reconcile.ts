@@ -155,9 +155,11 @@ async function lookAndPlan(
       );
   }
   for (const host of observed.hosts)
-    for (const container of host.containers)
+    for (const container of host.containers) {
+      if (container.service && container.slot !== null) state.history.saw(container.service, container.slot);
       if (container.state === 'running' && container.service && container.slot !== null)
         state.restarts.running(container.service, container.slot, container.startedAt, now);
+    }
   metrics.setHosts(
     stack.name,
     watch.hosts.views().map((view) => ({ name: view.name, state: view.state })),
@@ -323,6 +325,9 @@ function noteHeal(state: DaemonState, metrics: Metrics, stack: Stack, action: Ac
   if (service && action.slot !== null && (heal.cause === 'crashed' || heal.cause === 'unhealthy'))
     state.restarts.record(service, action.slot, now);
   metrics.countHeal(stack.name, heal.cause);
+  // A slot no look ever saw (a first deployment, a scale-up) is created, not healed.
+  const created = action.kind === 'create' && !state.history.knows(action.service, action.slot);
+  if (created) return;
   const brokeAt = heal.container === null ? null : brokeAtOf(state, heal.container);
   state.history.healed({
     at: new Date(now).toISOString(),
