@@ -1,5 +1,6 @@
 import type { Observed } from '../planner/observed.js';
 import type { FleetWatch } from './fleet-watch.js';
+import type { History } from './history.js';
 import type { Outcome } from './reconcile.js';
 import type { Restarts } from './restarts.js';
 import type { SpecState } from './spec-state.js';
@@ -35,6 +36,8 @@ export type DaemonState = {
   /** More than half of the hosts silent at once: nothing is declared down. */
   partitioned: boolean;
   last: LastReconcile | null;
+  /** The last reconciles and heals, the rollout batch in flight; tells the page's stream of each change. */
+  readonly history: History;
   /** Failed reconciles in a row: the backoff. */
   failures: number;
   /** A reconcile has finished: `/readyz`. */

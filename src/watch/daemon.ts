@@ -3,10 +3,12 @@ import type { Confinement } from '../spec/confine.js';
 import type { Stack } from '../spec/types.js';
 import type { DaemonState } from './daemon-state.js';
 import { watchFleet, watchKey, type FleetWatch } from './fleet-watch.js';
+import { History } from './history.js';
 import { startHttp } from './http.js';
 import type { Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { earliest, reconcile, type Reconciled } from './reconcile.js';
+import { pageRoutes } from './page/stream.js';
 import { Reconciler } from './reconciler.js';
 import { Restarts } from './restarts.js';
 import type { SpecSource } from './source-types.js';
@@ -67,6 +69,7 @@ export async function startDaemon(
     stopsSeenAt: 0,
     partitioned: false,
     last: null,
+    history: new History(),
     failures: 0,
     ready: false,
     aliveAt: Date.now(),
@@ -121,6 +124,10 @@ export async function startDaemon(
     listen: options.listen,
     metrics,
     status: () => statusOf(state, source.describe, Date.now()),
+    pages: pageRoutes({
+      status: () => statusOf(state, source.describe, Date.now()),
+      subscribe: (listener) => state.history.subscribe(listener),
+    }),
     ready: () => state.ready,
     alive: () => liveness(state, Date.now(), options.stallAfterMs ?? DEFAULT_STALL_MS),
     log,
@@ -182,6 +189,7 @@ function record(
   const { outcome, stack, actions, failed, message, looks } = result;
   const ms = Date.now() - started;
   state.last = { at: new Date().toISOString(), outcome, ms, actions, failed, message };
+  state.history.reconciled({ ...state.last, revision: state.spec.good?.revision ?? null });
   state.ready = true;
   state.aliveAt = Date.now();
   state.quietUntil = 0;

@@ -18,6 +18,8 @@ export type HttpOptions = {
   readonly alive?: () => { readonly ok: boolean; readonly why: string };
   /** Verifies and handles a push notification; without it, `POST /hooks/git` is 404. */
   readonly onGitHook?: (body: Buffer, headers: IncomingHttpHeaders) => HookResponse | Promise<HookResponse>;
+  /** More read-only routes (GET) by path: the status page and its stream (`page/stream.ts`). */
+  readonly pages?: Readonly<Record<string, Handler>>;
   readonly log: Logger;
 };
 
@@ -43,8 +45,8 @@ type Route = { readonly methods: readonly string[]; readonly handle: Handler };
 type Handler = (request: IncomingMessage, response: ServerResponse) => Promise<void>;
 
 /**
- * The daemon's operating surface: `GET /healthz`, `/readyz`, `/metrics`, `/status` and
- * `POST /hooks/git`. Every failure answers with a status and a short line, never a stack trace.
+ * The daemon's operating surface: `GET /healthz`, `/readyz`, `/metrics`, `/status`, the pages
+ * given (`/`, `/events`) and `POST /hooks/git`. Every failure answers with a status and a short line, never a stack trace.
  */
 export async function startHttp(options: HttpOptions): Promise<HttpServer> {
   const { host, port } = parseListen(options.listen);
@@ -90,7 +92,12 @@ export function parseListen(listen: string): { host: string; port: number } {
 
 function routesOf(options: HttpOptions): Map<string, Route> {
   const { metrics, status, ready, alive, onGitHook, log } = options;
+  const pages = Object.entries(options.pages ?? {}).map(([path, handle]): [string, Route] => [
+    path,
+    { methods: ['GET'], handle },
+  ]);
   return new Map<string, Route>([
+    ...pages,
     [
       '/healthz',
       {

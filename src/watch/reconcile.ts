@@ -3,12 +3,13 @@ import { acquireLock, LockHeldError, type Lock } from '../executor/lock.js';
 import { observe } from '../executor/observe.js';
 import type { Observed } from '../planner/observed.js';
 import { plan } from '../planner/plan.js';
-import type { Action, Plan } from '../planner/plan-types.js';
+import type { Action, ContainerRef, Plan } from '../planner/plan-types.js';
 import { statusRows } from '../planner/status.js';
 import { newStackKey } from '../spec/keyed-hash.js';
 import type { Stack } from '../spec/types.js';
 import type { DaemonState } from './daemon-state.js';
 import type { FleetWatch } from './fleet-watch.js';
+import type { HealCause } from './history.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 
@@ -154,9 +155,11 @@ async function lookAndPlan(
       );
   }
   for (const host of observed.hosts)
-    for (const container of host.containers)
+    for (const container of host.containers) {
+      if (container.service && container.slot !== null) state.history.saw(container.service, container.slot);
       if (container.state === 'running' && container.service && container.slot !== null)
         state.restarts.running(container.service, container.slot, container.startedAt, now);
+    }
   metrics.setHosts(
     stack.name,
     watch.hosts.views().map((view) => ({ name: view.name, state: view.state })),
@@ -171,6 +174,7 @@ async function lookAndPlan(
     rebalance: stack.heal.watch.rebalance,
   });
   updateServiceMetrics(state, metrics, stack, observed, now);
+  state.history.changed();
   return { made, nextHostChange: hosts.nextChangeAt };
 }
 
@@ -285,11 +289,17 @@ function logEvent(
 ): void {
   const { log, metrics } = deps;
   // A rollout's batches, as `heal apply` prints them: `update batch 2 of 4`.
-  if (event.type === 'phase' && made.rollouts.length > 0)
+  if (event.type === 'phase' && made.rollouts.length > 0) {
     log.info(
       { stack: stack.name, phase: event.label, actions: event.count, afterMs: event.delayBefore },
       'phase started',
     );
+    state.history.batch(
+      made.rollouts.map((rollout) => rollout.service),
+      event.label,
+      Date.now(),
+    );
+  }
   if (event.type === 'rollout')
     log.warn({ stack: stack.name, ...event.rollout }, 'rollout stopped by failure_action');
   if (event.type === 'warning') log.warn({ stack: stack.name, error: event.message }, 'apply warning');
@@ -303,23 +313,68 @@ function logEvent(
   const fields = { ...actionFields(stack.name, revision, event.action), ms: event.ms };
   if (event.type === 'failed') return log.warn({ ...fields, error: event.error }, 'action failed');
   log.info(fields, 'action done');
-  noteHeal(state, metrics, stack, event.action);
+  noteHeal(state, metrics, stack, event.action, event.ms);
 }
 
-/** A heal made: counted, and remembered for the crash backoff. */
-function noteHeal(state: DaemonState, metrics: Metrics, stack: Stack, action: Action): void {
+/** A heal made: counted, remembered for the crash backoff, and listed on the page. */
+function noteHeal(state: DaemonState, metrics: Metrics, stack: Stack, action: Action, ms: number): void {
+  const heal = healOf(state, stack, action);
+  if (heal === null) return;
+  const now = Date.now();
   const service = action.service === null ? undefined : stack.services[action.service];
-  if (service && (action.kind === 'start' || (action.kind === 'replace' && !action.update))) {
-    state.restarts.record(service, action.slot, Date.now());
-    metrics.countHeal(stack.name, /unhealthy/.test(action.reason) ? 'unhealthy' : 'crashed');
-  }
+  if (service && action.slot !== null && (heal.cause === 'crashed' || heal.cause === 'unhealthy'))
+    state.restarts.record(service, action.slot, now);
+  metrics.countHeal(stack.name, heal.cause);
+  // A slot no look ever saw (a first deployment, a scale-up) is created, not healed.
+  const created = action.kind === 'create' && !state.history.knows(action.service, action.slot);
+  if (created) return;
+  const brokeAt = heal.container === null ? null : brokeAtOf(state, heal.container);
+  state.history.healed({
+    at: new Date(now).toISOString(),
+    service: action.service,
+    slot: action.slot,
+    host: action.host,
+    cause: heal.cause,
+    broke: action.reason,
+    did: heal.did,
+    actionMs: ms,
+    tookMs: brokeAt === null ? null : Math.max(ms, now - brokeAt),
+  });
+}
+
+/** Whether an action heals, why, and the container it heals (when one stood there). */
+function healOf(
+  state: DaemonState,
+  stack: Stack,
+  action: Action,
+): { cause: HealCause; did: string; container: ContainerRef | null } | null {
+  const service = action.service === null ? undefined : stack.services[action.service];
+  if (service && action.kind === 'start')
+    return { cause: 'crashed', did: 'restarted', container: action.container };
+  if (service && action.kind === 'replace' && !action.update)
+    return {
+      cause: /unhealthy/.test(action.reason) ? 'unhealthy' : 'crashed',
+      did: 'replaced',
+      container: action.old,
+    };
   if (action.kind === 'create' && /missing/.test(action.reason)) {
-    const watch = state.watch;
-    const hostDown = watch?.hosts.views().some((view) => view.state === 'down') ?? false;
-    metrics.countHeal(stack.name, hostDown ? 'host_down' : 'missing');
+    const hostDown = state.watch?.hosts.views().some((view) => view.state === 'down') ?? false;
+    return { cause: hostDown ? 'host_down' : 'missing', did: 'recreated', container: null };
   }
-  if ((action.kind === 'remove' && /also runs as/.test(action.reason)) || action.kind === 'unpause')
-    metrics.countHeal(stack.name, 'drift');
+  if (action.kind === 'remove' && /also runs as/.test(action.reason))
+    return { cause: 'drift', did: 'removed', container: null };
+  if (action.kind === 'unpause') return { cause: 'drift', did: 'unpaused', container: action.container };
+  return null;
+}
+
+/** When a container broke: its engine's stop event, else the end the last look saw; null when neither. */
+function brokeAtOf(state: DaemonState, container: ContainerRef): number | null {
+  const event = state.watch?.stopped.get(container.host)?.get(container.id);
+  if (event !== undefined) return event;
+  const seen = state.observed?.hosts
+    .find((host) => host.name === container.host)
+    ?.containers.find((item) => item.id === container.id);
+  return seen?.finishedAt ?? null;
 }
 
 function updateServiceMetrics(

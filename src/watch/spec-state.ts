@@ -33,6 +33,8 @@ export class SpecState {
   /** The good spec before the newest one, until the newest has planned: a plan it refuses falls back. */
   fallback: GoodSpec | null = null;
   error: string | null = null;
+  /** The revision the source offered last, loaded or rejected: what the spec says should run. */
+  desired: string | null = null;
   /** The source announced something new since the spec was last read (true at the start). */
   changed = true;
 
@@ -49,6 +51,7 @@ export class SpecState {
       // Never a fetch here (but the first): the poller and the webhook fetch, and announce.
       const revision = await source.current();
       at = revision.revision;
+      this.desired = at;
       // In a worker: a spec that would exhaust memory or time is rejected, not fatal.
       const stack = await (this.options.loader ?? loadIsolated)({
         // Relative to the checkout, so an error reads `stack.yml:5:1`, not the cache's path.

@@ -52,7 +52,7 @@ export function watchCommand(): Command {
     )
     .option(
       '--listen <address>',
-      'HTTP for /healthz, /readyz, /metrics, /status, /hooks/git',
+      'HTTP for the status page (/, /events), /healthz, /readyz, /metrics, /status, /hooks/git',
       '127.0.0.1:9400',
     )
     .option('--accept-new-host-keys', 'trust and record the key of a host not yet in known_hosts')
