@@ -25,7 +25,12 @@ export function notifyConfig(
   const seconds = Number(flags.notifyTimeout);
   if (!Number.isFinite(seconds) || seconds <= 0)
     throw new UsageError(`--notify-timeout: "${flags.notifyTimeout}" is not a number of seconds`);
-  const statusFlags = [flags.commitStatusRepo, flags.commitStatusApi, flags.commitStatusContext, flags.commitStatusUrl];
+  const statusFlags = [
+    flags.commitStatusRepo,
+    flags.commitStatusApi,
+    flags.commitStatusContext,
+    flags.commitStatusUrl,
+  ];
   if (flags.commitStatus === undefined && statusFlags.some((flag) => flag !== undefined))
     throw new UsageError('--commit-status-repo, -api, -context and -url need --commit-status FORGE');
   if (flags.notifyWebhook === undefined && flags.commitStatus === undefined) return null;
@@ -61,7 +66,8 @@ export function notifyConfig(
       repo,
       token,
       context: flags.commitStatusContext ?? null,
-      targetUrl: flags.commitStatusUrl === undefined ? null : webUrl('--commit-status-url', flags.commitStatusUrl),
+      targetUrl:
+        flags.commitStatusUrl === undefined ? null : webUrl('--commit-status-url', flags.commitStatusUrl),
     };
   }
   return config;

@@ -93,7 +93,8 @@ export class Notices {
         event('deploy.superseded', previous, now, `superseded by ${short(revision)} before it converged`),
       );
     this.#deploy = { stack, revision, announced: !first, reason: null };
-    if (!first) events.push(event('deploy.started', this.#deploy, now, `applying ${short(revision)} to ${stack}`));
+    if (!first)
+      events.push(event('deploy.started', this.#deploy, now, `applying ${short(revision)} to ${stack}`));
     return events;
   }
 
@@ -101,7 +102,12 @@ export class Notices {
   rejected(stack: string | null, revision: string | null, error: string, now: number): NotifyEvent[] {
     if (this.#deploy?.revision === revision) this.#deploy = null;
     return [
-      event('commit.refused', { stack, revision }, now, `refused; the last good spec stays in force: ${error}`),
+      event(
+        'commit.refused',
+        { stack, revision },
+        now,
+        `refused; the last good spec stays in force: ${error}`,
+      ),
     ];
   }
 
@@ -125,7 +131,12 @@ export class Notices {
     for (const service of looping)
       if (!this.#looping.has(service))
         events.push(
-          event('service.crashlooping', { stack, revision: null, service }, now, `${service} is crash-looping`),
+          event(
+            'service.crashlooping',
+            { stack, revision: null, service },
+            now,
+            `${service} is crash-looping`,
+          ),
         );
     this.#looping = looping;
     events.push(...this.#deployEnd(view, now));
@@ -138,7 +149,9 @@ export class Notices {
     const events: NotifyEvent[] = [];
     if (view.actions > 0 && !deploy.announced) {
       deploy.announced = true;
-      events.push(event('deploy.started', deploy, now, `applying ${short(deploy.revision)} to ${deploy.stack}`));
+      events.push(
+        event('deploy.started', deploy, now, `applying ${short(deploy.revision)} to ${deploy.stack}`),
+      );
     }
     if (view.outcome === 'applying' && view.message) deploy.reason = view.message;
     const why = view.message || deploy.reason;

@@ -73,7 +73,8 @@ export class SpecState {
       }
       if (newer) this.fallback = good;
       this.good = { stack, revision: revision.revision };
-      if (good === null || newer || good.stack.name !== stack.name) this.options.onLoaded?.(this.good, good === null);
+      if (good === null || newer || good.stack.name !== stack.name)
+        this.options.onLoaded?.(this.good, good === null);
       source.pollEvery?.(stack.heal.watch.interval);
       this.options.secrets?.(
         Object.values(stack.services).flatMap((service) =>

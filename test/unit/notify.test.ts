@@ -69,9 +69,9 @@ describe('Notices: what the daemon tells, each once', () => {
     notices.loaded('blog', R1, true, T0);
     notices.loaded('blog', R2, false, T0);
     const reason = 'web: 2 of 3 replicas of the batch failed (max_failure_ratio 0)';
-    expect(notices.reconciled(view({ revision: R2, outcome: 'applying', actions: 3, message: reason }), T0)).toEqual(
-      [],
-    );
+    expect(
+      notices.reconciled(view({ revision: R2, outcome: 'applying', actions: 3, message: reason }), T0),
+    ).toEqual([]);
     const back = notices.reconciled(view({ revision: R2, outcome: 'rolled_back', message: '' }), T0);
     expect(back.map((item) => [item.kind, item.message])).toEqual([
       ['deploy.rolled_back', `${R2.slice(0, 12)} rolled back: ${reason}`],
@@ -79,9 +79,9 @@ describe('Notices: what the daemon tells, each once', () => {
     expect(notices.reconciled(view({ revision: R2, outcome: 'rolled_back' }), T0)).toEqual([]);
 
     notices.loaded('blog', R3, false, T0);
-    expect(kinds(notices.reconciled(view({ revision: R3, outcome: 'failed', message: 'h1: pull' }), T0))).toEqual([
-      'deploy.failed',
-    ]);
+    expect(
+      kinds(notices.reconciled(view({ revision: R3, outcome: 'failed', message: 'h1: pull' }), T0)),
+    ).toEqual(['deploy.failed']);
     // Tried again and converged: the deploy still says it was applied.
     expect(kinds(notices.reconciled(view({ revision: R3 }), T0))).toEqual(['deploy.applied']);
   });
@@ -89,7 +89,9 @@ describe('Notices: what the daemon tells, each once', () => {
   it('announces the first deploy of a restarted daemon only once it acts, then its end', () => {
     const notices = new Notices();
     notices.loaded('blog', R1, true, T0);
-    expect(kinds(notices.reconciled(view({ outcome: 'applying', actions: 2 }), T0))).toEqual(['deploy.started']);
+    expect(kinds(notices.reconciled(view({ outcome: 'applying', actions: 2 }), T0))).toEqual([
+      'deploy.started',
+    ]);
     expect(kinds(notices.reconciled(view({ outcome: 'paused', message: 'web paused' }), T0))).toEqual([
       'deploy.paused',
     ]);
@@ -180,7 +182,11 @@ describe('the webhook', () => {
   });
 
   it('sends the event as JSON, its signature over the exact body, and no secret', () => {
-    const request = webhookRequest({ url: 'https://hooks.example/heal', secret: 's3cret-value' }, sample, 'd-1');
+    const request = webhookRequest(
+      { url: 'https://hooks.example/heal', secret: 's3cret-value' },
+      sample,
+      'd-1',
+    );
     expect(JSON.parse(request.body)).toEqual({
       source: 'heal',
       event: 'deploy.applied',
@@ -255,7 +261,9 @@ describe('commit statuses', () => {
 
   it('marks only commits: no status for the fleet’s news or a local file', () => {
     const github = target('github', 'https://api.github.com', 'org/app');
-    expect(commitStatusRequest(github, { ...sample, kind: 'host.down', revision: null, host: 'h1' })).toBeNull();
+    expect(
+      commitStatusRequest(github, { ...sample, kind: 'host.down', revision: null, host: 'h1' }),
+    ).toBeNull();
     expect(commitStatusRequest(github, { ...sample, revision: null })).toBeNull();
     expect(commitStatusRequest(github, { ...sample, revision: '../../x' })).toBeNull();
   });
@@ -286,23 +294,31 @@ describe("heal watch's notification flags", () => {
 
   it('needs the secret and the token from the environment, and never echoes a URL', () => {
     expect(notifyConfig(flags({}), {})).toBeNull();
-    expect(() => notifyConfig(flags({ notifyWebhook: 'https://h.example/x' }), {})).toThrow(/HEAL_NOTIFY_SECRET/);
-    expect(() => notifyConfig(flags({ notifyWebhook: 'not a url/T0K3N' }), { HEAL_NOTIFY_SECRET: 's' })).toThrow(
-      /^--notify-webhook: not a URL$/,
+    expect(() => notifyConfig(flags({ notifyWebhook: 'https://h.example/x' }), {})).toThrow(
+      /HEAL_NOTIFY_SECRET/,
     );
+    expect(() =>
+      notifyConfig(flags({ notifyWebhook: 'not a url/T0K3N' }), { HEAL_NOTIFY_SECRET: 's' }),
+    ).toThrow(/^--notify-webhook: not a URL$/);
     expect(() =>
       notifyConfig(flags({ notifyWebhook: 'https://u:p@h.example/' }), { HEAL_NOTIFY_SECRET: 's' }),
     ).toThrow(/no credentials/);
     expect(() => notifyConfig(flags({ commitStatus: 'github', repo: 'https://github.com/o/a' }), {})).toThrow(
       /HEAL_STATUS_TOKEN/,
     );
-    expect(() => notifyConfig(flags({ commitStatus: 'github' }), { HEAL_STATUS_TOKEN: 't' })).toThrow(/--repo/);
+    expect(() => notifyConfig(flags({ commitStatus: 'github' }), { HEAL_STATUS_TOKEN: 't' })).toThrow(
+      /--repo/,
+    );
     expect(() => notifyConfig(flags({ commitStatus: 'bitbucket' }), {})).toThrow(/github, gitlab, gitea/);
   });
 
   it('reads the forge from --repo unless told', () => {
     const config = notifyConfig(
-      flags({ commitStatus: 'gitlab', repo: 'https://gitlab.example/group/app.git', commitStatusContext: 'deploy' }),
+      flags({
+        commitStatus: 'gitlab',
+        repo: 'https://gitlab.example/group/app.git',
+        commitStatusContext: 'deploy',
+      }),
       { HEAL_STATUS_TOKEN: 'tok' },
     );
     expect(config?.commitStatus).toEqual({
@@ -332,11 +348,16 @@ describe('the spec', () => {
         '  web: { image: nginx }',
       ].join('\n'),
     );
-    const error = await loadStack({ file: 'stack.yml', cwd: folder, environment: {} }).catch((e: unknown) => e);
+    const error = await loadStack({ file: 'stack.yml', cwd: folder, environment: {} }).catch(
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(SpecError);
     const lines = (error as SpecError).message.split('\n');
     const why =
       "notifications are not configured in the spec (anyone who can push would read or redirect them): use heal watch's --notify-webhook and --commit-status flags, with HEAL_NOTIFY_SECRET and HEAL_STATUS_TOKEN in its environment";
-    expect(lines).toEqual([`stack.yml:3:3 x-heal.notify: ${why}`, `stack.yml:4:12 x-heal.watch.webhook: ${why}`]);
+    expect(lines).toEqual([
+      `stack.yml:3:3 x-heal.notify: ${why}`,
+      `stack.yml:4:12 x-heal.watch.webhook: ${why}`,
+    ]);
   });
 });

@@ -68,8 +68,14 @@ export function watchCommand(): Command {
     .option('--log-level <level>', 'debug, info, warn or error', 'info')
     .option('--notify-webhook <url>', 'POST each event as JSON, signed with HEAL_NOTIFY_SECRET')
     .option('--notify-timeout <seconds>', 'give up on a notification request after this long', '10')
-    .option('--commit-status <forge>', 'set commit statuses of each revision applied: github, gitlab or gitea (token: HEAL_STATUS_TOKEN)')
-    .option('--commit-status-repo <repo>', "the forge's owner/name (GitLab: the project's path or id); default: from --repo")
+    .option(
+      '--commit-status <forge>',
+      'set commit statuses of each revision applied: github, gitlab or gitea (token: HEAL_STATUS_TOKEN)',
+    )
+    .option(
+      '--commit-status-repo <repo>',
+      "the forge's owner/name (GitLab: the project's path or id); default: from --repo",
+    )
     .option('--commit-status-api <url>', "the forge's API base URL; default: from --repo")
     .option('--commit-status-context <name>', "the status's name on the commit (default heal/STACK)")
     .option('--commit-status-url <url>', 'the link each status carries (the status page, a dashboard)')
