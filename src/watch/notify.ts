@@ -139,7 +139,7 @@ export function createNotifier(config: NotifyConfig, deps: Deps): Notifier {
       clearTimeout(timer);
       closing.abort();
       for (const [name, queue] of queues) {
-        for (const _ of queue) count(name, 'dropped');
+        if (queue.length > 0) deps.metrics.countNotification(name, 'dropped', queue.length);
         queue.length = 0;
       }
       await Promise.all(running.values());
