@@ -62,7 +62,9 @@ export function normalizeHeal(check: Check, value: unknown, paths: Paths): HealC
   const raw =
     value === undefined || value === null
       ? {}
-      : (check.object(value, path, ['ssh', 'hosts', 'watch', 'timeouts', 'lock', 'mesh']) ?? {});
+      : (check.object(value, path, ['ssh', 'hosts', 'watch', 'timeouts', 'lock', 'mesh', ...NOTIFY_KEYS]) ??
+        {});
+  refuseNotify(check, raw, path);
   const ssh = normalizeSsh(check, raw.ssh, [...path, 'ssh'], paths);
   const hosts: Record<string, Host> = {};
   for (const [name, host] of Object.entries(check.mapping(raw.hosts, [...path, 'hosts']) ?? {})) {
@@ -237,11 +239,35 @@ export function parseSshTarget(
 
 const MIN_HOST_DOWN_AFTER = 2_000;
 
+/** Keys a user may reach for to configure notifications in the spec: refused with where they go. */
+const NOTIFY_KEYS = [
+  'notify',
+  'notifications',
+  'notification',
+  'webhook',
+  'webhooks',
+  'commit_status',
+  'commit_statuses',
+];
+
+/** Notifications carry tokens and secrets, so they are the operator's, never a commit's. */
+function refuseNotify(check: Check, raw: Record<string, unknown>, path: KeyPath): void {
+  for (const key of NOTIFY_KEYS)
+    if (key in raw)
+      check.fail(
+        [...path, key],
+        'notifications are not configured in the spec (anyone who can push would read or redirect them): ' +
+          "use heal watch's --notify-webhook and --commit-status flags, with HEAL_NOTIFY_SECRET and HEAL_STATUS_TOKEN in its environment",
+        'key',
+      );
+}
+
 function normalizeWatch(check: Check, value: unknown, path: KeyPath): WatchConfig {
   const raw =
     value === undefined || value === null
       ? {}
-      : (check.object(value, path, ['interval', 'host_down_after', 'rebalance']) ?? {});
+      : (check.object(value, path, ['interval', 'host_down_after', 'rebalance', ...NOTIFY_KEYS]) ?? {});
+  refuseNotify(check, raw, path);
   const downPath = [...path, 'host_down_after'];
   const hostDownAfter = check.duration(raw.host_down_after, downPath, WATCH_DEFAULTS.hostDownAfter);
   // The heartbeat asks each host every second: a shorter bound declares healthy hosts down.

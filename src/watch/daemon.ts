@@ -10,6 +10,8 @@ import { createMetrics, type Metrics } from './metrics.js';
 import { earliest, reconcile, type Reconciled } from './reconcile.js';
 import { pageRoutes } from './page/stream.js';
 import { Reconciler } from './reconciler.js';
+import { createNotifier, type NotifyConfig } from './notify.js';
+import { Notices, reconcileView } from './notify-events.js';
 import { Restarts } from './restarts.js';
 import type { SpecSource } from './source-types.js';
 import { SpecState } from './spec-state.js';
@@ -35,6 +37,8 @@ export type DaemonOptions = {
   readonly stallAfterMs?: number;
   /** Told every secret value a loaded spec holds (env_file values), so logs can hide them. */
   readonly secrets?: (values: string[]) => void;
+  /** Where to tell people what heal did (a webhook, commit statuses); none: nobody is told. */
+  readonly notify?: NotifyConfig;
 };
 
 const FAILURE_BACKOFF_MS = { initial: 1_000, max: 60_000 };
@@ -53,6 +57,8 @@ export async function startDaemon(
   const { log, source } = options;
   const metrics = createMetrics();
   const stopping = new AbortController();
+  const notifier = options.notify ? createNotifier(options.notify, { log, metrics }) : null;
+  const notices = new Notices();
   const state: DaemonState = {
     spec: new SpecState({
       source,
@@ -62,6 +68,10 @@ export async function startDaemon(
       log,
       metrics,
       ...(options.secrets ? { secrets: options.secrets } : {}),
+      onLoaded: (good, first) =>
+        notifier?.send(notices.loaded(good.stack.name, good.revision, first, Date.now())),
+      onRejected: (stack, revision, error) =>
+        notifier?.send(notices.rejected(stack, revision, error, Date.now())),
     }),
     restarts: new Restarts(),
     watch: null,
@@ -117,7 +127,9 @@ export async function startDaemon(
         retryAt: null,
       };
     }
-    return { retryAt: record(state, metrics, log, result, started) };
+    const retryAt = record(state, metrics, log, result, started);
+    if (notifier) notifier.send(notices.reconciled(reconcileView(state, result, Date.now()), Date.now()));
+    return { retryAt };
   });
 
   const http = await startHttp({
@@ -172,7 +184,7 @@ export async function startDaemon(
       stopping.abort(new StoppedError('heal is stopping'));
       if (resync) clearTimeout(resync);
       await reconciler.stop();
-      await Promise.all([state.watch?.close(), source.close(), http.close()]);
+      await Promise.all([state.watch?.close(), source.close(), http.close(), notifier?.close()]);
       log.info({}, 'heal watch stopped');
     },
   };

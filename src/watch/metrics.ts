@@ -7,6 +7,8 @@ export type ReconcileOutcome = 'converged' | 'waiting' | 'failed' | 'rolled_back
 /** Why heal replaced or started a slot. */
 export type HealReason = 'crashed' | 'unhealthy' | 'host_down' | 'drift' | 'missing';
 export type HostHealth = 'up' | 'suspect' | 'down';
+/** What became of a notification: sent, failed (after its retries), dropped (queue full), suppressed (a repeat within the hour). */
+export type NotificationOutcome = 'sent' | 'failed' | 'dropped' | 'suppressed';
 export type ActionResult = ActionOutcome['result'];
 
 export type ServiceRow = {
@@ -34,6 +36,8 @@ export type Metrics = {
   setRevision(stack: string, revision: string): void;
   /** A spec (re)load: counts failures, and whether the last one worked. */
   specLoad(stack: string, ok: boolean): void;
+  /** A notification's fate, by target (`webhook`, `github`, `gitlab`, `gitea`); `by` 0 declares the series. */
+  countNotification(target: string, outcome: NotificationOutcome, by?: number): void;
   /** The exposition text, for `GET /metrics`. */
   text(): Promise<string>;
   readonly contentType: string;
@@ -103,6 +107,10 @@ export function createMetrics(): Metrics {
   ]);
   const loadErrors = counter('heal_spec_load_errors_total', 'Spec loads that failed.', ['stack']);
   const lastLoadOk = gauge('heal_spec_last_load_ok', '1 when the last spec load worked.', ['stack']);
+  const notifications = counter('heal_notifications_total', 'Notifications, by target and outcome.', [
+    'target',
+    'outcome',
+  ]);
 
   const services = new Map<string, Set<string>>();
   const hosts = new Map<string, Set<string>>();
@@ -193,6 +201,9 @@ export function createMetrics(): Metrics {
       see(stack);
       if (!ok) loadErrors.inc({ stack });
       lastLoadOk.set({ stack }, ok ? 1 : 0);
+    },
+    countNotification(target, outcome, by = 1) {
+      notifications.inc({ target, outcome }, by);
     },
     text: () => registry.metrics(),
     contentType: registry.contentType,

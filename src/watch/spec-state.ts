@@ -19,6 +19,9 @@ export type SpecLoadOptions = {
   readonly metrics: Metrics;
   /** Told every secret value a loaded spec holds (env_file values), so logs can hide them. */
   readonly secrets?: (values: string[]) => void;
+  /** Told when a spec is newly in force (`first`: the daemon's first), and when one is rejected (notifications). */
+  readonly onLoaded?: (good: GoodSpec, first: boolean) => void;
+  readonly onRejected?: (stack: string | null, revision: string | null, error: string) => void;
   /** How a revision is loaded: in a worker (loadIsolated) unless a test loads it in-process. */
   readonly loader?: (options: IsolatedLoadOptions) => Promise<Stack>;
 };
@@ -73,6 +76,8 @@ export class SpecState {
       }
       if (newer) this.fallback = good;
       this.good = { stack, revision: revision.revision };
+      if (good === null || newer || good.stack.name !== stack.name)
+        this.options.onLoaded?.(this.good, good === null);
       source.pollEvery?.(stack.heal.watch.interval);
       this.options.secrets?.(
         Object.values(stack.services).flatMap((service) =>
@@ -111,11 +116,13 @@ export class SpecState {
   }
 
   private refuse(message: string, revision: string | null): void {
-    if (message !== this.error)
+    if (message !== this.error) {
       this.options.log.error(
         { stack: this.good?.stack.name ?? null, revision, error: message },
         'spec rejected; the last good spec stays in force',
       );
+      this.options.onRejected?.(this.good?.stack.name ?? null, revision, message);
+    }
     this.error = message;
     this.options.metrics.specLoad(this.good?.stack.name ?? 'unknown', false);
   }

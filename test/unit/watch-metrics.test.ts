@@ -131,6 +131,7 @@ describe('createMetrics', () => {
       '# TYPE heal_spec_revision_info gauge',
       '# TYPE heal_spec_load_errors_total counter',
       '# TYPE heal_spec_last_load_ok gauge',
+      '# TYPE heal_notifications_total counter',
     ]);
   });
 

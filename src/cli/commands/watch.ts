@@ -3,6 +3,7 @@ import { realpathSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { registryEnvironmentProblem } from '../../executor/registry-auth.js';
 import { allowEnvProblem, type Confinement, within } from '../../spec/confine.js';
+import { notifyConfig } from '../notify-options.js';
 import { UsageError } from '../errors.js';
 
 type Options = {
@@ -18,6 +19,13 @@ type Options = {
   acceptNewHostKeys?: boolean;
   connectTimeout: string;
   logLevel: string;
+  notifyWebhook?: string;
+  notifyTimeout: string;
+  commitStatus?: string;
+  commitStatusRepo?: string;
+  commitStatusApi?: string;
+  commitStatusContext?: string;
+  commitStatusUrl?: string;
 };
 
 /**
@@ -58,6 +66,19 @@ export function watchCommand(): Command {
     .option('--accept-new-host-keys', 'trust and record the key of a host not yet in known_hosts')
     .option('--connect-timeout <seconds>', 'give up on a host that has not answered after this long', '5')
     .option('--log-level <level>', 'debug, info, warn or error', 'info')
+    .option('--notify-webhook <url>', 'POST each event as JSON, signed with HEAL_NOTIFY_SECRET')
+    .option('--notify-timeout <seconds>', 'give up on a notification request after this long', '10')
+    .option(
+      '--commit-status <forge>',
+      'set commit statuses of each revision applied: github, gitlab or gitea (token: HEAL_STATUS_TOKEN)',
+    )
+    .option(
+      '--commit-status-repo <repo>',
+      "the forge's owner/name (GitLab: the project's path or id); default: from --repo",
+    )
+    .option('--commit-status-api <url>', "the forge's API base URL; default: from --repo")
+    .option('--commit-status-context <name>', "the status's name on the commit (default heal/STACK)")
+    .option('--commit-status-url <url>', 'the link each status carries (the status page, a dashboard)')
     .action(async (options: Options) => {
       if ((options.file === undefined) === (options.repo === undefined))
         throw new UsageError('heal watch needs one of --repo URL or -f FILE');
@@ -65,6 +86,7 @@ export function watchCommand(): Command {
       if (!Number.isFinite(seconds) || seconds <= 0)
         throw new UsageError(`--connect-timeout: "${options.connectTimeout}" is not a number of seconds`);
       const confine = confinement(options);
+      const notify = notifyConfig(options, process.env);
       const registryProblem = registryEnvironmentProblem(process.env);
       if (registryProblem) throw new UsageError(registryProblem);
       // Loaded here, not at the top: the one-shot commands never pay for git, chokidar, pino and
@@ -80,6 +102,8 @@ export function watchCommand(): Command {
         process.env.HEAL_WEBHOOK_SECRET,
         process.env.HEAL_REGISTRY_PASSWORD,
         process.env.HEAL_SSH_PASSPHRASE,
+        process.env.HEAL_NOTIFY_SECRET,
+        process.env.HEAL_STATUS_TOKEN,
       ].filter((value): value is string => Boolean(value));
       log.secretValues(secrets);
       const source = options.repo
@@ -97,6 +121,7 @@ export function watchCommand(): Command {
         acceptNewHostKeys: options.acceptNewHostKeys === true,
         connectTimeoutMs: seconds * 1000,
         secrets: (values) => log.secretValues(values),
+        ...(notify ? { notify } : {}),
       });
       await new Promise<void>((resolve) => {
         const shutdown = (signal: string): void => {
