@@ -169,7 +169,7 @@ describe('the routing mesh under load', () => {
     await sleep(1_000);
     writeFileSync(spec, specText(6, env.images.web2));
     const applying = startHeal(work, ['apply', '--yes', '-f', spec]);
-    // Once the plan is printed (its actions start at once), 12 slow requests (4 s) on each host's
+    // Once the plan is printed (its actions start at once), 12 slow requests (12 s, under the 15 s drain_timeout) on each host's
     // port 81: each proxy's round-robin puts one on every api replica, so the first batch's
     // replicas are drained and stopped with a slow request in flight.
     let slow: Promise<RequestRecord[]> | undefined;
@@ -180,7 +180,7 @@ describe('the routing mesh under load', () => {
       if (!slow && lines.some((line) => line.startsWith('Plan: ')))
         slow = Promise.all(
           HOSTS.flatMap((host) =>
-            Array.from({ length: 12 }, () => sendOne(url(host, PORTS.api, '/cgi-bin/slow?4'), 20_000, true)),
+            Array.from({ length: 12 }, () => sendOne(url(host, PORTS.api, '/cgi-bin/slow?12'), 30_000, true)),
           ),
         );
       const started = lines.filter((line) => / replace .* \.\.\.$/.test(line));

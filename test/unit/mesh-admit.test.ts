@@ -91,6 +91,7 @@ services:
     const clientOf = (host: string): HostClient =>
       ({
         host: { name: host },
+        transport: () => 'ssh',
         openSocket: () =>
           new Promise<Duplex>((resolve, reject) => {
             const socket = connect(proxies.get(host)!.path);
@@ -103,6 +104,8 @@ services:
             {
               getContainer: () => ({
                 inspect: async () => ({
+                  Id: ID,
+                  State: { Running: true },
                   NetworkSettings: {
                     Networks: { app_default: { IPAddress: '172.18.0.9' } },
                     Ports: { '8080/tcp': [{ HostIp: '10.0.0.12', HostPort: '40001' }] },
