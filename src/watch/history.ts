@@ -1,19 +1,8 @@
 import type { HealReason } from './metrics.js';
-import type { Outcome } from './reconcile.js';
+import type { LastReconcile } from './daemon-state.js';
 
-/** One reconcile as the page lists it. */
-export type ReconcileEntry = {
-  readonly at: string;
-  readonly outcome: Outcome;
-  readonly ms: number;
-  readonly actions: number;
-  readonly failed: number;
-  readonly message: string | null;
-  readonly revision: string | null;
-};
-
-/** Why heal acted: the words of `heal_heals_total`'s `reason`. */
-export type HealCause = HealReason;
+/** One reconcile as the page lists it: the last reconcile's fields, and the revision it ran. */
+export type ReconcileEntry = LastReconcile & { readonly revision: string | null };
 
 /** One heal: what broke, what heal did, how long it took. */
 export type HealEntry = {
@@ -22,7 +11,7 @@ export type HealEntry = {
   readonly service: string | null;
   readonly slot: number | null;
   readonly host: string;
-  readonly cause: HealCause;
+  readonly cause: HealReason;
   /** What broke, as the plan said it: `exited (137)`, `unhealthy`, ... */
   readonly broke: string;
   /** What heal did: `restarted`, `replaced`, `recreated`, `removed`, `unpaused`. */

@@ -9,9 +9,8 @@ import { newStackKey } from '../spec/keyed-hash.js';
 import type { Stack } from '../spec/types.js';
 import type { DaemonState } from './daemon-state.js';
 import type { FleetWatch } from './fleet-watch.js';
-import type { HealCause } from './history.js';
 import type { Logger } from './log.js';
-import type { Metrics } from './metrics.js';
+import type { HealReason, Metrics } from './metrics.js';
 
 export type Outcome = 'converged' | 'waiting' | 'failed' | 'applying' | 'rolled_back' | 'paused';
 
@@ -347,7 +346,7 @@ function healOf(
   state: DaemonState,
   stack: Stack,
   action: Action,
-): { cause: HealCause; did: string; container: ContainerRef | null } | null {
+): { cause: HealReason; did: string; container: ContainerRef | null } | null {
   const service = action.service === null ? undefined : stack.services[action.service];
   if (service && action.kind === 'start')
     return { cause: 'crashed', did: 'restarted', container: action.container };
