@@ -3,8 +3,9 @@ import type { Fleet } from '../executor/fleet.js';
 import type { HostClient } from '../executor/host-client.js';
 import type { Host, Stack } from '../spec/types.js';
 import { logLines, type LogLine } from './log-lines.js';
+import { untilIdle } from './idle.js';
 import { LiveMerge, mergeInTime } from './log-merge.js';
-import { replicasOn, type Replica } from './targets.js';
+import { replicaName, replicasOn, type Replica } from './targets.js';
 
 /** One line a replica printed, and which replica. */
 export type LogEntry = LogLine & { readonly replica: Replica };
@@ -48,19 +49,48 @@ export async function readLogs(request: LogsRequest): Promise<string[]> {
   for (const item of found)
     if ('error' in item) request.onNote(`${item.host}: ${item.error}: its logs are not shown`);
   const reached = found.flatMap((item) => ('replicas' in item ? [item] : []));
-  const sources = reached.flatMap(({ client, replicas }) =>
-    replicas.map((replica) =>
-      entries(client, replica, ttyOf(request.stack, replica), {
-        since: request.since,
-        until,
-        tail: request.tail,
-        follow: request.follow,
-      }),
-    ),
+  const window = { since: request.since, until, tail: request.tail, follow: request.follow };
+  const stalled = new Set<string>();
+  const sources = reached.flatMap(({ host, client, replicas }) =>
+    replicas.map((replica) => history(request, client, replica, window, () => stalled.add(host))),
   );
   for await (const entry of mergeInTime(sources)) request.onEntry(entry);
-  if (request.follow && until !== null) await follow(request, until, new Set(silent));
-  return silent;
+  const lost = [...silent, ...[...stalled].filter((host) => !silent.includes(host))];
+  if (request.follow && until !== null) await follow(request, until, new Set(lost));
+  return lost;
+}
+
+/**
+ * One replica's history, ended with a note when its host stops sending in the middle (a frozen
+ * host would otherwise hold the whole merge until Ctrl-C) or its stream fails.
+ */
+function history(
+  request: LogsRequest,
+  client: HostClient,
+  replica: Replica,
+  window: Window,
+  onLost: () => void,
+): AsyncGenerator<LogEntry> {
+  let close = (): void => undefined;
+  const source = entries(
+    client,
+    replica,
+    ttyOf(request.stack, replica),
+    window,
+    (destroy) => (close = destroy),
+  );
+  const idleMs = request.stack.heal.timeouts.readMs;
+  const cut = (why: string): void => {
+    close();
+    onLost();
+    request.onNote(`${replica.host}: ${replicaName(replica)} ${why}: the rest of its logs are not shown`);
+  };
+  return untilIdle(
+    source,
+    idleMs,
+    () => cut(`sent nothing for ${idleMs / 1000}s`),
+    (error) => cut(`stopped sending (${error instanceof Error ? error.message : String(error)})`),
+  );
 }
 
 type Found =

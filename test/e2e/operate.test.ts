@@ -4,12 +4,15 @@
  * with and without a TTY and passes its exit code back; `heal run` makes a one-off from the
  * service's config (env_file, secrets) that no plan counts and that is gone afterwards.
  */
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openFleet } from '../../src/executor/fleet.js';
+import { readLogs } from '../../src/operate/logs.js';
+import { loadStack } from '../../src/spec/load.js';
 import { dockerOn, ensureTestbed, testbed, type TestbedEnv } from '../testbed.js';
 import {
   cleanStack,
@@ -24,6 +27,7 @@ import {
 const STACK = 'e2eops';
 const HOSTS = ['h1', 'h2', 'h3'] as const;
 const HEAL = new URL('../../bin/heal.js', import.meta.url).pathname;
+const TESTBED = new URL('../../scripts/testbed', import.meta.url).pathname;
 const run = promisify(execFile);
 
 let env: TestbedEnv;
@@ -72,6 +76,13 @@ beforeAll(async () => {
       '    secrets: [token]',
       '    stop_grace_period: 1s',
       '    deploy: { replicas: 3, placement: { max_replicas_per_node: 1 } }',
+      // ~30 MB of history on h2, more than the pipes between its engine and heal hold.
+      '  chatty:',
+      `    image: ${env.images.web1}`,
+      '    command: ["sh", "-c", "yes \\"a line of history padded to about a hundred bytes, so that many lines make megabytes\\" | head -n 300000; echo done; exec sleep 3600"]',
+      '    logging: { driver: json-file, options: { max-size: 50m } }',
+      '    stop_grace_period: 1s',
+      '    deploy: { replicas: 1, placement: { constraints: [node.hostname == h2] } }',
       '',
     ].join('\n'),
   );
@@ -83,6 +94,7 @@ beforeAll(async () => {
 afterAll(async () => {
   killStartedHeals();
   if (env) await testbed('mend', 'h3').catch(() => undefined);
+  if (env) await testbed('unhang-engine', 'h2').catch(() => undefined);
   if (env) await cleanStack(HOSTS, STACK);
   if (work) rmSync(work, { recursive: true, force: true });
 }, 120_000);
@@ -110,6 +122,43 @@ describe('heal logs', () => {
     const unknown = await healHere('logs', 'nope');
     expect(unknown.code).toBe(64);
     expect(unknown.stderr).toContain('"nope": no such service');
+  });
+
+  it("ends a host's history that stops in the middle after the read deadline, with a note, and the exit says so", async () => {
+    await waitFor('the history written', 90_000, async () =>
+      (await dockerOn('h2', 'logs', '--tail', '1', `${STACK}-chatty-1`).catch(() => '')).includes('done')
+        ? true
+        : undefined,
+    );
+    const stack = await loadStack({ file: 'stack.yml', cwd: work, environment: {} });
+    const fleet = openFleet(stack);
+    const notes: string[] = [];
+    let lines = 0;
+    try {
+      const lost = await readLogs({
+        stack,
+        fleet,
+        services: ['chatty'],
+        since: null,
+        until: null,
+        tail: null,
+        follow: false,
+        onEntry: () => {
+          // The engine stops (as a frozen host) once its first line is in: the rest never comes.
+          if (lines++ === 0) execFileSync(TESTBED, ['hang-engine', 'h2'], { stdio: 'ignore' });
+        },
+        onNote: (note) => notes.push(note),
+        signal: new AbortController().signal,
+        now: Date.now,
+      });
+      expect(lost, `${lines} lines, notes ${notes.join('; ')}`).toEqual(['h2']);
+      expect(notes).toEqual(['h2: chatty.1 sent nothing for 5s: the rest of its logs are not shown']);
+      expect(lines).toBeGreaterThan(0);
+      expect(lines).toBeLessThan(300_001);
+    } finally {
+      await testbed('unhang-engine', 'h2');
+      await fleet.close();
+    }
   });
 
   it('follows a replica replaced mid-follow as its new container, and says once that a host drops', async () => {
@@ -228,6 +277,7 @@ describe('heal run', () => {
     const status = await healHere('status', '--json');
     const services = JSON.parse(status.stdout) as { service: string; running: number; desired: number }[];
     expect(services.map(({ service, running, desired }) => ({ service, running, desired }))).toEqual([
+      { service: 'chatty', running: 1, desired: 1 },
       { service: 'ticker', running: 3, desired: 3 },
     ]);
     process.kill(oneOff.pid, 'SIGINT');

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { logLines, sortableTime, type LogLine } from '../../src/operate/log-lines.js';
+import { untilIdle } from '../../src/operate/idle.js';
 import { LiveMerge, mergeInTime } from '../../src/operate/log-merge.js';
 
 /** One frame of Docker's multiplexed stream: 1 stdout, 2 stderr. */
@@ -122,5 +123,77 @@ describe('LiveMerge', () => {
     for (const second of [3, 1, 2, 4]) merge.add(at(second, `s${second}`), 1000);
     expect(merge.due(1000).map((line) => line.text)).toEqual(['s1', 's2']);
     expect(merge.flush().map((line) => line.text)).toEqual(['s3', 's4']);
+  });
+});
+
+describe('untilIdle', () => {
+  /** Two values, then a read that never settles until `release` (a frozen host). */
+  function stalls(): { source: AsyncIterable<number>; release: () => void } {
+    let release = (): void => undefined;
+    const source = (async function* () {
+      yield 1;
+      yield 2;
+      await new Promise<void>((resolve) => (release = resolve));
+    })();
+    return { source, release: () => release() };
+  }
+
+  it('ends a source whose pending read stays silent past the deadline, and says so once', async () => {
+    const { source, release } = stalls();
+    let idle = 0;
+    const got = await all(
+      untilIdle(
+        source,
+        50,
+        () => (idle += 1),
+        () => undefined,
+      ),
+    );
+    expect(got).toEqual([1, 2]);
+    expect(idle).toBe(1);
+    release();
+  });
+
+  it('does not count time nobody reads: a slow reader is no silent host', async () => {
+    const source = (async function* () {
+      yield 1;
+      yield 2;
+    })();
+    let idle = 0;
+    const got: number[] = [];
+    for await (const value of untilIdle(
+      source,
+      30,
+      () => (idle += 1),
+      () => undefined,
+    )) {
+      got.push(value);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(got).toEqual([1, 2]);
+    expect(idle).toBe(0);
+  });
+
+  it("ends on the source's error, passing it on, so the other sources go on in a merge", async () => {
+    const failing = (async function* () {
+      yield { time: 'a' };
+      throw new Error('channel closed');
+    })();
+    const fine = (async function* () {
+      yield { time: 'b' };
+      yield { time: 'c' };
+    })();
+    const errors: string[] = [];
+    const merged = mergeInTime([
+      untilIdle(
+        failing,
+        1000,
+        () => undefined,
+        (error) => errors.push((error as Error).message),
+      ),
+      fine,
+    ]);
+    expect((await all(merged)).map((line) => line.time)).toEqual(['a', 'b', 'c']);
+    expect(errors).toEqual(['channel closed']);
   });
 });
