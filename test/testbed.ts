@@ -83,9 +83,24 @@ export function hostOf(env: TestbedEnv, name: string): TestbedHost {
   return host;
 }
 
+/**
+ * The env that dockerOn and sshOn last read. `scripts/testbed env` costs a bash start and a dozen
+ * forks (0.5-2 s on the loaded 2-core machine), and tests call dockerOn in polling loops; a host's
+ * address, socket and the keys never change while it exists (they follow from its number), so
+ * only a host the cached env does not list makes them read it again (`up 4` added one).
+ */
+let lastEnv: Promise<TestbedEnv> | undefined;
+
+async function envWith(host: string): Promise<TestbedEnv> {
+  const cached = await lastEnv?.catch(() => undefined);
+  if (cached?.hosts.some((h) => h.name === host)) return cached;
+  lastEnv = testbedEnv();
+  return lastEnv;
+}
+
 /** Runs the docker CLI against host `host`'s engine over its socket (`docker -H unix://SOCKET ARGS...`). */
 export async function dockerOn(host: string, ...args: string[]): Promise<string> {
-  const { socket } = hostOf(await testbedEnv(), host);
+  const { socket } = hostOf(await envWith(host), host);
   return run('docker', ['-H', `unix://${socket}`, ...args], { timeoutMs: 120_000 });
 }
 
@@ -111,7 +126,7 @@ export function sshOptions(env: TestbedEnv, connectTimeoutSeconds = 5): string[]
 
 /** Runs `command` on host `host` over real SSH (`ssh root@ADDRESS command`). */
 export async function sshOn(host: string, command: string, timeoutMs = 30_000): Promise<string> {
-  const env = await testbedEnv();
+  const env = await envWith(host);
   return run('ssh', [...sshOptions(env), hostOf(env, host).ssh, command], { timeoutMs });
 }
 

@@ -570,14 +570,21 @@ export function faults(killPoints: number): Fault[] {
   const kills: Fault[] = [];
   for (let index = 1; index <= killPoints; index += 1) {
     kills.push(healKilledMidApply(index, false));
-    kills.push(healKilledMidRollout(index, index === 1));
+    kills.push(healKilledMidRollout(index, false));
   }
-  // The short mode (npm test) keeps one fault of each kind, near 5 minutes on a quiet machine:
-  // heal killed mid-rollout, a host killed, a hung engine, the registry down, containers changed
-  // by hand, a broken and a hostile commit, the alias bomb, the git remote gone, a new host key.
+  // The short mode (npm test) keeps one fault of each kind that no other file of npm test strikes
+  // at heal watch, near 3.5 minutes on a quiet machine: a hung engine, the registry down,
+  // containers changed by hand, a broken and a hostile commit, the alias bomb, the git remote gone,
+  // a new host key. Left to the full mode, as test/e2e/watch.test.ts strikes them at the same
+  // daemon and judges them the same way (each slot exactly once, no orphan, converged): heal
+  // SIGKILLed mid-rollout ("converges with no duplicate and no orphan after being SIGKILLed in the
+  // middle of a rollout"; test/e2e/rollout.test.ts's "heal killed mid-rollout resumes, never has
+  // more than 2 down" is its floor) and a host killed ("moves the replicas of a killed host to the
+  // others, and runs no slot twice once it is back"). The invariants every fault here is measured
+  // by (bystanders, secrets in the debug log, the floor) stay measured on every short fault.
   return [
     ...kills,
-    hostFault('kill', ['h2'], false, true),
+    hostFault('kill', ['h2'], false, false),
     hostFault('freeze', ['h3'], false, false),
     hostFault('cut', ['h4'], false, false),
     hostFault('kill', ['h1'], true, false),

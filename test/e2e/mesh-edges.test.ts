@@ -74,7 +74,11 @@ function specText(switchMode: 'host' | 'ingress', webReplicas: number): string {
     `    image: ${env.images.web1}`,
     `    ports: [{ target: 8080, published: ${SWITCH_PORT}, mode: ${switchMode} }]`,
     '    stop_grace_period: 2s',
-    '    deploy: { replicas: 2, placement: { constraints: ["node.hostname != h3"] } }',
+    // monitor 1s, not Swarm's 5s: each switch is a rollout that waits out its last window for nothing.
+    '    deploy:',
+    '      replicas: 2',
+    '      placement: { constraints: ["node.hostname != h3"] }',
+    '      update_config: { monitor: 1s }',
     '',
   ].join('\n');
 }

@@ -3,8 +3,11 @@
  * stack serves every check: web (`80:8080`) and api (`81:8080`), two services on the same target
  * port, each behind its own proxy on every host. A bounded load generator (test/load) runs on
  * every host's published ports during each change:
- * api rolls out stop-first (12 replicas, slow requests in flight); web scales 6 → 24 → 6; a proxy
- * is killed; a host is killed.
+ * api rolls out stop-first (6 replicas in 2 batches of 3, slow requests in flight); web scales
+ * 6 → 12 → 6; a proxy is killed; a host is killed. The counts are the smallest that keep each
+ * check's point: two per host of each service (a host's loss takes both services' replicas), more
+ * than one batch (the first batch drains with slow requests in flight while the rest still serve),
+ * and a scale that doubles and halves web behind every proxy.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -31,6 +34,10 @@ const PORTS = { web: 80, api: 81 } as const;
 const TIMEOUT_MS = 2_000;
 /** The window README and bench state for a host switched off (≤ 3 s), doubled: the bound asserted. */
 const HOST_LOSS_BOUND_MS = 6_000;
+/** api's replicas: two per host, rolled out in two batches of 3. */
+const API = 6;
+/** web's scale under load: 6 → SCALED → 6. */
+const SCALED = 12;
 
 let env: TestbedEnv;
 let work: string;
@@ -62,7 +69,7 @@ function specText(web: number, apiImage: string): string {
     `    ${health}`,
     '    stop_grace_period: 2s',
     '    deploy:',
-    '      replicas: 12',
+    `      replicas: ${API}`,
     '      update_config: { parallelism: 3, delay: 0s, monitor: 1s, order: stop-first }',
     '',
   ].join('\n');
@@ -132,7 +139,7 @@ describe('the routing mesh under load', () => {
     expect(applied.code).toBe(0);
     const web = new Set((await replicas('web')).map((c) => c.id.slice(0, 12)));
     const api = new Set((await replicas('api')).map((c) => c.id.slice(0, 12)));
-    expect([web.size, api.size]).toEqual([6, 12]);
+    expect([web.size, api.size]).toEqual([6, API]);
     // 12 requests to each port of each host, one at a time: each port answers from its own service.
     const probe = await runLoad({
       targets: HOSTS.flatMap((host) => [url(host, PORTS.web), url(host, PORTS.api)]),
@@ -147,7 +154,7 @@ describe('the routing mesh under load', () => {
       new Set(probe.records.filter((r) => r.target.includes(`:${port}/`)).map((r) => r.body!));
     expect([...served(PORTS.web)].filter((body) => !web.has(body))).toEqual([]);
     expect([...served(PORTS.api)].filter((body) => !api.has(body))).toEqual([]);
-    expect([served(PORTS.web).size, served(PORTS.api).size]).toEqual([6, 12]);
+    expect([served(PORTS.web).size, served(PORTS.api).size]).toEqual([6, API]);
     // By name, from a web replica: web:8080 and api:8080 are two proxies, not one address.
     const [from] = await replicas('web');
     const byName = async (name: string): Promise<string> => {
@@ -160,18 +167,18 @@ describe('the routing mesh under load', () => {
     };
     expect(web.has(await byName('web'))).toBe(true);
     expect(api.has(await byName('api'))).toBe(true);
-    console.log(`deploy of 18 replicas and 6 proxies: ${applied.ms} ms`);
+    console.log(`deploy of ${6 + API} replicas and 6 proxies: ${applied.ms} ms`);
   }, 150_000);
 
-  it('rolls 12 replicas of api out stop-first under load: no failed request, slow requests in flight complete', async () => {
+  it(`rolls ${API} replicas of api out stop-first under load: no failed request, slow requests in flight complete`, async () => {
     const old = new Map((await replicas('api')).map((c) => [c.id.slice(0, 12), c.name]));
     const traffic = load(HOSTS, 180_000);
     await sleep(1_000);
     writeFileSync(spec, specText(6, env.images.web2));
     const applying = startHeal(work, ['apply', '--yes', '-f', spec]);
-    // Once the plan is printed (its actions start at once), 12 slow requests (12 s, under the 15 s drain_timeout) on each host's
-    // port 81: each proxy's round-robin puts one on every api replica, so the first batch's
-    // replicas are drained and stopped with a slow request in flight.
+    // Once the plan is printed (its actions start at once), API slow requests (12 s, under the 15 s
+    // drain_timeout) on each host's port 81: each proxy's round-robin puts one on every api
+    // replica, so the first batch's replicas are drained and stopped with a slow request in flight.
     let slow: Promise<RequestRecord[]> | undefined;
     // When each old replica's replace began: the apply's plain progress line for it.
     const replacedAt = new Map<string, number>();
@@ -180,7 +187,9 @@ describe('the routing mesh under load', () => {
       if (!slow && lines.some((line) => line.startsWith('Plan: ')))
         slow = Promise.all(
           HOSTS.flatMap((host) =>
-            Array.from({ length: 12 }, () => sendOne(url(host, PORTS.api, '/cgi-bin/slow?12'), 30_000, true)),
+            Array.from({ length: API }, () =>
+              sendOne(url(host, PORTS.api, '/cgi-bin/slow?12'), 30_000, true),
+            ),
           ),
         );
       const started = lines.filter((line) => / replace .* \.\.\.$/.test(line));
@@ -199,7 +208,7 @@ describe('the routing mesh under load', () => {
     expect(failures(result.records)).toEqual([]);
     expect(result.sent).toBeGreaterThan(100);
     expect(apiNow.filter((c) => old.has(c.id.slice(0, 12)))).toEqual([]);
-    expect(apiNow.length).toBe(12);
+    expect(apiNow.length).toBe(API);
     expect(slowDone.filter((r) => !r.ok).map((r) => `${r.target} ${r.reason} ${r.error}`)).toEqual([]);
     // Slow requests whose replica's replacement (drain, stop) began while they were in flight.
     const replica = (r: RequestRecord): string => /on (\w+)/.exec(r.body ?? '')?.[1] ?? '';
@@ -212,22 +221,22 @@ describe('the routing mesh under load', () => {
     );
   }, 240_000);
 
-  it('scales web 6 → 24 → 6 under load with no failed request', async () => {
+  it(`scales web 6 → ${SCALED} → 6 under load with no failed request`, async () => {
     const traffic = load(HOSTS, 240_000);
     const counts: number[] = [];
     const times: number[] = [];
-    for (const wanted of [24, 6]) {
+    for (const wanted of [SCALED, 6]) {
       const scaled = await heal(work, 'scale', `web=${wanted}`, '--apply', '-f', spec);
       expect(scaled.code, scaled.stdout + scaled.stderr).toBe(0);
       times.push(scaled.ms);
       counts.push((await replicas('web')).length);
     }
     const result = await traffic.stop();
-    expect(counts).toEqual([24, 6]);
+    expect(counts).toEqual([SCALED, 6]);
     expect(failures(result.records)).toEqual([]);
     expect(result.sent).toBeGreaterThan(100);
     console.log(
-      `web 6 → 24 → 6 (${times.join(' ms, ')} ms): ${result.sent} requests, ${result.failed} failed`,
+      `web 6 → ${SCALED} → 6 (${times.join(' ms, ')} ms): ${result.sent} requests, ${result.failed} failed`,
     );
   }, 300_000);
 

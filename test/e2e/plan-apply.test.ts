@@ -70,7 +70,8 @@ function specText(s: Shape): string {
     health('1s'),
     '    deploy:',
     `      replicas: ${s.web}`,
-    '      update_config: { parallelism: 1, delay: 3s } # a rolling update takes a few seconds',
+    // monitor 1s, not Swarm's 5s: every rollout here waits out its last window, and no check needs it.
+    '      update_config: { parallelism: 1, delay: 3s, monitor: 1s } # a rolling update takes a few seconds',
     '  # background workers: no port, spread over every host',
     '  worker:',
     `    image: ${env.images.web1}`,
@@ -79,7 +80,7 @@ function specText(s: Shape): string {
     ...(s.workerHealthcheck ? [health('2s')] : []),
     '    deploy:',
     `      replicas: ${s.worker} # heal scale edits this number, and only it`,
-    '      update_config: { parallelism: 0 } # every worker in one batch',
+    '      update_config: { parallelism: 0, monitor: 1s } # every worker in one batch',
     ...(s.pinned
       ? [
           '  # pinned to one host',

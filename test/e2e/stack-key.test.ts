@@ -33,7 +33,8 @@ function writeSpec(password: string): void {
       '  api:',
       `    image: ${env.images.web1}`,
       '    env_file: api.env',
-      '    deploy: { replicas: 2 }',
+      // monitor 1s, not Swarm's 5s: each rollout here waits out its last window, and no check needs it.
+      '    deploy: { replicas: 2, update_config: { monitor: 1s }, rollback_config: { monitor: 1s } }',
       '',
     ].join('\n'),
   );

@@ -86,7 +86,10 @@ function specText(s: Shape): string {
     '      retries: 1',
     '    deploy:',
     `      replicas: ${s.web}`,
-    `      update_config: { parallelism: 2, order: start-first, failure_action: rollback${s.delay ? `, delay: ${s.delay}` : ''} }`,
+    // monitor 1s (Swarm's default is 5s): each healthy rollout waits out its last window, and no
+    // check here needs one; a failure is seen by the health gate (neverHealthy).
+    `      update_config: { parallelism: 2, order: start-first, failure_action: rollback, monitor: 1s${s.delay ? `, delay: ${s.delay}` : ''} }`,
+    '      rollback_config: { monitor: 1s }',
     ...(s.crasher ? ['  crasher:', `    image: ${env.images.crash}`, '    deploy: { replicas: 1 }'] : []),
     '',
   ].join('\n');
