@@ -39,6 +39,8 @@ type ServiceState = {
   intervalStart: number;
   /** A count this autoscaler recorded that the last look does not show applied yet. */
   pending: number | null;
+  /** Replicas running and healthy when the interval started: the figures are theirs. */
+  serving: number;
 };
 
 /** The most often the proxies are read, and the least: several looks per interval. */
@@ -49,8 +51,10 @@ const LOOK_MS = { min: 500, max: 2_000 };
  * proxies several times per interval (`show stat`, over the hosts' existing connections), and
  * once per interval asks the planner's pure `decideScale` for a count; a new count is recorded on
  * the hosts (`executor/scale-marks.ts`) and a reconcile queued, which places or drains replicas by
- * the usual plan. While the service rolls out or its replicas settle, it looks but does not
- * decide, and the interval starts again once they have settled.
+ * the usual plan. While the service rolls out or a replica is starting, it looks but does not
+ * decide; an interval in which the replicas serving changed starts again, so the figures are
+ * always of one count (a replica that cannot be placed blocks nothing: the figures are of those
+ * that serve, as HPA counts ready pods).
  */
 export class Autoscaler {
   private readonly services = new Map<string, ServiceState>();
@@ -118,6 +122,7 @@ export class Autoscaler {
             history: { ...EMPTY_HISTORY, lastChange: mark?.at ?? null },
             intervalStart: now,
             pending: null,
+            serving: -1,
           };
           this.services.set(item.service, state);
         }
@@ -130,10 +135,18 @@ export class Autoscaler {
               ? 'not observed yet'
               : row.dirty > 0
                 ? `rolling out (${row.dirty} replicas on another config)`
-                : row.running !== item.replicas || row.healthy !== item.replicas
-                  ? `settling (${row.healthy} of ${item.replicas} replicas running and healthy)`
+                : row.running > row.healthy
+                  ? `settling (${row.running - row.healthy} replicas starting)`
                   : null;
         const look = await this.look(input, item.service);
+        // Figures are per replica serving: an interval in which that count changed starts again.
+        const serving = row?.healthy ?? 0;
+        if (busy === null && serving !== state.serving) {
+          state.serving = serving;
+          state.looks = [look];
+          state.intervalStart = look.at;
+          return;
+        }
         if (busy !== null) {
           // The figures of a service in motion say little about the count it is moving to.
           state.looks = [look];
@@ -144,7 +157,7 @@ export class Autoscaler {
         }
         state.looks.push(look);
         if (look.at - state.intervalStart < policy.interval) return;
-        const figures = intervalFigures(state.looks, row?.healthy ?? 0, policy.interval / 2);
+        const figures = intervalFigures(state.looks, serving, policy.interval / 2);
         const decision = decideScale(policy, item.replicas, state.history, figures, now, null);
         state.history = decision.history;
         state.looks = [look];
