@@ -86,7 +86,20 @@ export async function autoscaleRows(env: TestbedEnv): Promise<ResultRow[]> {
   try {
     return await inTempDir('autoscale', async (dir) => {
       writeFileSync(join(dir, 'stack.yml'), specText(env));
-      const daemon = await startDaemon(dir, ['-f', 'stack.yml', ...allowTestbedKeys(env)]);
+      const daemon = await startDaemon(dir, [
+        '-f',
+        'stack.yml',
+        '--log-level',
+        'debug',
+        ...allowTestbedKeys(env),
+      ]);
+      const decisions = (): string =>
+        daemon
+          .log()
+          .split('\n')
+          .filter((line) => line.includes('"autoscale') || line.includes('"autoscaled"'))
+          .slice(-12)
+          .join('\n');
       try {
         await waitFor('web at min, serving', 180_000, async () => {
           const row = await web(daemon);
@@ -105,6 +118,7 @@ export async function autoscaleRows(env: TestbedEnv): Promise<ResultRow[]> {
         let changesAtSettle: number;
         try {
           settled = await waitFor('the response time back under the target', 150_000, async () => {
+            if (process.env.HEAL_BENCH_DEBUG) console.error(decisions().split('\n').at(-1));
             const row = await web(daemon);
             const seconds = await metricValue(daemon, 'heal_autoscale_response_seconds');
             if (!row || row.desired === null || row.desired < 2 || row.running !== row.desired)
@@ -113,6 +127,9 @@ export async function autoscaleRows(env: TestbedEnv): Promise<ResultRow[]> {
           });
           changesAtSettle = (await metricValue(daemon, 'heal_autoscale_changes_total')) ?? 0;
           await sleep(STEADY_MS);
+        } catch (error) {
+          console.error(`bench: autoscale decisions before the failure:\n${decisions()}`);
+          throw error;
         } finally {
           await load.stop();
         }

@@ -415,3 +415,30 @@ describe('the count on the hosts drives the plan', () => {
     expect(autoscaledStack(stack, world).autoscaled[0]?.replicas).toBe(3);
   });
 });
+
+describe('how autoscaling reads in plan and status', () => {
+  it('prints the change with its reason, and the count held', async () => {
+    const { autoscaleLines, autoscaleStatusLines } = await import('../../src/cli/render-autoscale.js');
+    const stack = await stackOf(
+      SERVICE('      min: 2\n      max: 12\n      response_time: 200ms\n', '    deploy: { replicas: 3 }\n'),
+    );
+    const world = withHost(deployed(stack), 'h1', {
+      scales: [
+        {
+          name: 'app_heal-scale_web_1',
+          host: 'h1',
+          service: 'web',
+          replicas: 7,
+          reason: 'response time 420 ms > 200 ms target',
+          at: T0,
+        },
+      ],
+    });
+    expect(autoscaleLines(plan(stack, world, { now: T0 + 1 }))).toEqual([
+      `web: replicas 3 → 7 (autoscaled within [2, 12]: response time 420 ms > 200 ms target, at ${new Date(T0).toISOString()})`,
+    ]);
+    expect(autoscaleStatusLines(statusRows(stack, deployed(stack)))).toEqual([
+      'web: autoscaled within [2, 12], at its start of 3',
+    ]);
+  });
+});
