@@ -27,7 +27,7 @@ import {
 
 const STACK = 'bautoscale';
 const PORT = 87;
-const TARGET_MS = 250;
+const TARGET_MS = 300;
 const INTERVAL_S = 5;
 /** How long the load stays steady after settling while changes are counted. */
 const STEADY_MS = 60_000;
