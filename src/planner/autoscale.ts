@@ -1,6 +1,6 @@
 import type { Autoscale } from '../spec/autoscale.js';
 import type { Service, Stack } from '../spec/types.js';
-import type { Observed, ScaleMark } from './observed.js';
+import type { Observed, ObservedHost, ScaleMark } from './observed.js';
 
 /**
  * What the mesh's proxies measured for one service over one interval. Figures are for the
@@ -226,4 +226,15 @@ export function scaleNote(autoscaled: readonly Autoscaled[], service: string): s
   const found = autoscaled.find((item) => item.service === service);
   if (!found) return '';
   return found.reason ? ` (autoscaled: ${found.reason})` : ' (autoscaled)';
+}
+
+/**
+ * Scale marks on usable hosts of services the spec does not autoscale (any more, or at all: `heal
+ * down` plans the stack without services): the plan removes them in its clean-up, so switching
+ * autoscaling back on starts again from `deploy.replicas`, as a stack removed and deployed again.
+ */
+export function staleScales(stack: Stack, usable: readonly ObservedHost[]): ScaleMark[] {
+  return usable.flatMap((host) =>
+    (host.scales ?? []).filter((mark) => !stack.services[mark.service]?.deploy.autoscale),
+  );
 }

@@ -17,7 +17,7 @@ import { rebalance } from './rebalance.js';
 import { unpaused } from './drift.js';
 import { holdDependents } from './jobs.js';
 import { planMesh } from './mesh.js';
-import { autoscaledStack, scaleNote } from './autoscale.js';
+import { autoscaledStack, scaleNote, staleScales } from './autoscale.js';
 import { driveStack, shortHash } from './rollout.js';
 import { schedule, type Intent } from './schedule.js';
 import { keyedStack, keyVolumes, needsStackKey, sealStackKey } from './stack-key.js';
@@ -229,6 +229,7 @@ export function plan(spec: Stack, observed: Observed, options: PlanOptions): Pla
     held: driven.held,
     rollingBack: driven.rollingBack,
     staleMarks: driven.stale,
+    staleScales: staleScales(spec, usable),
     stackKeys: keyVolumes(spec, keyed.key, usable, options.pruneVolumes === true),
   });
   const sealed = { ...made, actions: made.actions.map(sealStackKey) };

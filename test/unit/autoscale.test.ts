@@ -442,3 +442,35 @@ describe('how autoscaling reads in plan and status', () => {
     ]);
   });
 });
+
+describe('scale marks the spec has moved past', () => {
+  it('are removed in the clean-up when the service is no longer autoscaled, and by heal down', async () => {
+    const stack = await stackOf('services:\n  web:\n    image: web:v1\n    ports: ["80:8080"]\n');
+    const mark: ScaleMark = {
+      name: 'app_heal-scale_web_5',
+      host: 'h2',
+      service: 'web',
+      replicas: 4,
+      reason: 'x',
+      at: 5,
+    };
+    const world = withHost(deployed(stack), 'h2', { scales: [mark] });
+    for (const made of [
+      plan(stack, world, { now: T0 + 1 }),
+      plan({ ...stack, services: {} }, world, { now: T0 + 1, allowEmpty: true }),
+    ]) {
+      const removal = made.actions.find((action) => action.kind === 'remove-volume');
+      expect(removal).toMatchObject({
+        host: 'h2',
+        volume: 'app_heal-scale_web_5',
+        reason: 'web is not autoscaled any more: its recorded count of 4 goes',
+      });
+    }
+    const autoscaled = await stackOf(SERVICE('      min: 1\n      max: 5\n      response_time: 200ms\n'));
+    expect(
+      plan(autoscaled, withHost(deployed(autoscaled), 'h2', { scales: [mark] }), {
+        now: T0 + 1,
+      }).actions.some((action) => action.kind === 'remove-volume'),
+    ).toBe(false);
+  });
+});
