@@ -37,8 +37,8 @@ type ServiceState = {
   looks: ProxyLook[];
   history: ScaleHistory;
   intervalStart: number;
-  /** A count this autoscaler recorded that the last look does not show applied yet. */
-  pending: number | null;
+  /** A count this autoscaler recorded (and when) that the last look at the hosts does not show yet. */
+  pending: { readonly replicas: number; readonly at: number } | null;
   /** Replicas running and healthy when the interval started: the figures are theirs. */
   serving: number;
 };
@@ -127,10 +127,12 @@ export class Autoscaler {
           this.services.set(item.service, state);
         }
         const row = rows.find((each) => each.service === item.service);
-        if (state.pending !== null && item.replicas === state.pending) state.pending = null;
+        // Seen once the hosts show that mark or a newer one (its count may be clamped since).
+        if (state.pending !== null && (newest(marks, item.service)?.at ?? -1) >= state.pending.at)
+          state.pending = null;
         const busy =
           state.pending !== null
-            ? `waiting for the count of ${state.pending} to be applied`
+            ? `waiting for the count of ${state.pending.replicas} to be applied`
             : row === undefined
               ? 'not observed yet'
               : row.dirty > 0
@@ -203,7 +205,7 @@ export class Autoscaler {
       reason: decision.reason,
       at,
     });
-    state.pending = decision.replicas;
+    state.pending = { replicas: decision.replicas, at };
     state.history = { ...decision.history, lastChange: at };
     this.deps.log.info(
       { stack: stack.name, service, from: current, to: decision.replicas, reason: decision.reason, hosts },
