@@ -134,7 +134,7 @@ afterAll(async () => {
 describe('autoscaling by response time through the mesh', () => {
   let load: LoadRun;
 
-  it('starts at min, scales up under load, and the response time returns under the target', async () => {
+  it('starts at min, scales up under load, and the response time returns to the target', async () => {
     await settledAt('web at min, healthy', 120_000, (desired) => desired === 1);
     load = startLoad({
       targets: env.hosts.map((host) => `http://${host.address}:${PORT}/cgi-bin/queue`),
@@ -145,20 +145,23 @@ describe('autoscaling by response time through the mesh', () => {
     });
     const up = await settledAt('web scaled up', 90_000, (desired) => desired > 1);
     expect(up.reason).toMatch(/^response time \d+ ms > 300 ms target$/);
-    // The figure heal reads falls under the target once the new replicas serve.
-    await waitFor('response time under the target', 60_000, async () => {
+    const before = load.summary({ to: Date.now() });
+    // HPA's equilibrium is the target within its tolerance (0.1): the figure heal reads comes back
+    // there once the new replicas serve. The queue image's steps are coarse (100 ms per request in
+    // flight), so it may rest a little above 300 ms at 2 replicas or well under it at 3.
+    const figure = await waitFor('response time back to the target', 60_000, async () => {
       const seconds = metric(await metricsOf(watch.port), 'heal_autoscale_response_seconds', {
         service: 'web',
       });
-      return seconds !== undefined && seconds * 1000 < TARGET_MS ? seconds : undefined;
+      return seconds !== undefined && seconds * 1000 <= TARGET_MS * 1.1 ? seconds : undefined;
     });
     const since = Date.now();
     await new Promise((resolve) => setTimeout(resolve, 3_000));
-    const recent = load.summary({ from: since });
-    expect(recent.p50Ms).not.toBeNull();
-    // What clients see adds the hops heal's figure (the proxies' backends) does not: connect, DNAT, a
-    // remote proxy. It stays within the tolerance HPA's algorithm holds the figure to (0.1).
-    expect(recent.p50Ms!).toBeLessThan(TARGET_MS * 1.1);
+    const after = load.summary({ from: since });
+    // What clients see falls with it (their figure adds the connect and a hop heal's does not).
+    expect(before.p50Ms).not.toBeNull();
+    expect(after.p50Ms).not.toBeNull();
+    expect(after.p50Ms!, `heal's figure ${Math.round(figure * 1000)} ms`).toBeLessThan(before.p50Ms! * 0.75);
     for (const host of HOSTS) expect((await marksOn(host)).length).toBe(1);
   }, 300_000);
 
