@@ -1,3 +1,4 @@
+import { autoscaleLines } from './render-autoscale.js';
 import { diffLines } from 'diff';
 import { stringify } from 'yaml';
 import type { Action, Plan, Rollout } from '../planner/plan-types.js';
@@ -62,6 +63,7 @@ export function renderPlan(plan: Plan, paint: Paint): string {
   const out: string[] = [];
   if (plan.refused) return `${paint.remove('Refused:')} ${plan.refused}\n`;
   for (const warning of plan.warnings) out.push(paint.change(`! ${warning}`));
+  for (const line of autoscaleLines(plan)) out.push(paint.change(line));
   const groups = new Map<string, Action[]>();
   for (const action of plan.actions) {
     const key = action.service ?? '(stack)';

@@ -10,6 +10,7 @@ import type {
   ObservedHost,
   ObservedProxy,
   RolloutMark,
+  ScaleMark,
   StackKeyVolume,
 } from '../planner/observed.js';
 import { isStackKey } from '../spec/keyed-hash.js';
@@ -150,13 +151,19 @@ async function observeHost(
       networks: networks.map((network) => network.Name).sort(),
       // Marks and the stack key are heal's own volumes, never the stack's named ones.
       volumes: (volumes.Volumes ?? [])
-        .filter((volume) => !volume.Labels?.[LABEL.rollout] && volume.Labels?.[LABEL.key] === undefined)
+        .filter(
+          (volume) =>
+            !volume.Labels?.[LABEL.rollout] &&
+            volume.Labels?.[LABEL.key] === undefined &&
+            volume.Labels?.[LABEL.autoscale] === undefined,
+        )
         .map((volume) => volume.Name)
         .sort(),
       images: images.flatMap((image) => [...(image.RepoTags ?? []), ...(image.RepoDigests ?? [])]).sort(),
       marks: (volumes.Volumes ?? []).flatMap((volume) => toMark(host.name, volume)),
       stackKeys: (volumes.Volumes ?? []).flatMap(toStackKey),
       proxies,
+      scales: (volumes.Volumes ?? []).flatMap((volume) => toScaleMark(host.name, volume)),
     };
   } catch (error) {
     return unreachable(error instanceof Error ? error : new Error(String(error)));
@@ -243,6 +250,15 @@ function toMark(host: string, volume: Dockerode.VolumeInspectInfo): RolloutMark[
   const configHash = labels[LABEL.configHash];
   if ((state !== 'rolled-back' && state !== 'paused') || !service || !configHash) return [];
   return [{ name: volume.Name, host, service, configHash, state, reason: labels[LABEL.reason] ?? '' }];
+}
+
+function toScaleMark(host: string, volume: Dockerode.VolumeInspectInfo): ScaleMark[] {
+  const labels = volume.Labels ?? {};
+  const replicas = Number(labels[LABEL.autoscale]);
+  const at = Number(labels[LABEL.autoscaleAt]);
+  const service = labels[LABEL.service];
+  if (!service || !Number.isInteger(replicas) || replicas < 0 || !Number.isFinite(at)) return [];
+  return [{ name: volume.Name, host, service, replicas, reason: labels[LABEL.reason] ?? '', at }];
 }
 
 function toStackKey(volume: Dockerode.VolumeInspectInfo): StackKeyVolume[] {

@@ -19,6 +19,9 @@ export const LABEL = {
   rollout: 'io.heal.rollout',
   /** On a mark: why, in a sentence. */
   reason: 'io.heal.reason',
+  /** On a scale mark (a labelled volume): the replica count autoscaling chose, and when (epoch ms). */
+  autoscale: 'io.heal.autoscale',
+  autoscaleAt: 'io.heal.autoscale-at',
   /** On the stack key's volume: the key, which only the hosts hold (see planner/stack-key.ts). */
   key: 'io.heal.key',
   /**

@@ -34,6 +34,23 @@ export type ObservedHost = {
   readonly stackKeys: readonly StackKeyVolume[];
   /** What each running mesh proxy of the stack holds, read through its runtime API. */
   readonly proxies?: readonly ObservedProxy[];
+  /** The count autoscaling chose for each autoscaled service, as recorded on this host. */
+  readonly scales?: readonly ScaleMark[];
+};
+
+/**
+ * The replica count autoscaling chose for a service, and why: a labelled volume on every host
+ * (`executor/scale-marks.ts`), one per decision, the newest in force (`planner/autoscale.ts`).
+ */
+export type ScaleMark = {
+  /** The volume's name. */
+  readonly name: string;
+  readonly host: string;
+  readonly service: string;
+  readonly replicas: number;
+  readonly reason: string;
+  /** When it was decided (epoch ms). */
+  readonly at: number;
 };
 
 /**

@@ -1,3 +1,4 @@
+import type { Autoscaled } from './autoscale.js';
 import type {
   ContainerCreateBody,
   ContainerCreateQuery,
@@ -28,6 +29,8 @@ export type Plan = {
   readonly rollouts: readonly Rollout[];
   /** Rollout marks in force: services rolled back or paused until the spec changes. */
   readonly held: readonly RolloutMark[];
+  /** Services with `x-heal-autoscale`: the count the hosts hold and why (`autoscale.ts`). */
+  readonly autoscaled?: readonly Autoscaled[];
 };
 
 /**

@@ -17,6 +17,7 @@ import { rebalance } from './rebalance.js';
 import { unpaused } from './drift.js';
 import { holdDependents } from './jobs.js';
 import { planMesh } from './mesh.js';
+import { autoscaledStack, scaleNote, staleScales } from './autoscale.js';
 import { driveStack, shortHash } from './rollout.js';
 import { schedule, type Intent } from './schedule.js';
 import { keyedStack, keyVolumes, needsStackKey, sealStackKey } from './stack-key.js';
@@ -77,7 +78,8 @@ type RestartGate = {
 export function plan(spec: Stack, observed: Observed, options: PlanOptions): Plan {
   const suspect = new Set(options.suspect ?? []);
   const usable = observed.hosts.filter((host) => host.reachable && !suspect.has(host.name)).sort(byName);
-  const keyed = keyedStack(spec, observed, options.freshStackKey);
+  const scaled = autoscaledStack(spec, observed);
+  const keyed = keyedStack(scaled.stack, observed, options.freshStackKey);
   if (keyed.key === null && needsStackKey(spec))
     throw new Error('plan: the stack has secrets and no host holds its key: pass options.freshStackKey');
   const driven = driveStack(keyed.stack, usable);
@@ -121,7 +123,7 @@ export function plan(spec: Stack, observed: Observed, options: PlanOptions): Pla
         const why =
           slot < 1
             ? `${service.name} is replicated now: slot 0 was its global replica here`
-            : `scaled down to ${service.deploy.replicas}`;
+            : `scaled down to ${service.deploy.replicas}${scaleNote(scaled.autoscaled, service.name)}`;
         for (const container of containers) intents.push(removal(service, container, why));
         continue;
       }
@@ -227,9 +229,11 @@ export function plan(spec: Stack, observed: Observed, options: PlanOptions): Pla
     held: driven.held,
     rollingBack: driven.rollingBack,
     staleMarks: driven.stale,
+    staleScales: staleScales(spec, usable),
     stackKeys: keyVolumes(spec, keyed.key, usable, options.pruneVolumes === true),
   });
-  return { ...made, actions: made.actions.map(sealStackKey) };
+  const sealed = { ...made, actions: made.actions.map(sealStackKey) };
+  return scaled.autoscaled.length === 0 ? sealed : { ...sealed, autoscaled: scaled.autoscaled };
 }
 
 type Slots = Map<number, ObservedContainer[]>;

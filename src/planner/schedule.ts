@@ -1,7 +1,7 @@
 import type { Service, Stack } from '../spec/types.js';
 import { neededNetworks, neededVolumes, networkCreate, volumeCreate } from './engine-objects.js';
 import { LABEL } from './labels.js';
-import type { ObservedContainer, ObservedHost, RolloutMark } from './observed.js';
+import type { ObservedContainer, ObservedHost, RolloutMark, ScaleMark } from './observed.js';
 import type { HostLoad } from './placement.js';
 import type { KeyVolumes } from './stack-key.js';
 import type { MeshDraft, MeshStage } from './mesh.js';
@@ -61,6 +61,8 @@ export type ScheduleInput = {
   readonly rollingBack: ReadonlySet<string>;
   /** Marks of configs the spec has moved past: removed in the clean-up. */
   readonly staleMarks: readonly RolloutMark[];
+  /** Scale marks of services the spec no longer autoscales (`autoscale.ts`): removed in the clean-up. */
+  readonly staleScales?: readonly ScaleMark[];
   /** The stack key given to hosts that lack it (prepare), and other key volumes (clean-up). */
   readonly stackKeys: KeyVolumes;
   /** The routing mesh's proxies and member changes (mesh.ts). */
@@ -332,6 +334,17 @@ function cleanUp(input: ScheduleInput, stage: Stage): Draft[] {
     volume: mark.name,
     reason: `the spec has moved on from ${mark.service}'s ${mark.state} config`,
   }));
+  for (const mark of input.staleScales ?? [])
+    out.push({
+      kind: 'remove-volume',
+      phase: 0,
+      stage,
+      host: mark.host,
+      service: null,
+      slot: null,
+      volume: mark.name,
+      reason: `${mark.service} is not autoscaled any more: its recorded count of ${mark.replicas} goes`,
+    });
   const placed = placedWithProxies(input);
   const replicas = placements(input.intents);
   for (const host of input.usable) {

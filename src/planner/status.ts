@@ -1,5 +1,6 @@
 import type { Service, Stack } from '../spec/types.js';
 import type { Observed, RolloutMark } from './observed.js';
+import { autoscaledStack, type Autoscaled } from './autoscale.js';
 import { completed } from './jobs.js';
 import { keyedStack } from './stack-key.js';
 import { hasRole } from './labels.js';
@@ -18,6 +19,8 @@ export type StatusRow = {
   image: string;
   /** Set while the spec's config of the service is rolled back or its rollout paused. */
   rollout: { state: 'rolled-back' | 'paused'; configHash: string; reason: string } | null;
+  /** Only for a service with `x-heal-autoscale`: the count the hosts hold (`desired`), bounds and why. */
+  autoscale?: Omit<Autoscaled, 'service'>;
 };
 
 /**
@@ -26,7 +29,8 @@ export type StatusRow = {
  * hosts, none of a service with secrets is clean).
  */
 export function statusRows(spec: Stack, observed: Observed): StatusRow[] {
-  const { stack } = keyedStack(spec, observed);
+  const scaled = autoscaledStack(spec, observed);
+  const { stack } = keyedStack(scaled.stack, observed);
   // A mesh proxy and a one-off carry their service's label but are no replicas of it.
   const containers = observed.hosts
     .flatMap((host) => host.containers)
@@ -51,6 +55,7 @@ export function statusRows(spec: Stack, observed: Observed): StatusRow[] {
         hosts,
         image: service.image,
         rollout: rolloutOf(service, marks),
+        ...autoscaleOf(scaled.autoscaled, service.name),
       };
     });
 }
@@ -62,4 +67,11 @@ function rolloutOf(service: Service, marks: readonly RolloutMark[]): StatusRow['
     .sort((a, b) => (a.state === b.state ? 0 : a.state === 'rolled-back' ? -1 : 1));
   const [mark] = held;
   return mark ? { state: mark.state, configHash: mark.configHash, reason: mark.reason } : null;
+}
+
+function autoscaleOf(autoscaled: readonly Autoscaled[], service: string): Pick<StatusRow, 'autoscale'> {
+  const found = autoscaled.find((item) => item.service === service);
+  if (!found) return {};
+  const { service: _name, ...rest } = found;
+  return { autoscale: rest };
 }

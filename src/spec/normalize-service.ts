@@ -1,8 +1,10 @@
+import { AUTOSCALE_KEY, normalizeAutoscale } from './autoscale.js';
 import { describe, type Check } from './check.js';
 import type { KeyPath } from './errors.js';
 import type { Lookup } from './interpolate.js';
 import { normalizeDeploy } from './normalize-deploy.js';
 import { ENGINE_KEYS, normalizeEngine } from './normalize-engine.js';
+import { servesMesh } from './mesh-ports.js';
 import { isPlainObject } from './parse.js';
 import { splitCommand } from './split-command.js';
 import { parseDevice } from './syntax/devices.js';
@@ -187,7 +189,7 @@ export function normalizeService(
   )
     check.fail(at('networks'), 'cannot be set together with `network_mode`: keep one of them', 'key');
 
-  return {
+  const service: NormalizedService = {
     name,
     image: image ?? '',
     containerName,
@@ -237,6 +239,30 @@ export function normalizeService(
     deploy: { ...deploy, replicas },
     engine: normalizeEngine(check, raw, path),
   };
+  return withAutoscale(check, raw, service, path);
+}
+
+/**
+ * `x-heal-autoscale` (see autoscale.ts): the count starts at `deploy.replicas` (or `scale`) when
+ * written, else at `min`.
+ */
+function withAutoscale(
+  check: Check,
+  raw: Record<string, unknown>,
+  service: NormalizedService,
+  path: KeyPath,
+): NormalizedService {
+  if (raw[AUTOSCALE_KEY] === undefined || raw[AUTOSCALE_KEY] === null) return service;
+  const written = (value: unknown): boolean => value !== undefined && value !== null;
+  const given = (isPlainObject(raw.deploy) && written(raw.deploy.replicas)) || written(raw.scale);
+  const { deploy } = service;
+  const autoscale = normalizeAutoscale(check, raw[AUTOSCALE_KEY], [...path, AUTOSCALE_KEY], {
+    replicas: given ? deploy.replicas : null,
+    global: deploy.mode === 'global',
+    mesh: servesMesh(service),
+  });
+  if (autoscale === null) return service;
+  return { ...service, deploy: { ...deploy, replicas: given ? deploy.replicas : autoscale.min, autoscale } };
 }
 
 /** label_file entries first, in order, then `labels:` on top, as compose merges them. */

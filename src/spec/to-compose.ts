@@ -1,3 +1,4 @@
+import type { Autoscale } from './autoscale.js';
 import { formatDuration } from './format.js';
 import type {
   Deploy,
@@ -25,7 +26,11 @@ export const REDACTED = '**redacted**';
 export function toCompose(stack: Stack): Record<string, unknown> {
   return {
     name: stack.name,
-    services: mapValues(stack.services, serviceToCompose),
+    // Autoscaling is not what a container is made from: here only, never in a container's spec label.
+    services: mapValues(stack.services, (service) => ({
+      ...serviceToCompose(service),
+      ...autoscaleToCompose(service.deploy.autoscale),
+    })),
     networks: mapValues(stack.networks, (network) => ({
       name: network.engineName,
       external: network.external,
@@ -307,4 +312,21 @@ function mapValues<T, U>(
   map: (value: T, key: string) => U,
 ): Record<string, U> {
   return Object.fromEntries(Object.entries(record).map(([key, value]) => [key, map(value, key)]));
+}
+
+function autoscaleToCompose(autoscale: Autoscale | undefined): Record<string, unknown> {
+  if (!autoscale) return {};
+  return {
+    'x-heal-autoscale': {
+      min: autoscale.min,
+      max: autoscale.max,
+      response_time: autoscale.responseTime === null ? null : formatDuration(autoscale.responseTime),
+      requests_per_second: autoscale.requestsPerSecond,
+      interval: formatDuration(autoscale.interval),
+      tolerance: autoscale.tolerance,
+      scale_up: autoscale.scaleUp,
+      scale_down: { window: formatDuration(autoscale.scaleDownWindow) },
+      cooldown: formatDuration(autoscale.cooldown),
+    },
+  };
 }

@@ -1,3 +1,4 @@
+import type { Autoscale } from './autoscale.js';
 import type { FileContent } from './file-content.js';
 
 /**
@@ -248,6 +249,8 @@ export type Deploy = {
   readonly resources: Resources;
   /** Labels of the service itself, not of its containers (as in Swarm). */
   readonly labels: Readonly<Record<string, string>>;
+  /** `x-heal-autoscale`: heal moves `replicas` within [min, max] (see autoscale.ts). */
+  readonly autoscale?: Autoscale;
 };
 
 export type Placement = {

@@ -1,4 +1,5 @@
 import { StoppedError } from '../executor/errors.js';
+import { Autoscaler } from './autoscaler.js';
 import type { Confinement } from '../spec/confine.js';
 import type { Stack } from '../spec/types.js';
 import type { DaemonState } from './daemon-state.js';
@@ -132,6 +133,16 @@ export async function startDaemon(
     return { retryAt };
   });
 
+  const autoscaler = new Autoscaler({
+    log,
+    metrics,
+    trigger: () => reconciler.trigger(),
+    input: () =>
+      state.spec.good && state.observed && state.watch
+        ? { stack: state.spec.good.stack, observed: state.observed, reach: state.watch.fleet.reach }
+        : null,
+  });
+
   const http = await startHttp({
     listen: options.listen,
     metrics,
@@ -173,6 +184,7 @@ export async function startDaemon(
   };
   scheduleResync();
   reconciler.trigger();
+  autoscaler.start();
   log.info(
     { source: source.describe, listen: `${http.address.host}:${http.address.port}` },
     'heal watch started',
@@ -183,6 +195,7 @@ export async function startDaemon(
     async stop() {
       stopping.abort(new StoppedError('heal is stopping'));
       if (resync) clearTimeout(resync);
+      await autoscaler.stop();
       await reconciler.stop();
       await Promise.all([state.watch?.close(), source.close(), http.close(), notifier?.close()]);
       log.info({}, 'heal watch stopped');

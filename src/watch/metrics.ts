@@ -38,6 +38,20 @@ export type Metrics = {
   specLoad(stack: string, ok: boolean): void;
   /** A notification's fate, by target (`webhook`, `github`, `gitlab`, `gitea`); `by` 0 declares the series. */
   countNotification(target: string, outcome: NotificationOutcome, by?: number): void;
+  /**
+   * An autoscaling decision (`watch/autoscaler.ts`): the count it holds, the figures it read
+   * (null: not measured), and whether it changed the count (`up`, `down`) or not (null).
+   */
+  autoscaled(
+    stack: string,
+    service: string,
+    decision: {
+      readonly replicas: number;
+      readonly responseMs: number | null;
+      readonly requestRate: number | null;
+      readonly change: 'up' | 'down' | null;
+    },
+  ): void;
   /** The exposition text, for `GET /metrics`. */
   text(): Promise<string>;
   readonly contentType: string;
@@ -126,6 +140,27 @@ export function createMetrics(): Metrics {
     loadErrors.inc({ stack }, 0);
   };
 
+  const autoscaleReplicas = gauge(
+    'heal_autoscale_replicas',
+    'The replica count autoscaling holds for the service (x-heal-autoscale).',
+    ['stack', 'service'],
+  );
+  const autoscaleResponse = gauge(
+    'heal_autoscale_response_seconds',
+    "Mean response time through the service's mesh proxies over the last interval.",
+    ['stack', 'service'],
+  );
+  const autoscaleRate = gauge(
+    'heal_autoscale_requests_per_second',
+    "Requests per second through the service's mesh proxies over the last interval.",
+    ['stack', 'service'],
+  );
+  const autoscaleChanges = counter(
+    'heal_autoscale_changes_total',
+    'Replica count changes autoscaling made, by direction.',
+    ['stack', 'service', 'direction'],
+  );
+
   /** Drops the series of names no longer listed for a stack and remembers the new list. */
   const replaceNames = (
     known: Map<string, Set<string>>,
@@ -204,6 +239,16 @@ export function createMetrics(): Metrics {
     },
     countNotification(target, outcome, by = 1) {
       notifications.inc({ target, outcome }, by);
+    },
+    autoscaled(stack, service, decision) {
+      see(stack);
+      const labels = { stack, service };
+      autoscaleReplicas.set(labels, decision.replicas);
+      if (decision.responseMs === null) autoscaleResponse.remove(labels);
+      else autoscaleResponse.set(labels, decision.responseMs / 1000);
+      if (decision.requestRate === null) autoscaleRate.remove(labels);
+      else autoscaleRate.set(labels, decision.requestRate);
+      if (decision.change !== null) autoscaleChanges.inc({ ...labels, direction: decision.change });
     },
     text: () => registry.metrics(),
     contentType: registry.contentType,

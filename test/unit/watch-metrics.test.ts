@@ -132,6 +132,10 @@ describe('createMetrics', () => {
       '# TYPE heal_spec_load_errors_total counter',
       '# TYPE heal_spec_last_load_ok gauge',
       '# TYPE heal_notifications_total counter',
+      '# TYPE heal_autoscale_replicas gauge',
+      '# TYPE heal_autoscale_response_seconds gauge',
+      '# TYPE heal_autoscale_requests_per_second gauge',
+      '# TYPE heal_autoscale_changes_total counter',
     ]);
   });
 
@@ -164,5 +168,15 @@ describe('createMetrics', () => {
     expect(await first.text()).toMatch(/^process_cpu_user_seconds_total \d/m);
     expect(await first.text()).toMatch(/^nodejs_heap_size_used_bytes \d/m);
     expect(await globalRegistry.metrics()).not.toContain('heal_');
+  });
+
+  it('records autoscaling decisions: the count, the figures, and each change by direction', async () => {
+    const metrics = createMetrics();
+    metrics.autoscaled('blog', 'web', { replicas: 3, responseMs: 420, requestRate: 12, change: 'up' });
+    metrics.autoscaled('blog', 'web', { replicas: 3, responseMs: null, requestRate: null, change: null });
+    const text = await metrics.text();
+    expect(text).toContain('heal_autoscale_replicas{stack="blog",service="web"} 3');
+    expect(text).toContain('heal_autoscale_changes_total{stack="blog",service="web",direction="up"} 1');
+    expect(text).not.toContain('heal_autoscale_response_seconds{');
   });
 });

@@ -135,6 +135,7 @@ describe('renderView', () => {
           service: EVIL,
           image: EVIL,
           rollout: { state: 'rolled-back', configHash: EVIL, reason: EVIL },
+          autoscale: { replicas: 3, start: 1, min: 1, max: 4, reason: EVIL, at: 0 },
         },
       ],
       inFlight: { services: [EVIL], batch: EVIL, since: EVIL },
@@ -153,6 +154,29 @@ describe('renderView', () => {
     expect(
       view.split('&lt;img src=x onerror=&quot;alert(&#39;x&#39;)&quot;&gt;&amp;').length,
     ).toBeGreaterThan(12);
+  });
+
+  it('shows an autoscaled service with its bounds and why', () => {
+    const view = renderView(
+      status({
+        services: [
+          {
+            ...status().services[0]!,
+            autoscale: {
+              replicas: 2,
+              start: 1,
+              min: 1,
+              max: 4,
+              reason: 'response time 420 ms > 200 ms target',
+              at: 0,
+            },
+          },
+        ],
+      }),
+    );
+    expect(view).toContain(
+      '<span class="badge">autoscaled 1–4</span> response time 420 ms &gt; 200 ms target',
+    );
   });
 
   it('says plainly when nothing is known yet', () => {

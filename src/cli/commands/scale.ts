@@ -24,6 +24,12 @@ export function scaleCommand(run: (argv: string[]) => Promise<number>): Command 
           throw new UsageError(`${options.file}: there is no service "${service}"`);
         if (before.services[service].deploy.mode === 'global')
           throw new UsageError(`${service} is a global service: it runs once per eligible host`);
+        const autoscale = before.services[service].deploy.autoscale;
+        // The count is autoscaling's: a number written here would be overridden at its next decision.
+        if (autoscale)
+          throw new UsageError(
+            `${service} is autoscaled between ${autoscale.min} and ${autoscale.max} replicas (x-heal-autoscale): heal scale changes nothing; edit min and max in ${options.file} to move the bounds`,
+          );
       }
       const text = readFileSync(options.file, 'utf8');
       let edited: string;

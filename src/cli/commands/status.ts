@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { statusRows, type StatusRow } from '../../planner/status.js';
 import { observingCommand } from '../fleet-options.js';
+import { autoscaleStatusLines } from '../render-autoscale.js';
 import { table } from '../table.js';
 
 export function statusCommand(): Command {
@@ -15,6 +16,13 @@ export function statusCommand(): Command {
 }
 
 function render(rows: readonly StatusRow[]): string {
+  const autoscaled = autoscaleStatusLines(rows);
+  return (
+    renderTable(rows) + (autoscaled.length === 0 ? '' : `\n${autoscaled.map((line) => `${line}\n`).join('')}`)
+  );
+}
+
+function renderTable(rows: readonly StatusRow[]): string {
   return table(
     ['SERVICE', 'MODE', 'REPLICAS', 'HEALTHY', 'DIRTY', 'HOSTS', 'IMAGE', 'ROLLOUT'],
     rows.map((row) => [

@@ -95,6 +95,9 @@ function services(status: DaemonStatus): string {
         : '',
       row.crashLooping ? '<span class="badge bad">crash-looping</span>' : '',
       row.dirty > 0 ? `<span class="badge warn">${escapeHtml(row.dirty)} dirty</span>` : '',
+      row.autoscale
+        ? `<span class="badge">autoscaled ${escapeHtml(row.autoscale.min)}–${escapeHtml(row.autoscale.max)}</span> ${escapeHtml(row.autoscale.reason ?? `starts at ${row.autoscale.start}`)}`
+        : '',
     ].join(' ');
     const desired = row.desired ?? 'global';
     const ok = row.desired === null ? row.healthy === row.running : row.healthy === row.desired;
