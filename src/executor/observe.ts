@@ -3,7 +3,9 @@ import { proxySocketOnHost } from '../mesh/names.js';
 import { parseServersState } from '../mesh/servers-state.js';
 import { LABEL, MESH_PROXY_ROLE } from '../planner/labels.js';
 import type {
+  AvailabilityMark,
   ContainerState,
+  HostProbe,
   EngineFacts,
   Observed,
   ObservedContainer,
@@ -17,6 +19,7 @@ import type { Host, Stack } from '../spec/types.js';
 import { parseStatus } from './container-status.js';
 import { DockerApiError, HostUnreachableError } from './errors.js';
 import type { HostClient } from './host-client.js';
+import { parseProbe } from './host-probe.js';
 import { proxyFileServers, reloadsOnly } from './mesh-file.js';
 import { runtimeLine } from './mesh-socket.js';
 
@@ -131,7 +134,10 @@ async function observeHost(
     ]);
     const at = now();
     const containers = list.map((container) => toObserved(host.name, container, at));
-    const proxies = await readProxies(client, stack, containers);
+    const [proxies, probe] = await Promise.all([
+      readProxies(client, stack, containers),
+      readProbe(client, info, stack.heal.timeouts.readMs),
+    ]);
     return {
       name: host.name,
       host,
@@ -150,13 +156,20 @@ async function observeHost(
       networks: networks.map((network) => network.Name).sort(),
       // Marks and the stack key are heal's own volumes, never the stack's named ones.
       volumes: (volumes.Volumes ?? [])
-        .filter((volume) => !volume.Labels?.[LABEL.rollout] && volume.Labels?.[LABEL.key] === undefined)
+        .filter(
+          (volume) =>
+            !volume.Labels?.[LABEL.rollout] &&
+            volume.Labels?.[LABEL.key] === undefined &&
+            !volume.Labels?.[LABEL.availability],
+        )
         .map((volume) => volume.Name)
         .sort(),
       images: images.flatMap((image) => [...(image.RepoTags ?? []), ...(image.RepoDigests ?? [])]).sort(),
       marks: (volumes.Volumes ?? []).flatMap((volume) => toMark(host.name, volume)),
       stackKeys: (volumes.Volumes ?? []).flatMap(toStackKey),
       proxies,
+      availabilityMark: (volumes.Volumes ?? []).flatMap(toAvailabilityMark)[0] ?? null,
+      probe,
     };
   } catch (error) {
     return unreachable(error instanceof Error ? error : new Error(String(error)));
@@ -243,6 +256,41 @@ function toMark(host: string, volume: Dockerode.VolumeInspectInfo): RolloutMark[
   const configHash = labels[LABEL.configHash];
   if ((state !== 'rolled-back' && state !== 'paused') || !service || !configHash) return [];
   return [{ name: volume.Name, host, service, configHash, state, reason: labels[LABEL.reason] ?? '' }];
+}
+
+/**
+ * The host's memory and the space on its engine's data root, read by the fixed probe command;
+ * a probe that fails is reported in `error` and never makes the host unreachable.
+ */
+async function readProbe(
+  client: HostClient,
+  info: Record<string, unknown>,
+  timeoutMs: number,
+): Promise<HostProbe | null> {
+  const root = typeof info.DockerRootDir === 'string' ? info.DockerRootDir : '';
+  if (!client.runProbe || !root.startsWith('/')) return null;
+  try {
+    return parseProbe(await client.runProbe(root, timeoutMs), root);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    return { memory: null, disk: null, error: `probe failed: ${message}` };
+  }
+}
+
+function toAvailabilityMark(volume: Dockerode.VolumeInspectInfo): AvailabilityMark[] {
+  const labels = volume.Labels ?? {};
+  const availability = labels[LABEL.availability];
+  if (availability !== 'pause' && availability !== 'drain') return [];
+  const since = Number(labels[LABEL.since]);
+  const deadline = Number(labels[LABEL.deadline]);
+  return [
+    {
+      name: volume.Name,
+      availability,
+      since: Number.isFinite(since) ? since : 0,
+      deadline: labels[LABEL.deadline] && Number.isFinite(deadline) ? deadline : null,
+    },
+  ];
 }
 
 function toStackKey(volume: Dockerode.VolumeInspectInfo): StackKeyVolume[] {

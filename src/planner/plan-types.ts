@@ -1,3 +1,4 @@
+import type { Standing } from './availability.js';
 import type {
   ContainerCreateBody,
   ContainerCreateQuery,
@@ -28,6 +29,8 @@ export type Plan = {
   readonly rollouts: readonly Rollout[];
   /** Rollout marks in force: services rolled back or paused until the spec changes. */
   readonly held: readonly RolloutMark[];
+  /** Hosts that are not active (paused, draining, under a condition), with why (`availability.ts`). */
+  readonly standings?: readonly Standing[];
 };
 
 /**

@@ -1,0 +1,40 @@
+import { trackConditions, readConditions, type HostCondition } from '../planner/conditions.js';
+import type { Observed } from '../planner/observed.js';
+import { CONDITIONS_DEFAULTS } from '../spec/normalize-conditions.js';
+import type { Stack } from '../spec/types.js';
+
+/**
+ * The conditions of each host as the daemon tracked them across looks, kept per daemon (in
+ * memory: a restarted heal counts a condition's grace again, which only delays a cordon).
+ */
+const TRACKED = new WeakMap<object, Map<string, HostCondition[]>>();
+
+/**
+ * Folds this look's readings into what the daemon knew: every look reads the hosts afresh, so
+ * the plan made from it acts on conditions read right before acting. A host not read this time
+ * (unreachable, probe failed) keeps what was known.
+ */
+export function trackHostConditions(
+  owner: object,
+  stack: Stack,
+  observed: Observed,
+  now: number,
+): Record<string, HostCondition[]> {
+  const config = stack.heal.conditions ?? CONDITIONS_DEFAULTS;
+  const known = TRACKED.get(owner) ?? new Map<string, HostCondition[]>();
+  TRACKED.set(owner, known);
+  const result: Record<string, HostCondition[]> = {};
+  for (const host of observed.hosts) {
+    const probe = host.reachable ? host.probe : null;
+    const reading = probe && probe.error === null ? readConditions(probe, config) : null;
+    const next = trackConditions(known.get(host.name) ?? [], reading, now, config.recover);
+    known.set(host.name, next);
+    if (next.length > 0) result[host.name] = next;
+  }
+  return result;
+}
+
+/** What the daemon last tracked, for /status and the page. */
+export function trackedConditions(owner: object): Record<string, HostCondition[]> {
+  return Object.fromEntries(TRACKED.get(owner) ?? []);
+}
