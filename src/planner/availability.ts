@@ -34,6 +34,7 @@ export function standings(
   conditions: Readonly<Record<string, readonly HostCondition[]>>,
   config: ConditionsConfig = CONDITIONS_DEFAULTS,
   now: number,
+  spec: Readonly<Record<string, { readonly availability?: Availability }>> = {},
 ): Map<string, Standing> {
   const found = new Map<string, Standing>();
   for (const host of hosts) {
@@ -49,8 +50,8 @@ export function standings(
       }
       if (level === 'drain' || availability === 'active') availability = level;
     };
-    const spec = host.host.availability ?? 'active';
-    if (spec !== 'active') want(spec, `availability: ${spec} in the spec`, 0, null);
+    const written = (spec[host.name] ?? host.host).availability ?? 'active';
+    if (written !== 'active') want(written, `availability: ${written} in the spec`, 0, null);
     const mark = host.availabilityMark;
     if (mark) {
       const until = mark.deadline === null ? '' : ` (deadline ${new Date(mark.deadline).toISOString()})`;
@@ -77,11 +78,17 @@ export function standings(
       draining: false,
     });
   }
+  // One host at a time: the first whose drain began that still runs replicas; an emptied one is done.
   const first = [...found.values()]
     .filter((standing) => standing.availability === 'drain')
+    .filter((standing) => hosts.some((host) => host.name === standing.host && runsReplicas(host)))
     .sort((a, b) => a.drainSince! - b.drainSince! || (a.host < b.host ? -1 : 1))[0];
   if (first) found.set(first.host, { ...first, draining: true });
   return found;
+}
+
+function runsReplicas(host: ObservedHost): boolean {
+  return host.containers.some((container) => !hasRole(container) && (container.slot ?? 0) > 0);
 }
 
 function seconds(ms: number): string {

@@ -90,7 +90,13 @@ export function plan(spec: Stack, observed: Observed, options: PlanOptions): Pla
   const driven = driveStack(keyed.stack, usable);
   const desired = driven.stack;
   const loads = new Map(usable.map((host) => [host.name, hostLoad(host)]));
-  const standing = standings(usable, options.conditions ?? {}, spec.heal.conditions, options.now);
+  const standing = standings(
+    usable,
+    options.conditions ?? {},
+    spec.heal.conditions,
+    options.now,
+    spec.heal.hosts,
+  );
   for (const [name, item] of standing)
     if (item.availability !== 'active') loads.get(name)!.cordon = item.reason;
   const intents: Intent[] = [];
