@@ -205,10 +205,13 @@ export function plan(spec: Stack, observed: Observed, options: PlanOptions): Pla
       context,
     });
     intents.push(...drained.intents);
-    if (drained.refused) warnings.push(drained.refused);
+    if (drained.refused) {
+      warnings.push(drained.refused);
+      standing.set(draining.host, { ...draining, draining: false });
+    }
   }
   for (const item of standing.values())
-    if (item.availability === 'drain' && !item.draining && draining)
+    if (item.availability === 'drain' && draining && item.host !== draining.host)
       warnings.push(`${item.host} waits to drain: ${draining.host} drains first (one host at a time)`);
 
   if (options.rebalance && suspect.size === 0) {

@@ -1,5 +1,6 @@
 import { trackConditions, readConditions, type HostCondition } from '../planner/conditions.js';
 import type { Observed } from '../planner/observed.js';
+import type { Plan } from '../planner/plan-types.js';
 import { CONDITIONS_DEFAULTS } from '../spec/normalize-conditions.js';
 import type { Stack } from '../spec/types.js';
 
@@ -37,4 +38,34 @@ export function trackHostConditions(
 /** What the daemon last tracked, for /status and the page. */
 export function trackedConditions(owner: object): Record<string, HostCondition[]> {
   return Object.fromEntries(TRACKED.get(owner) ?? []);
+}
+
+const REPORTED = new WeakMap<object, string>();
+
+/**
+ * Logs where the hosts stand when it changes (cordoned, draining, a drain refused, active again),
+ * once per change rather than at every look.
+ */
+export function reportStandings(
+  owner: object,
+  stack: Stack,
+  made: Plan,
+  log: { warn(fields: object, message: string): void; info(fields: object, message: string): void },
+): void {
+  const refused = made.warnings.filter((warning) => warning.startsWith('drain of '));
+  const standings = made.standings ?? [];
+  const text = JSON.stringify([
+    standings.map((item) => [item.host, item.availability, item.draining]),
+    refused,
+  ]);
+  if (REPORTED.get(owner) === text) return;
+  const before = REPORTED.get(owner);
+  REPORTED.set(owner, text);
+  for (const item of standings)
+    log.warn(
+      { stack: stack.name, host: item.host, availability: item.availability, reason: item.reason },
+      item.draining ? 'host draining' : 'host cordoned',
+    );
+  for (const reason of refused) log.warn({ stack: stack.name, reason }, 'drain refused');
+  if (standings.length === 0 && before !== undefined) log.info({ stack: stack.name }, 'every host active');
 }

@@ -1,4 +1,4 @@
-import { trackHostConditions } from './host-conditions.js';
+import { reportStandings, trackHostConditions } from './host-conditions.js';
 import { apply, type ApplyEvent } from '../executor/apply.js';
 import { acquireLock, LockHeldError, type Lock } from '../executor/lock.js';
 import { observe } from '../executor/observe.js';
@@ -174,6 +174,7 @@ async function lookAndPlan(
     rebalance: stack.heal.watch.rebalance,
     conditions: trackHostConditions(state, stack, observed, now),
   });
+  reportStandings(state, stack, made, log);
   updateServiceMetrics(state, metrics, stack, observed, now);
   state.history.changed();
   return { made, nextHostChange: hosts.nextChangeAt };
