@@ -2,7 +2,8 @@ import { trackConditions, readConditions, type HostCondition } from '../planner/
 import type { Observed } from '../planner/observed.js';
 import type { Plan } from '../planner/plan-types.js';
 import { CONDITIONS_DEFAULTS } from '../spec/normalize-conditions.js';
-import type { Stack } from '../spec/types.js';
+import type { Availability, Stack } from '../spec/types.js';
+import type { Metrics } from './metrics.js';
 
 /**
  * The conditions of each host as the daemon tracked them across looks, kept per daemon (in
@@ -41,6 +42,21 @@ export function trackedConditions(owner: object): Record<string, HostCondition[]
 }
 
 const REPORTED = new WeakMap<object, string>();
+const LAST = new WeakMap<object, HostAvailabilityView[]>();
+
+/** Each host's availability and conditions as the last look left them: `/status`, page and metrics. */
+export type HostAvailabilityView = {
+  readonly host: string;
+  readonly availability: Availability;
+  readonly draining: boolean;
+  readonly reason: string | null;
+  readonly conditions: readonly HostCondition[];
+};
+
+/** What the last look found, for `/status` (empty before the first). */
+export function hostAvailability(owner: object): readonly HostAvailabilityView[] {
+  return LAST.get(owner) ?? [];
+}
 
 /**
  * Logs where the hosts stand when it changes (cordoned, draining, a drain refused, active again),
@@ -51,9 +67,25 @@ export function reportStandings(
   stack: Stack,
   made: Plan,
   log: { warn(fields: object, message: string): void; info(fields: object, message: string): void },
+  metrics?: Pick<Metrics, 'setHostAvailability'>,
 ): void {
   const refused = made.warnings.filter((warning) => warning.startsWith('drain of '));
   const standings = made.standings ?? [];
+  const tracked = trackedConditions(owner);
+  const views = Object.keys(stack.heal.hosts)
+    .sort()
+    .map((host): HostAvailabilityView => {
+      const standing = standings.find((item) => item.host === host);
+      return {
+        host,
+        availability: standing?.availability ?? 'active',
+        draining: standing?.draining ?? false,
+        reason: standing?.reason ?? null,
+        conditions: tracked[host] ?? [],
+      };
+    });
+  LAST.set(owner, views);
+  metrics?.setHostAvailability?.(stack.name, views);
   const text = JSON.stringify([
     standings.map((item) => [item.host, item.availability, item.draining]),
     refused,

@@ -174,7 +174,7 @@ async function lookAndPlan(
     rebalance: stack.heal.watch.rebalance,
     conditions: trackHostConditions(state, stack, observed, now),
   });
-  reportStandings(state, stack, made, log);
+  reportStandings(state, stack, made, log, metrics);
   updateServiceMetrics(state, metrics, stack, observed, now);
   state.history.changed();
   return { made, nextHostChange: hosts.nextChangeAt };
