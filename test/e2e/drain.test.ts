@@ -17,8 +17,11 @@ import { cleanStack, heal } from './helpers.js';
 import {
   freePort,
   killStartedWatches,
+  metric,
+  metricsOf,
   replicasOnAll,
   startWatch,
+  statusOf,
   until,
   type Watch,
 } from './watch-helpers.js';
@@ -125,6 +128,8 @@ async function takesWorkAgain(host: string): Promise<void> {
 beforeAll(async () => {
   env = await ensureTestbed(3);
   await cleanStack([...HOSTS], STACK);
+  // h1's engine data root on a small filesystem of its own, before anything runs there.
+  await testbed('small-disk', 'h1', '400');
   work = mkdtempSync(join(tmpdir(), 'heal-drain-'));
   writeFileSync(join(work, 'stack.yml'), specText());
   daemon = startWatch(
@@ -158,6 +163,7 @@ beforeAll(async () => {
 afterAll(async () => {
   killStartedWatches();
   if (env) await testbed('relieve-memory', 'h2').catch(() => undefined);
+  if (env) await testbed('big-disk', 'h1').catch(() => undefined);
   if (env) await ensureTestbed(3);
   if (env) await cleanStack([...HOSTS], STACK);
   if (work) rmSync(work, { recursive: true, force: true });
@@ -178,8 +184,29 @@ describe('host conditions and drains', () => {
       (row) => row.name === 'h2',
     );
     expect(h2?.conditions.map((item) => item.type)).toEqual(['MemoryPressure']);
+    const status = (await statusOf(daemon.port)) as unknown as {
+      availability: { host: string; availability: string; conditions: { type: string }[] }[];
+    };
+    expect(status.availability.find((item) => item.host === 'h2')).toMatchObject({
+      availability: 'drain',
+      conditions: [expect.objectContaining({ type: 'MemoryPressure' })],
+    });
+    const metrics = await metricsOf(daemon.port);
+    expect(metric(metrics, 'heal_host_condition', { host: 'h2', condition: 'MemoryPressure' })).toBe(1);
+    expect(metric(metrics, 'heal_host_condition', { host: 'h1', condition: 'MemoryPressure' })).toBe(0);
     await testbed('relieve-memory', 'h2');
     await takesWorkAgain('h2');
+  }, 240_000);
+
+  it('DiskPressure on the data root cordons, then drains the host; it takes work again once clear', async () => {
+    await drainsUnderLoad('h1', () => testbed('fill-disk', 'h1', '5').then(() => undefined));
+    expect(
+      daemon
+        .lines()
+        .some((line) => line.msg === 'host draining' && String(line.reason).startsWith('DiskPressure for')),
+    ).toBe(true);
+    await testbed('unfill-disk', 'h1');
+    await takesWorkAgain('h1');
   }, 240_000);
 
   it('heal hosts drain moves the replicas off, recorded on the host; activate gives it work again', async () => {
