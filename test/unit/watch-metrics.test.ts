@@ -132,6 +132,9 @@ describe('createMetrics', () => {
       '# TYPE heal_spec_load_errors_total counter',
       '# TYPE heal_spec_last_load_ok gauge',
       '# TYPE heal_notifications_total counter',
+      '# TYPE heal_host_availability gauge',
+      '# TYPE heal_host_draining gauge',
+      '# TYPE heal_host_condition gauge',
     ]);
   });
 
