@@ -113,6 +113,9 @@ async function observeHost(
   try {
     const owned = { label: [`${LABEL.stack}=${stack.name}`] };
     const ports = publishedBy(stack);
+    // The data root never changes for an engine: once known, the probe runs beside the lists.
+    const knownRoot = DATA_ROOTS.get(client);
+    const early = knownRoot === undefined ? null : readProbe(client, knownRoot, stack.heal.timeouts.readMs);
     const [info, list, networks, volumes, images, publishers] = await Promise.all([
       client.call('info', (docker, abortSignal) => engineInfo(docker, abortSignal)),
       client.call('listContainers', (docker, abortSignal) =>
@@ -136,8 +139,11 @@ async function observeHost(
     const containers = list.map((container) => toObserved(host.name, container, at));
     const [proxies, probe] = await Promise.all([
       readProxies(client, stack, containers),
-      readProbe(client, info, stack.heal.timeouts.readMs),
+      early !== null && knownRoot === dataRoot(info)
+        ? early
+        : readProbe(client, dataRoot(info), stack.heal.timeouts.readMs),
     ]);
+    DATA_ROOTS.set(client, dataRoot(info));
     return {
       name: host.name,
       host,
@@ -262,12 +268,7 @@ function toMark(host: string, volume: Dockerode.VolumeInspectInfo): RolloutMark[
  * The host's memory and the space on its engine's data root, read by the fixed probe command;
  * a probe that fails is reported in `error` and never makes the host unreachable.
  */
-async function readProbe(
-  client: HostClient,
-  info: Record<string, unknown>,
-  timeoutMs: number,
-): Promise<HostProbe | null> {
-  const root = typeof info.DockerRootDir === 'string' ? info.DockerRootDir : '';
+async function readProbe(client: HostClient, root: string, timeoutMs: number): Promise<HostProbe | null> {
   if (!client.runProbe || !root.startsWith('/')) return null;
   try {
     return parseProbe(await client.runProbe(root, timeoutMs), root);
@@ -275,6 +276,12 @@ async function readProbe(
     const message = error instanceof Error ? error.message : String(error);
     return { memory: null, disk: null, error: `probe failed: ${message}` };
   }
+}
+
+const DATA_ROOTS = new WeakMap<HostClient, string>();
+
+function dataRoot(info: Record<string, unknown>): string {
+  return typeof info.DockerRootDir === 'string' ? info.DockerRootDir : '';
 }
 
 function toAvailabilityMark(volume: Dockerode.VolumeInspectInfo): AvailabilityMark[] {
