@@ -46,7 +46,7 @@ function specText(extra: { h1?: string; maxPerNode?: number } = {}): string {
         `    ${host.name}: { ssh: ${host.ssh}${host.name === 'h1' && extra.h1 ? `, availability: ${extra.h1}` : ''} }`,
     ),
     '  watch: { interval: 2s, rebalance: true }',
-    '  conditions: { grace: 2s, drain_after: 4s, recover: 4s, memory_available: 100Mi }',
+    '  conditions: { grace: 2s, drain_after: 8s, recover: 4s, memory_available: 100Mi }',
     'services:',
     '  web:',
     `    image: ${env.images.web1}`,
@@ -200,6 +200,7 @@ describe('host conditions and drains', () => {
 
   it('DiskPressure on the data root cordons, then drains the host; it takes work again once clear', async () => {
     await drainsUnderLoad('h1', () => testbed('fill-disk', 'h1', '5').then(() => undefined));
+    expect(daemon.lines().some((line) => line.msg === 'host cordoned' && line.host === 'h1')).toBe(true);
     expect(
       daemon
         .lines()
