@@ -64,6 +64,12 @@ export function renderPlan(plan: Plan, paint: Paint): string {
   if (plan.refused) return `${paint.remove('Refused:')} ${plan.refused}\n`;
   for (const warning of plan.warnings) out.push(paint.change(`! ${warning}`));
   for (const line of autoscaleLines(plan)) out.push(paint.change(line));
+  for (const item of plan.standings ?? [])
+    out.push(
+      paint.change(
+        `! ${item.host} is ${item.draining ? 'draining' : item.availability === 'drain' ? 'cordoned, waiting to drain' : 'cordoned'}: ${item.reason ?? ''}`,
+      ),
+    );
   const groups = new Map<string, Action[]>();
   for (const action of plan.actions) {
     const key = action.service ?? '(stack)';

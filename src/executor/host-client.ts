@@ -1,3 +1,4 @@
+import { execLocally, execOverSsh, probeCommand } from './host-probe.js';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -89,6 +90,11 @@ export type HostClient = {
    * the SSH connection, or the socket itself for a local engine. Absent for a tcp:// engine.
    */
   openSocket?: (path: string) => Promise<Duplex>;
+  /**
+   * Runs `probeCommand(dataRoot)` (host-probe.ts) on the host: an SSH exec channel, or this
+   * machine's shell for a local engine. Absent for a tcp:// engine: its host is not read.
+   */
+  runProbe?: (dataRoot: string, timeoutMs: number) => Promise<string>;
 };
 
 export type ConnectOptions = {
@@ -223,6 +229,7 @@ async function connectSsh(host: SshHost, options: ConnectOptions): Promise<HostC
     downError: () => (connection.state === 'up' ? undefined : connection.lastError),
     close: () => connection.close(),
     openSocket: (path) => connection.streamLocal(path),
+    runProbe: (dataRoot, timeoutMs) => execOverSsh(connection.exec(probeCommand(dataRoot)), timeoutMs),
   });
 }
 
@@ -266,7 +273,12 @@ function connectDocker(host: DockerHost, options: ConnectOptions): HostClient {
     close: async () => {
       closed = true;
     },
-    ...(transport === 'unix' ? { openSocket: openLocalSocket } : {}),
+    ...(transport === 'unix'
+      ? {
+          openSocket: openLocalSocket,
+          runProbe: (dataRoot: string, timeoutMs: number) => execLocally(probeCommand(dataRoot), timeoutMs),
+        }
+      : {}),
   });
 }
 
@@ -293,6 +305,7 @@ type ClientParts = {
   downError: () => HostUnreachableError | undefined;
   close: () => Promise<void>;
   openSocket?: (path: string) => Promise<Duplex>;
+  runProbe?: (dataRoot: string, timeoutMs: number) => Promise<string>;
 };
 
 function makeClient(parts: ClientParts): HostClient {
@@ -378,6 +391,7 @@ function makeClient(parts: ClientParts): HostClient {
       await parts.close();
     },
     ...(parts.openSocket ? { openSocket: parts.openSocket } : {}),
+    ...(parts.runProbe ? { runProbe: parts.runProbe } : {}),
   };
 }
 

@@ -3,7 +3,9 @@ import { proxySocketOnHost } from '../mesh/names.js';
 import { parseServersState } from '../mesh/servers-state.js';
 import { LABEL, MESH_PROXY_ROLE } from '../planner/labels.js';
 import type {
+  AvailabilityMark,
   ContainerState,
+  HostProbe,
   EngineFacts,
   Observed,
   ObservedContainer,
@@ -18,6 +20,7 @@ import type { Host, Stack } from '../spec/types.js';
 import { parseStatus } from './container-status.js';
 import { DockerApiError, HostUnreachableError } from './errors.js';
 import type { HostClient } from './host-client.js';
+import { parseProbe } from './host-probe.js';
 import { proxyFileServers, reloadsOnly } from './mesh-file.js';
 import { runtimeLine } from './mesh-socket.js';
 
@@ -111,6 +114,9 @@ async function observeHost(
   try {
     const owned = { label: [`${LABEL.stack}=${stack.name}`] };
     const ports = publishedBy(stack);
+    // The data root never changes for an engine: once known, the probe runs beside the lists.
+    const knownRoot = DATA_ROOTS.get(client);
+    const early = knownRoot === undefined ? null : readProbe(client, knownRoot, stack.heal.timeouts.readMs);
     const [info, list, networks, volumes, images, publishers] = await Promise.all([
       client.call('info', (docker, abortSignal) => engineInfo(docker, abortSignal)),
       client.call('listContainers', (docker, abortSignal) =>
@@ -132,7 +138,13 @@ async function observeHost(
     ]);
     const at = now();
     const containers = list.map((container) => toObserved(host.name, container, at));
-    const proxies = await readProxies(client, stack, containers);
+    const [proxies, probe] = await Promise.all([
+      readProxies(client, stack, containers),
+      early !== null && knownRoot === dataRoot(info)
+        ? early
+        : readProbe(client, dataRoot(info), stack.heal.timeouts.readMs),
+    ]);
+    DATA_ROOTS.set(client, dataRoot(info));
     return {
       name: host.name,
       host,
@@ -155,7 +167,8 @@ async function observeHost(
           (volume) =>
             !volume.Labels?.[LABEL.rollout] &&
             volume.Labels?.[LABEL.key] === undefined &&
-            volume.Labels?.[LABEL.autoscale] === undefined,
+            volume.Labels?.[LABEL.autoscale] === undefined &&
+            !volume.Labels?.[LABEL.availability],
         )
         .map((volume) => volume.Name)
         .sort(),
@@ -164,6 +177,8 @@ async function observeHost(
       stackKeys: (volumes.Volumes ?? []).flatMap(toStackKey),
       proxies,
       scales: (volumes.Volumes ?? []).flatMap((volume) => toScaleMark(host.name, volume)),
+      availabilityMark: (volumes.Volumes ?? []).flatMap(toAvailabilityMark)[0] ?? null,
+      probe,
     };
   } catch (error) {
     return unreachable(error instanceof Error ? error : new Error(String(error)));
@@ -259,6 +274,42 @@ function toScaleMark(host: string, volume: Dockerode.VolumeInspectInfo): ScaleMa
   const service = labels[LABEL.service];
   if (!service || !Number.isInteger(replicas) || replicas < 0 || !Number.isFinite(at)) return [];
   return [{ name: volume.Name, host, service, replicas, reason: labels[LABEL.reason] ?? '', at }];
+}
+
+/**
+ * The host's memory and the space on its engine's data root, read by the fixed probe command;
+ * a probe that fails is reported in `error` and never makes the host unreachable.
+ */
+async function readProbe(client: HostClient, root: string, timeoutMs: number): Promise<HostProbe | null> {
+  if (!client.runProbe || !root.startsWith('/')) return null;
+  try {
+    return parseProbe(await client.runProbe(root, timeoutMs), root);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    return { memory: null, disk: null, error: `probe failed: ${message}` };
+  }
+}
+
+const DATA_ROOTS = new WeakMap<HostClient, string>();
+
+function dataRoot(info: Record<string, unknown>): string {
+  return typeof info.DockerRootDir === 'string' ? info.DockerRootDir : '';
+}
+
+function toAvailabilityMark(volume: Dockerode.VolumeInspectInfo): AvailabilityMark[] {
+  const labels = volume.Labels ?? {};
+  const availability = labels[LABEL.availability];
+  if (availability !== 'pause' && availability !== 'drain') return [];
+  const since = Number(labels[LABEL.since]);
+  const deadline = Number(labels[LABEL.deadline]);
+  return [
+    {
+      name: volume.Name,
+      availability,
+      since: Number.isFinite(since) ? since : 0,
+      deadline: labels[LABEL.deadline] && Number.isFinite(deadline) ? deadline : null,
+    },
+  ];
 }
 
 function toStackKey(volume: Dockerode.VolumeInspectInfo): StackKeyVolume[] {

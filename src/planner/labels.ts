@@ -29,6 +29,10 @@ export const LABEL = {
    * src/operate). Plans never count, replace or restart either.
    */
   role: 'io.heal.role',
+  /** On an availability mark (`heal hosts drain|pause`): `pause` or `drain`, with when and until when. */
+  availability: 'io.heal.availability',
+  since: 'io.heal.since',
+  deadline: 'io.heal.deadline',
 } as const;
 
 export const MESH_PROXY_ROLE = 'mesh-proxy';

@@ -36,6 +36,10 @@ export type ObservedHost = {
   readonly proxies?: readonly ObservedProxy[];
   /** The count autoscaling chose for each autoscaled service, as recorded on this host. */
   readonly scales?: readonly ScaleMark[];
+  /** `heal hosts drain|pause NAME`: a labelled volume on the host; absent or null: none. */
+  readonly availabilityMark?: AvailabilityMark | null;
+  /** The host's resources as last read (conditions.ts judges them); absent or null: not read. */
+  readonly probe?: HostProbe | null;
 };
 
 /**
@@ -51,6 +55,32 @@ export type ScaleMark = {
   readonly reason: string;
   /** When it was decided (epoch ms). */
   readonly at: number;
+};
+
+/** An operator's `heal hosts drain|pause`, kept on the host as a labelled volume. */
+export type AvailabilityMark = {
+  readonly name: string;
+  readonly availability: 'pause' | 'drain';
+  /** Epoch ms it was set. */
+  readonly since: number;
+  /** Epoch ms after which what is left moves stop-first; null: none. */
+  readonly deadline: number | null;
+};
+
+/**
+ * What the executor read of a host's resources with fixed, read-only commands (`/proc/meminfo`,
+ * `df` of the engine's data root); a part is null when it could not be read (`error` says why).
+ */
+export type HostProbe = {
+  readonly memory: { readonly available: number; readonly total: number } | null;
+  readonly disk: {
+    readonly path: string;
+    readonly available: number;
+    readonly total: number;
+    readonly inodesFree: number;
+    readonly inodes: number;
+  } | null;
+  readonly error: string | null;
 };
 
 /**

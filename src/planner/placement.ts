@@ -24,6 +24,8 @@ export type HostLoad = {
   creations: number;
   /** `ip:port/proto` bindings planned on this host. */
   readonly ports: Set<string>;
+  /** Why the host takes no new replica (paused, draining, a condition); absent or null: it does. */
+  cordon?: string | null;
 };
 
 export function hostLoad(host: ObservedHost): HostLoad {
@@ -98,7 +100,7 @@ export function refusal(load: HostLoad, service: Service): Refusal | null {
   return null;
 }
 
-export type Refusal = 'constraints' | 'max-per-node' | 'port' | 'engine';
+export type Refusal = 'constraints' | 'max-per-node' | 'port' | 'engine' | 'cordoned';
 
 /** A binding on 0.0.0.0 collides with the same port on any address, and the other way round. */
 function portTaken(taken: ReadonlySet<string>, binding: string): boolean {
@@ -134,7 +136,7 @@ export function choose(
   const eligible = new Set<HostLoad>();
   for (const load of loads) {
     if (load === exclude) continue;
-    const why = refusal(load, service);
+    const why = load.cordon ? 'cordoned' : refusal(load, service);
     if (why) refused.set(why, (refused.get(why) ?? 0) + 1);
     else eligible.add(load);
   }
@@ -171,6 +173,8 @@ function noHostReason(usable: number, refused: ReadonlyMap<Refusal, number>, ser
     );
   const port = refused.get('port');
   if (port) parts.push(`${hosts(port, 'already publish')} port ${publishedPorts(service).join(', ')}`);
+  const cordoned = refused.get('cordoned');
+  if (cordoned) parts.push(`${hosts(cordoned, 'are')} cordoned (paused, draining or under pressure)`);
   const engine = refused.get('engine');
   if (engine) parts.push(`${hosts(engine, 'run')} an older engine: ${engineNeeds(service)}`);
   return `no eligible host: ${parts.join('; ')}`;
@@ -197,5 +201,6 @@ export function publishedPorts(service: Service): number[] {
 function hosts(count: number, verb = 'do'): string {
   if (count !== 1) return `${count} hosts ${verb}`;
   if (verb === 'do') return '1 host does';
+  if (verb === 'are') return '1 host is';
   return `1 host ${verb.replace(/(sh|ch|s|x)$/, '$1e')}s`;
 }

@@ -1,4 +1,5 @@
 import type { Autoscaled } from './autoscale.js';
+import type { Standing } from './availability.js';
 import type {
   ContainerCreateBody,
   ContainerCreateQuery,
@@ -31,6 +32,8 @@ export type Plan = {
   readonly held: readonly RolloutMark[];
   /** Services with `x-heal-autoscale`: the count the hosts hold and why (`autoscale.ts`). */
   readonly autoscaled?: readonly Autoscaled[];
+  /** Hosts that are not active (paused, draining, under a condition), with why (`availability.ts`). */
+  readonly standings?: readonly Standing[];
 };
 
 /**

@@ -14,6 +14,8 @@ import {
 import type { Plan, Unplaced } from './plan-types.js';
 import { buildCreate, serviceSpecLabel, slotName, type CreateContext } from './create.js';
 import { rebalance } from './rebalance.js';
+import { drainMoves, standings } from './availability.js';
+import type { HostCondition } from './conditions.js';
 import { unpaused } from './drift.js';
 import { holdDependents } from './jobs.js';
 import { planMesh } from './mesh.js';
@@ -53,6 +55,11 @@ export type PlanOptions = {
    * an even spread (`rebalance.ts`). Off: a replica stays where it runs, as in Swarm.
    */
   readonly rebalance?: boolean;
+  /**
+   * The hosts' conditions as the daemon tracked them across looks (`trackConditions`): a
+   * condition held for `x-heal.conditions.grace` cordons its host, for `drain_after` drains it.
+   */
+  readonly conditions?: Readonly<Record<string, readonly HostCondition[]>>;
 };
 
 type PlanContext = CreateContext & {
@@ -85,6 +92,15 @@ export function plan(spec: Stack, observed: Observed, options: PlanOptions): Pla
   const driven = driveStack(keyed.stack, usable);
   const desired = driven.stack;
   const loads = new Map(usable.map((host) => [host.name, hostLoad(host)]));
+  const standing = standings(
+    usable,
+    options.conditions ?? {},
+    spec.heal.conditions,
+    options.now,
+    spec.heal.hosts,
+  );
+  for (const [name, item] of standing)
+    if (item.availability !== 'active') loads.get(name)!.cordon = item.reason;
   const intents: Intent[] = [];
   const unplaced: Unplaced[] = [];
   const warnings = [...observedWarnings(desired, observed, suspect), ...driven.warnings];
@@ -177,6 +193,29 @@ export function plan(spec: Stack, observed: Observed, options: PlanOptions): Pla
     }
   }
 
+  // A drain moves nothing while a host is suspect: where its slots run is not known.
+  const draining = [...standing.values()].find((item) => item.draining);
+  if (draining && suspect.size === 0) {
+    const drained = drainMoves({
+      standing: draining,
+      services,
+      loads,
+      intents,
+      unplaced,
+      maxParallel: spec.heal.conditions?.maxParallel ?? 1,
+      now: options.now,
+      context,
+    });
+    intents.push(...drained.intents);
+    if (drained.refused) {
+      warnings.push(drained.refused);
+      standing.set(draining.host, { ...draining, draining: false });
+    }
+  }
+  for (const item of standing.values())
+    if (item.availability === 'drain' && draining && item.host !== draining.host)
+      warnings.push(`${item.host} waits to drain: ${draining.host} drains first (one host at a time)`);
+
   if (options.rebalance && suspect.size === 0) {
     const held = new Set([...driven.paused, ...driven.rollingBack]);
     intents.push(...rebalance({ services, loads, intents, unplaced, held, context }));
@@ -232,8 +271,13 @@ export function plan(spec: Stack, observed: Observed, options: PlanOptions): Pla
     staleScales: staleScales(spec, usable),
     stackKeys: keyVolumes(spec, keyed.key, usable, options.pruneVolumes === true),
   });
-  const sealed = { ...made, actions: made.actions.map(sealStackKey) };
-  return scaled.autoscaled.length === 0 ? sealed : { ...sealed, autoscaled: scaled.autoscaled };
+  const notActive = [...standing.values()].filter((item) => item.availability !== 'active');
+  return {
+    ...made,
+    actions: made.actions.map(sealStackKey),
+    ...(scaled.autoscaled.length > 0 ? { autoscaled: scaled.autoscaled } : {}),
+    ...(notActive.length > 0 ? { standings: notActive } : {}),
+  };
 }
 
 type Slots = Map<number, ObservedContainer[]>;
@@ -387,6 +431,7 @@ function keepGlobal(
   }
   if (why === 'port') unplaced.push({ service: service.name, slot: 0, reason: taken });
   if (why !== null) return;
+  if (!keeper && load.cordon) return;
   occupy(load, service);
   intents.push(
     keeper

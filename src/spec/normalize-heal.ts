@@ -2,8 +2,10 @@ import { isIP } from 'node:net';
 import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import type { Check } from './check.js';
+import { normalizeAvailability, normalizeConditions } from './normalize-conditions.js';
 import type { KeyPath } from './errors.js';
 import type {
+  Availability,
   HealConfig,
   Host,
   LockConfig,
@@ -62,8 +64,16 @@ export function normalizeHeal(check: Check, value: unknown, paths: Paths): HealC
   const raw =
     value === undefined || value === null
       ? {}
-      : (check.object(value, path, ['ssh', 'hosts', 'watch', 'timeouts', 'lock', 'mesh', ...NOTIFY_KEYS]) ??
-        {});
+      : (check.object(value, path, [
+          'ssh',
+          'hosts',
+          'watch',
+          'timeouts',
+          'lock',
+          'mesh',
+          'conditions',
+          ...NOTIFY_KEYS,
+        ]) ?? {});
   refuseNotify(check, raw, path);
   const ssh = normalizeSsh(check, raw.ssh, [...path, 'ssh'], paths);
   const hosts: Record<string, Host> = {};
@@ -78,6 +88,9 @@ export function normalizeHeal(check: Check, value: unknown, paths: Paths): HealC
     timeouts: normalizeTimeouts(check, raw.timeouts, [...path, 'timeouts']),
     lock: normalizeLock(check, raw.lock, [...path, 'lock'], hosts),
     mesh: normalizeMesh(check, raw.mesh, [...path, 'mesh']),
+    ...(raw.conditions === undefined
+      ? {}
+      : { conditions: normalizeConditions(check, raw.conditions, [...path, 'conditions']) }),
   };
 }
 
@@ -167,6 +180,7 @@ function normalizeHost(
     'labels',
     'role',
     'address',
+    'availability',
   ]);
   if (!raw) return undefined;
   const labels = check.labels(raw.labels, [...path, 'labels']);
@@ -174,6 +188,7 @@ function normalizeHost(
     raw.role === undefined || raw.role === null
       ? 'manager'
       : (check.oneOf(raw.role, [...path, 'role'], ['manager', 'worker']) ?? 'manager');
+  const availability = normalizeAvailability(check, raw.availability, [...path, 'availability']);
   if (raw.ssh !== undefined && raw.docker !== undefined)
     return check.fail(path, 'has both `ssh:` and `docker:`: keep one');
   if (raw.docker !== undefined) {
@@ -189,7 +204,7 @@ function normalizeHost(
       );
     }
     const internal = internalAddress(check, raw.address, [...path, 'address'], null);
-    return { name, kind: 'docker', url, labels, role, internalAddress: internal };
+    return { name, kind: 'docker', url, labels, role, ...active(availability), internalAddress: internal };
   }
   if (raw.ssh === undefined)
     return check.fail(path, 'needs `ssh: [user@]address[:port]` or `docker: unix:///path`', 'key');
@@ -210,8 +225,14 @@ function normalizeHost(
     socket,
     labels,
     role,
+    ...active(availability),
     internalAddress: internalAddress(check, raw.address, [...path, 'address'], address.address),
   };
+}
+
+/** A host's availability is written only when it is not active: the default leaves no key. */
+function active(availability: Availability): { availability?: Availability } {
+  return availability === 'active' ? {} : { availability };
 }
 
 /** `[user@]address[:port]`, with IPv6 addresses in brackets when a port follows. */

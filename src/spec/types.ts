@@ -368,6 +368,37 @@ export type HealConfig = {
   readonly timeouts: Timeouts;
   readonly lock: LockConfig;
   readonly mesh: MeshConfig;
+  /** `x-heal.conditions`; absent in a config built by hand: the defaults (CONDITIONS_DEFAULTS). */
+  readonly conditions?: ConditionsConfig;
+};
+
+/** `x-heal.hosts.NAME.availability`, in Swarm's words: pause stops new placements, drain moves work off. */
+export type Availability = 'active' | 'pause' | 'drain';
+
+/** A limit on what is left of a resource: an amount (bytes, inodes) or a share of the total. */
+export type Threshold = { readonly amount: number } | { readonly percent: number };
+
+/**
+ * `x-heal.conditions`: when a host counts as under pressure (Kubernetes' names and eviction
+ * thresholds), and how long before heal cordons it, drains it, and gives it work again.
+ */
+export type ConditionsConfig = {
+  /** A condition held this long cordons the host. */
+  readonly grace: Milliseconds;
+  /** A condition held this long drains it; null: conditions only cordon. */
+  readonly drainAfter: Milliseconds | null;
+  /** A condition clear this long is over: the host takes work again. */
+  readonly recover: Milliseconds;
+  /** After this long draining, what is left moves stop-first. */
+  readonly deadline: Milliseconds;
+  /** Replicas of one service moved at a time (Nomad's migrate max_parallel). */
+  readonly maxParallel: number;
+  /** MemoryPressure: MemAvailable below it. */
+  readonly memoryAvailable: Threshold;
+  /** DiskPressure: free space on the engine's data root below it. */
+  readonly diskAvailable: Threshold;
+  /** DiskPressure: free inodes on the engine's data root below it. */
+  readonly inodesFree: Threshold;
 };
 
 /** `x-heal.mesh`: the routing mesh's proxies (src/mesh). */
@@ -418,6 +449,8 @@ export type SshHost = {
   readonly socket: string;
   readonly labels: Readonly<Record<string, string>>;
   readonly role: HostRole;
+  /** `availability:` in the spec; absent: active. */
+  readonly availability?: Availability;
   /**
    * `address`: where other hosts reach this host's replicas (the mesh's internal address); by
    * default the SSH address when it is an IP; null: none.
@@ -438,6 +471,7 @@ export type DockerHost = {
   readonly url: string;
   readonly labels: Readonly<Record<string, string>>;
   readonly role: HostRole;
+  readonly availability?: Availability;
   readonly internalAddress?: string | null;
 };
 

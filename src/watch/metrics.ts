@@ -1,3 +1,4 @@
+import type { HostAvailabilityView } from './host-conditions.js';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ActionOutcome } from '../executor/apply.js';
 import type { ActionKind } from '../planner/plan-types.js';
@@ -29,6 +30,8 @@ export type Metrics = {
   setServices(stack: string, rows: readonly ServiceRow[]): void;
   /** The hosts of a stack; hosts no longer listed lose their series. */
   setHosts(stack: string, hosts: readonly HostRow[]): void;
+  /** Each host's availability (active, pause, drain) and conditions (watch/host-conditions.ts). */
+  setHostAvailability?(stack: string, hosts: readonly HostAvailabilityView[]): void;
   observeReconcile(stack: string, outcome: ReconcileOutcome, seconds: number): void;
   countAction(stack: string, kind: ActionKind, result: ActionResult): void;
   countHeal(stack: string, reason: HealReason): void;
@@ -126,6 +129,18 @@ export function createMetrics(): Metrics {
     'outcome',
   ]);
 
+  const availability = gauge(
+    'heal_host_availability',
+    '1 for the availability the host is in (active, pause, drain), 0 for the others.',
+    ['stack', 'host', 'availability'],
+  );
+  const draining = gauge('heal_host_draining', '1 while heal moves work off the host.', ['stack', 'host']);
+  const condition = gauge(
+    'heal_host_condition',
+    '1 while the host shows the condition (MemoryPressure, DiskPressure).',
+    ['stack', 'host', 'condition'],
+  );
+
   const services = new Map<string, Set<string>>();
   const hosts = new Map<string, Set<string>>();
   const revisions = new Map<string, string>();
@@ -210,6 +225,21 @@ export function createMetrics(): Metrics {
         hostUp.set({ stack, host: row.name }, row.state === 'up' ? 1 : 0);
         for (const state of HOST_STATES)
           hostState.set({ stack, host: row.name, state }, row.state === state ? 1 : 0);
+      }
+    },
+    setHostAvailability(stack, rows) {
+      for (const row of rows) {
+        for (const level of ['active', 'pause', 'drain'] as const)
+          availability.set(
+            { stack, host: row.host, availability: level },
+            row.availability === level ? 1 : 0,
+          );
+        draining.set({ stack, host: row.host }, row.draining ? 1 : 0);
+        for (const type of ['MemoryPressure', 'DiskPressure'])
+          condition.set(
+            { stack, host: row.host, condition: type },
+            row.conditions.some((item) => item.type === type && item.clearedAt === null) ? 1 : 0,
+          );
       }
     },
     observeReconcile(stack, outcome, seconds) {

@@ -1,3 +1,4 @@
+import { reportStandings, trackHostConditions } from './host-conditions.js';
 import { apply, type ApplyEvent } from '../executor/apply.js';
 import { acquireLock, LockHeldError, type Lock } from '../executor/lock.js';
 import { observe } from '../executor/observe.js';
@@ -171,7 +172,9 @@ async function lookAndPlan(
     // Used only when a service has secrets and no host holds the stack's key yet.
     freshStackKey: newStackKey(),
     rebalance: stack.heal.watch.rebalance,
+    conditions: trackHostConditions(state, stack, observed, now),
   });
+  reportStandings(state, stack, made, log, metrics);
   updateServiceMetrics(state, metrics, stack, observed, now);
   state.history.changed();
   return { made, nextHostChange: hosts.nextChangeAt };

@@ -1,3 +1,4 @@
+import { hostAvailability, type HostAvailabilityView } from './host-conditions.js';
 import { hasRole } from '../planner/labels.js';
 import type { Observed } from '../planner/observed.js';
 import { keyedStack } from '../planner/stack-key.js';
@@ -36,6 +37,8 @@ export type DaemonStatus = {
   readonly partitioned: boolean;
   readonly lastReconcile: DaemonState['last'];
   readonly hosts: readonly HostView[];
+  /** Each host's availability (active, pause, drain), why, and its conditions. */
+  readonly availability?: readonly HostAvailabilityView[];
   readonly waitingOn: readonly { host: string; operation: string; seconds: number }[];
   readonly services: readonly (StatusRow & { crashLooping: boolean })[];
   readonly inFlight: InFlight | null;
@@ -57,6 +60,7 @@ export function statusOf(state: DaemonState, source: string, now: number): Daemo
     partitioned: state.partitioned,
     lastReconcile: state.last,
     hosts: state.watch?.hosts.views() ?? [],
+    availability: hostAvailability(state),
     waitingOn: waitingOn(state, now),
     services:
       good && state.observed

@@ -120,7 +120,7 @@ function grid(status: DaemonStatus): string {
   const head = hosts
     .map(
       (host) =>
-        `<th data-host="${escapeHtml(host.name)}" data-host-state="${escapeHtml(host.state)}">${escapeHtml(host.name)} <span class="badge ${host.state === 'up' ? 'good' : 'bad'}">${escapeHtml(host.state)}</span>${host.error ? `<div class="why">${escapeHtml(host.error)}</div>` : ''}</th>`,
+        `<th data-host="${escapeHtml(host.name)}" data-host-state="${escapeHtml(host.state)}">${escapeHtml(host.name)} <span class="badge ${host.state === 'up' ? 'good' : 'bad'}">${escapeHtml(host.state)}</span>${standing(status, host.name)}${host.error ? `<div class="why">${escapeHtml(host.error)}</div>` : ''}</th>`,
     )
     .join('');
   const rows = names.map((service) => {
@@ -135,6 +135,18 @@ function grid(status: DaemonStatus): string {
     'grid',
     `<table><thead><tr><th></th>${head}</tr></thead><tbody>${rows.join('')}</tbody></table>`,
   );
+}
+
+/** A host that is paused or draining, with why (`x-heal.conditions`, the spec, `heal hosts`). */
+function standing(status: DaemonStatus, host: string): string {
+  const item = status.availability?.find((view) => view.host === host);
+  if (!item || item.availability === 'active') return '';
+  const label = item.draining
+    ? 'draining'
+    : item.availability === 'drain'
+      ? 'cordoned (drain waits)'
+      : 'cordoned';
+  return ` <span class="badge bad" data-availability="${escapeHtml(item.availability)}">${label}</span><div class="why">${escapeHtml(item.reason ?? '')}</div>`;
 }
 
 function replica(r: ReplicaView): string {

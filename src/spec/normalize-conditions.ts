@@ -1,0 +1,106 @@
+import type { Check } from './check.js';
+import type { KeyPath } from './errors.js';
+import type { Availability, ConditionsConfig, Threshold } from './types.js';
+
+const MI = 1024 * 1024;
+
+/**
+ * Kubernetes' hard-eviction defaults (memory.available < 100Mi, nodefs.available < 10%,
+ * nodefs.inodesFree < 5%); Nomad's drain deadline (1 h) and migrate max_parallel (1); a grace
+ * before cordoning and a recovery period before taking work again, so a blip moves nothing.
+ */
+export const CONDITIONS_DEFAULTS = {
+  grace: 30_000,
+  drainAfter: 300_000,
+  recover: 300_000,
+  deadline: 3_600_000,
+  maxParallel: 1,
+  memoryAvailable: { amount: 100 * MI },
+  diskAvailable: { percent: 10 },
+  inodesFree: { percent: 5 },
+} as const satisfies ConditionsConfig;
+
+/** Conditions heal does not read yet: refused, never accepted and ignored. */
+const NOT_BUILT: Readonly<Record<string, string>> = {
+  engine_slow: 'an engine that answers slowly (EngineSlow)',
+  clock_skew: 'clock skew (ClockSkew)',
+  dying: 'containers that keep dying on a host (FrequentOOM, repeated crashes)',
+  pid_available: 'PIDPressure',
+  kernel: "kernel log patterns (node-problem-detector's)",
+};
+
+const KEYS = [
+  'grace',
+  'drain_after',
+  'recover',
+  'deadline',
+  'max_parallel',
+  'memory_available',
+  'disk_available',
+  'inodes_free',
+  ...Object.keys(NOT_BUILT),
+];
+
+/** `x-heal.conditions`. */
+export function normalizeConditions(check: Check, value: unknown, path: KeyPath): ConditionsConfig {
+  const raw = value === undefined || value === null ? {} : (check.object(value, path, KEYS) ?? {});
+  for (const [key, what] of Object.entries(NOT_BUILT))
+    if (key in raw) check.fail([...path, key], `is not built yet: heal does not read ${what}`, 'key');
+  const duration = (key: string, fallback: number): number => {
+    const ms = check.duration(raw[key], [...path, key], fallback);
+    if (ms >= 0) return ms;
+    check.fail([...path, key], 'must not be negative');
+    return fallback;
+  };
+  const drainAfter =
+    raw.drain_after === 'never' ? null : duration('drain_after', CONDITIONS_DEFAULTS.drainAfter);
+  const grace = duration('grace', CONDITIONS_DEFAULTS.grace);
+  if (drainAfter !== null && drainAfter < grace)
+    check.fail(
+      [...path, 'drain_after'],
+      `must be at least grace (${grace / 1000}s): a host is cordoned first`,
+    );
+  return {
+    grace,
+    drainAfter,
+    recover: duration('recover', CONDITIONS_DEFAULTS.recover),
+    deadline: duration('deadline', CONDITIONS_DEFAULTS.deadline),
+    maxParallel:
+      raw.max_parallel === undefined || raw.max_parallel === null
+        ? CONDITIONS_DEFAULTS.maxParallel
+        : (check.integer(raw.max_parallel, [...path, 'max_parallel'], { min: 1, max: 100 }) ??
+          CONDITIONS_DEFAULTS.maxParallel),
+    memoryAvailable: threshold(check, raw.memory_available, [...path, 'memory_available'], 'bytes') ?? {
+      ...CONDITIONS_DEFAULTS.memoryAvailable,
+    },
+    diskAvailable: threshold(check, raw.disk_available, [...path, 'disk_available'], 'bytes') ?? {
+      ...CONDITIONS_DEFAULTS.diskAvailable,
+    },
+    inodesFree: threshold(check, raw.inodes_free, [...path, 'inodes_free'], 'count') ?? {
+      ...CONDITIONS_DEFAULTS.inodesFree,
+    },
+  };
+}
+
+/** `"10%"`, or an amount: a size such as `"100Mi"` for bytes, a plain number for inodes. */
+function threshold(check: Check, value: unknown, path: KeyPath, unit: 'bytes' | 'count'): Threshold | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value === 'string' && value.trim().endsWith('%')) {
+    const percent = Number(value.trim().slice(0, -1));
+    if (Number.isFinite(percent) && percent >= 0 && percent < 100) return { percent };
+    check.fail(path, `"${value}" is not a share: use a percentage from 0% to 99%`);
+    return null;
+  }
+  if (unit === 'count') {
+    const amount = check.integer(value, path, { min: 0 });
+    return amount === undefined ? null : { amount };
+  }
+  const amount = check.bytes(value, path);
+  return amount === null ? null : { amount };
+}
+
+/** `x-heal.hosts.NAME.availability`. */
+export function normalizeAvailability(check: Check, value: unknown, path: KeyPath): Availability {
+  if (value === undefined || value === null) return 'active';
+  return check.oneOf(value, path, ['active', 'pause', 'drain']) ?? 'active';
+}

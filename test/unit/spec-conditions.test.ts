@@ -1,0 +1,67 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { SpecError } from '../../src/spec/errors.js';
+import { loadStack } from '../../src/spec/load.js';
+
+/* x-heal.conditions and x-heal.hosts.NAME.availability. */
+
+const folder = mkdtempSync(join(tmpdir(), 'heal-conditions-'));
+afterAll(() => rmSync(folder, { recursive: true, force: true }));
+let loads = 0;
+
+async function load(...lines: string[]) {
+  loads += 1;
+  const file = `stack-${loads}.yml`;
+  writeFileSync(
+    join(folder, file),
+    ['name: t', 'x-heal:', ...lines, 'services:', '  web: { image: nginx }', ''].join('\n'),
+  );
+  return loadStack({ file, cwd: folder, environment: {} });
+}
+
+async function problems(...lines: string[]): Promise<string[]> {
+  const outcome = await load(...lines).then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+  expect(outcome).toBeInstanceOf(SpecError);
+  return (outcome as SpecError).message.split('\n').map((line) => line.replace(/^stack-\d+\.yml:/, ''));
+}
+
+describe('x-heal.conditions', () => {
+  it("reads thresholds and periods, with Kubernetes' defaults for the rest", async () => {
+    const stack = await load(
+      '  hosts: { h1: { docker: unix:///d.sock, availability: drain }, h2: { docker: unix:///e.sock } }',
+      '  conditions: { memory_available: 5%, disk_available: 2Gi, grace: 2s, drain_after: never }',
+    );
+    expect(stack.heal.conditions).toEqual({
+      grace: 2_000,
+      drainAfter: null,
+      recover: 300_000,
+      deadline: 3_600_000,
+      maxParallel: 1,
+      memoryAvailable: { percent: 5 },
+      diskAvailable: { amount: 2 * 1024 ** 3 },
+      inodesFree: { percent: 5 },
+    });
+    expect(stack.heal.hosts.h1!.availability).toBe('drain');
+    expect(stack.heal.hosts.h2).not.toHaveProperty('availability');
+  });
+
+  it('refuses what is not built yet, and bad values, each with its place', async () => {
+    expect(
+      await problems(
+        '  hosts: { h1: { docker: unix:///d.sock, availability: drained } }',
+        '  conditions: { engine_slow: 2s, clock_skew: 2s, disk_available: 120%, grace: 1m, drain_after: 10s }',
+      ),
+    ).toEqual([
+      '3:56 x-heal.hosts.h1.availability: must be one of active, pause, drain, not "drained"',
+      '4:17 x-heal.conditions.engine_slow: is not built yet: heal does not read an engine that answers slowly (EngineSlow)',
+      '4:34 x-heal.conditions.clock_skew: is not built yet: heal does not read clock skew (ClockSkew)',
+      '4:66 x-heal.conditions.disk_available: "120%" is not a share: use a percentage from 0% to 99%',
+      '4:96 x-heal.conditions.drain_after: must be at least grace (60s): a host is cordoned first',
+    ]);
+  });
+});
