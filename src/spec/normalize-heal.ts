@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import type { Check } from './check.js';
 import type { KeyPath } from './errors.js';
 import type {
+  BuildConfig,
   HealConfig,
   Host,
   LockConfig,
@@ -62,8 +63,16 @@ export function normalizeHeal(check: Check, value: unknown, paths: Paths): HealC
   const raw =
     value === undefined || value === null
       ? {}
-      : (check.object(value, path, ['ssh', 'hosts', 'watch', 'timeouts', 'lock', 'mesh', ...NOTIFY_KEYS]) ??
-        {});
+      : (check.object(value, path, [
+          'ssh',
+          'hosts',
+          'watch',
+          'timeouts',
+          'lock',
+          'mesh',
+          'build',
+          ...NOTIFY_KEYS,
+        ]) ?? {});
   refuseNotify(check, raw, path);
   const ssh = normalizeSsh(check, raw.ssh, [...path, 'ssh'], paths);
   const hosts: Record<string, Host> = {};
@@ -78,6 +87,7 @@ export function normalizeHeal(check: Check, value: unknown, paths: Paths): HealC
     timeouts: normalizeTimeouts(check, raw.timeouts, [...path, 'timeouts']),
     lock: normalizeLock(check, raw.lock, [...path, 'lock'], hosts),
     mesh: normalizeMesh(check, raw.mesh, [...path, 'mesh']),
+    build: normalizeBuildConfig(check, raw.build, [...path, 'build'], hosts),
   };
 }
 
@@ -333,4 +343,18 @@ export function localPath(text: string | null, dir: string): string | null {
   if (text === null) return null;
   if (text === '~' || text.startsWith('~/')) return resolve(homedir(), text.slice(2));
   return resolve(dir, text);
+}
+
+/** `x-heal.build`: `host` names one of `x-heal.hosts`. */
+function normalizeBuildConfig(
+  check: Check,
+  value: unknown,
+  path: KeyPath,
+  hosts: Readonly<Record<string, Host>>,
+): BuildConfig {
+  const raw = value === undefined || value === null ? {} : (check.object(value, path, ['host']) ?? {});
+  const host = check.optionalString(raw.host, [...path, 'host']);
+  if (host !== null && Object.keys(hosts).length > 0 && !(host in hosts))
+    check.fail([...path, 'host'], `"${host}" is not one of x-heal.hosts (${Object.keys(hosts).join(', ')})`);
+  return { host };
 }

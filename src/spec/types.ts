@@ -1,4 +1,7 @@
+import type { BuildConfig, ServiceBuild } from './build-types.js';
 import type { FileContent } from './file-content.js';
+
+export type { BuildConfig, BuildSource, ServiceBuild } from './build-types.js';
 
 /**
  * The normalized, typed stack: what every later layer reads. Durations are milliseconds,
@@ -82,6 +85,8 @@ export type Service = {
   readonly secrets: readonly FileMount[];
   readonly configs: readonly FileMount[];
   readonly pullPolicy: PullPolicy;
+  /** `build:`: the image is built from the repository (build-types.ts); null: `image:` is pulled. */
+  readonly build: ServiceBuild | null;
   readonly deploy: Deploy;
   /**
    * Engine knobs compose passes straight to the container (cpu_shares, cpuset, uts, ...), each
@@ -365,6 +370,8 @@ export type HealConfig = {
   readonly timeouts: Timeouts;
   readonly lock: LockConfig;
   readonly mesh: MeshConfig;
+  /** `x-heal.build`: where services with `build:` are built. */
+  readonly build: BuildConfig;
 };
 
 /** `x-heal.mesh`: the routing mesh's proxies (src/mesh). */
