@@ -250,14 +250,7 @@ describe('loadStack: a minimal spec', () => {
 
   it('ignores `version` and `profiles`', async () => {
     const service = await web(
-      yaml(
-        'version: "3.8"',
-        'name: t',
-        'services:',
-        '  web:',
-        '    image: nginx',
-        '    profiles: [debug]',
-      ),
+      yaml('version: "3.8"', 'name: t', 'services:', '  web:', '    image: nginx', '    profiles: [debug]'),
     );
     const plain = await web(yaml('name: t', 'services:', '  web:', '    image: nginx'));
     expect(service).toEqual(plain);
