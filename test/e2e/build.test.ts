@@ -86,7 +86,8 @@ beforeAll(async () => {
       '      update_config: { parallelism: 3, monitor: 1s }',
       '  pushed:',
       `    image: ${env.registry}/${STACK}-pushed`,
-      '    build: { context: app, args: { FLAVOUR: pushed } }',
+      // RUN differs per run: a tag of its own, so this run builds and pushes (the registry keeps tags).
+      `    build: { context: app, args: { FLAVOUR: pushed, RUN: "${Date.now()}" } }`,
       '    deploy: { replicas: 2 }',
       '',
     ].join('\n'),
@@ -129,6 +130,7 @@ it('builds on h1, copies to h2 and h3, pushes the other to the registry: every r
   const applied = await heal(work, 'apply', '--yes');
   expect(applied.code, `${applied.stdout}\n${applied.stderr}`).toBe(0);
   // The builder's own output went by, step by step.
+  expect(applied.stdout).toMatch(/h1\s+pushed\s+\| pushing 10\.231\.0\.1:5000\/e2ebuild-pushed:[0-9a-f]{24}/);
   expect(applied.stdout).toMatch(/h1\s+web\s+\| Step 1\/4 : FROM 10\.231\.0\.1:5000\/web:v1/);
   const web = await replicas('web');
   expect(web.map((item) => [item.host, item.state])).toEqual([
