@@ -89,6 +89,12 @@ function plain(stream: Stream, paint: Paint): (event: ActionEvent) => void {
       stream.write(paint.bold(`phase ${event.index} ${event.label}: ${event.count} action(s)${wait}\n`));
       return;
     }
+    if (event.type === 'output')
+      return void stream.write(
+        paint.dim(
+          `  ${event.action.host.padEnd(8)} ${(event.action.service ?? '').padEnd(14)} | ${event.line}\n`,
+        ),
+      );
     const what = `${event.action.host.padEnd(8)} ${event.action.kind.padEnd(14)} ${describe(event.action)}`;
     if (event.type === 'start') return void stream.write(paint.dim(`  ${what} ...\n`));
     if (event.type === 'done')
@@ -99,7 +105,8 @@ function plain(stream: Stream, paint: Paint): (event: ActionEvent) => void {
   };
 }
 
-type HostLine = { running: Set<string>; done: number; failed: number; skipped: number };
+/** `output`: the last line a running action printed (a build's step), shown beside it. */
+type HostLine = { running: Set<string>; done: number; failed: number; skipped: number; output: string };
 
 function live(stream: Stream, paint: Paint): (event: ActionEvent) => void {
   let hosts = new Map<string, HostLine>();
@@ -110,13 +117,22 @@ function live(stream: Stream, paint: Paint): (event: ActionEvent) => void {
     for (const name of names) {
       const line = hosts.get(name)!;
       const counts = `${paint.add(`${line.done} done`)}${line.failed ? ` ${paint.remove(`${line.failed} failed`)}` : ''}${line.skipped ? ` ${paint.change(`${line.skipped} skipped`)}` : ''}`;
-      const now = line.running.size > 0 ? paint.dim([...line.running].join(', ')) : '';
+      const now =
+        line.running.size > 0
+          ? paint.dim(`${[...line.running].join(', ')}${line.output ? `: ${line.output.slice(0, 60)}` : ''}`)
+          : '';
       stream.write(`\u001b[2K  ${name.padEnd(8)} ${counts}  ${now}\n`);
     }
     drawn = names.length;
   };
   const lineOf = (host: string): HostLine => {
-    const found = hosts.get(host) ?? { running: new Set<string>(), done: 0, failed: 0, skipped: 0 };
+    const found = hosts.get(host) ?? {
+      running: new Set<string>(),
+      done: 0,
+      failed: 0,
+      skipped: 0,
+      output: '',
+    };
     hosts.set(host, found);
     return found;
   };
@@ -132,6 +148,11 @@ function live(stream: Stream, paint: Paint): (event: ActionEvent) => void {
       return;
     }
     const line = lineOf(event.action.host);
+    if (event.type === 'output') {
+      line.output = event.line;
+      return draw();
+    }
+    line.output = '';
     const label = describe(event.action);
     if (event.type === 'start') line.running.add(label);
     else line.running.delete(label);

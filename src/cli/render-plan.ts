@@ -37,6 +37,8 @@ const SYMBOL: Record<Action['kind'], string> = {
   'create-network': '+',
   'create-volume': '+',
   pull: '↓',
+  build: '⚒',
+  'copy-image': '→',
   create: '+',
   start: '▶',
   unpause: '▶',
@@ -150,6 +152,10 @@ export function describe(action: Action): string {
       return `volume ${action.volume}`;
     case 'pull':
       return `pull ${action.image}`;
+    case 'build':
+      return `build ${action.service} ${action.image}${action.build.push ? ' (push)' : ''}`;
+    case 'copy-image':
+      return `copy ${action.image} from ${action.from}`;
     case 'create':
       return `${action.service}.${action.slot} ${action.create.query.name} (${action.create.body.Image})`;
     case 'start':

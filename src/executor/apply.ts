@@ -17,6 +17,7 @@ import type { Reach } from './observe.js';
 import { reloadProxy, reloadsOnly, writeProxyConfig } from './mesh-file.js';
 import { MeshMembers } from './mesh.js';
 import { runCommands } from './mesh-socket.js';
+import { buildOnHost, copyImage, imageFailure } from './build.js';
 import { sleep } from './sleep.js';
 import { RolloutGuard, type RolloutResult } from './rollout-guard.js';
 
@@ -41,7 +42,9 @@ export type ApplyEvent =
       readonly until: number;
     }
   /** Something went wrong that is no action's failure: a mesh proxy that did not answer. */
-  | { readonly type: 'warning'; readonly message: string };
+  | { readonly type: 'warning'; readonly message: string }
+  /** A line of a running action's own output: the builder's, for a build. */
+  | { readonly type: 'output'; readonly action: Action; readonly line: string };
 
 export type ActionOutcome =
   | { readonly action: Action; readonly result: 'done'; readonly ms: number }
@@ -105,6 +108,11 @@ export async function apply(plan: Plan, stack: Stack, options: ApplyOptions): Pr
   let settled = false;
   for (const phase of plan.phases) {
     const actions = plan.actions.filter((action) => action.phase === phase.index);
+    const halted = imageFailure(outcomes);
+    if (halted) {
+      for (const action of actions) outcomes.push(skip(action, halted, emit));
+      continue;
+    }
     if (!settled && actions.some((action) => action.kind === 'replace')) {
       settled = true;
       await guard.settle();
@@ -286,7 +294,12 @@ async function runOne(
     if (!host) throw new ActionError(`${action.host} is not a host of the spec`);
     const reached = await options.reach(host);
     if ('error' in reached) throw reached.error;
-    const id = await perform(reached.client, action, stack, options.signal, mesh);
+    const id =
+      action.kind === 'build' || action.kind === 'copy-image'
+        ? await performImage(reached.client, action, stack, options, (line) =>
+            emit({ type: 'output', action, line }),
+          )
+        : await perform(reached.client, action, stack, options.signal, mesh);
     const ms = Date.now() - started;
     emit({ type: 'done', action, ms });
     return {
@@ -305,6 +318,23 @@ async function runOne(
       notFound: error instanceof DockerApiError && error.status === 404,
     };
   }
+}
+
+/** A build on its host, or a copy from another host's engine to this one's. */
+async function performImage(
+  client: HostClient,
+  action: Extract<Action, { kind: 'build' | 'copy-image' }>,
+  stack: Stack,
+  options: ApplyOptions,
+  onLine: (line: string) => void,
+): Promise<void> {
+  if (action.kind === 'build') return buildOnHost(client, action, onLine, options.signal);
+  const host = stack.heal.hosts[action.from];
+  if (!host) throw new ActionError(`${action.from} is not a host of the spec`);
+  const from = await options.reach(host);
+  if ('error' in from)
+    throw new ActionError(`copy ${action.image} from ${action.from}: ${from.error.message}`);
+  return copyImage(client, from.client, action, options.signal);
 }
 
 /** One action against one engine; for a new container, its id. */
@@ -363,6 +393,9 @@ async function perform(
       );
     case 'pull':
       return pullImage(client, action.image, signal);
+    case 'build':
+    case 'copy-image':
+      throw new Error(`internal: ${action.kind} goes through performImage`);
     case 'create': {
       const id = await createAndStart(client, action.create, stack, action.service, signal);
       await admit(id, action.slot);

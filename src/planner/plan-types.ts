@@ -6,6 +6,7 @@ import type {
   ExtraNetwork,
   FileMountSpec,
 } from './container-config.js';
+import type { ServiceBuild } from '../spec/types.js';
 import type { RolloutMark } from './observed.js';
 
 /**
@@ -124,6 +125,24 @@ export type Action =
   | (Base & { readonly kind: 'create-network'; readonly network: string; readonly config: NetworkCreate })
   | (Base & { readonly kind: 'create-volume'; readonly volume: string; readonly config: VolumeCreate })
   | (Base & { readonly kind: 'pull'; readonly image: string })
+  | (Base & {
+      /**
+       * Builds `image` on this host from the committed context (`build.source`), through the
+       * engine's `POST /build`. With `build.push`, the image is first pulled (the registry may
+       * have it already: nothing is built) and otherwise built and pushed.
+       */
+      readonly kind: 'build';
+      readonly service: string;
+      readonly image: string;
+      readonly build: ServiceBuild;
+    })
+  | (Base & {
+      /** Copies `image` from host `from` to this one: `GET /images/{name}/get` into `POST /images/load`. */
+      readonly kind: 'copy-image';
+      readonly service: string;
+      readonly image: string;
+      readonly from: string;
+    })
   | (Base & {
       readonly kind: 'create';
       readonly service: string;

@@ -1,4 +1,5 @@
 import type { Service, Stack } from '../spec/types.js';
+import { planBuilds, type ImageDraft } from './builds.js';
 import { neededNetworks, neededVolumes, networkCreate, volumeCreate } from './engine-objects.js';
 import { LABEL } from './labels.js';
 import type { ObservedContainer, ObservedHost, RolloutMark, ScaleMark } from './observed.js';
@@ -182,12 +183,13 @@ export function schedule(input: ScheduleInput): Plan {
   for (const draft of input.mesh ?? [])
     drafts.push({ ...draft.action, stage: meshStages[draft.stage] } as Draft);
 
+  const imageWarnings: string[] = [];
   drafts.push(
-    ...prepare(input, drafts),
+    ...prepare(input, drafts, imageWarnings),
     ...keyDrafts(input.stackKeys, cleanStage),
     ...cleanUp(input, cleanStage),
   );
-  return finish(input, drafts, batches);
+  return finish({ ...input, warnings: [...input.warnings, ...imageWarnings] }, drafts, batches);
 }
 
 /** The stack key first, before any container hashed by it; other key volumes go last. */
@@ -255,7 +257,14 @@ function placedWithProxies(input: ScheduleInput): Map<string, Set<Service>> {
   return placed;
 }
 
-function prepare(input: ScheduleInput, drafts: readonly Draft[]): Draft[] {
+/** Before prepare: images built, then copied to the hosts that lack them (builds.ts). */
+const IMAGE_STAGES: Readonly<Record<ImageDraft['stage'], Stage>> = {
+  build: { order: -0.2, label: 'build', delayBefore: 0 },
+  copy: { order: -0.1, label: 'copy images', delayBefore: 0 },
+  pull: PREPARE,
+};
+
+function prepare(input: ScheduleInput, drafts: readonly Draft[], warnings: string[]): Draft[] {
   const { stack } = input;
   const out: Draft[] = [];
   const placed = placedWithProxies(input);
@@ -295,6 +304,7 @@ function prepare(input: ScheduleInput, drafts: readonly Draft[]): Draft[] {
       });
     }
   }
+  const builtNeeds = new Map<Service, Set<string>>();
   const pulled = new Set<string>();
   const pull = (host: string, image: string, reason: string): void => {
     pulled.add(`${host}\n${image}`);
@@ -310,6 +320,10 @@ function prepare(input: ScheduleInput, drafts: readonly Draft[]): Draft[] {
     }
     if (draft.kind !== 'create' && draft.kind !== 'replace') continue;
     const service = stack.services[draft.service]!;
+    if (service.build !== null) {
+      builtNeeds.set(service, (builtNeeds.get(service) ?? new Set()).add(draft.host));
+      continue;
+    }
     if (pulled.has(`${draft.host}\n${service.image}`) || service.pullPolicy === 'never') continue;
     const host = input.usable.find((item) => item.name === draft.host)!;
     if (service.pullPolicy === 'missing' && hasImage(host, service.image)) continue;
@@ -319,6 +333,9 @@ function prepare(input: ScheduleInput, drafts: readonly Draft[]): Draft[] {
       service.pullPolicy === 'always' ? 'pull_policy: always' : `${service.image} is not on ${draft.host}`,
     );
   }
+  const images = planBuilds(stack, input.usable, builtNeeds);
+  warnings.push(...images.warnings);
+  for (const { action, stage } of images.drafts) out.push({ ...action, stage: IMAGE_STAGES[stage] } as Draft);
   return out;
 }
 
@@ -519,6 +536,8 @@ function settlingReplicas(
 }
 
 const KIND_ORDER: readonly Action['kind'][] = [
+  'build',
+  'copy-image',
   'create-network',
   'create-volume',
   'pull',

@@ -27,7 +27,8 @@ export type HashObjects = Pick<Stack, 'secrets' | 'configs' | 'networks' | 'volu
  * secret material under the stack key (`keyed-hash.ts`); for any other, it is this one.
  */
 export function configHash(service: NormalizedService | Service, stack: HashObjects): string {
-  const { name, secretEnvironment, dependsOn, pullPolicy, deploy, ...rest } = service;
+  // A built image enters through its reference, whose tag is the digest of its build (build-source.ts).
+  const { name, secretEnvironment, dependsOn, pullPolicy, deploy, build: _build, ...rest } = service;
   // A Service (the planner keys whole services) carries its hash: not part of what it is made from.
   const { configHash: _own, engine, ...container } = rest as typeof rest & { configHash?: string };
   const secret = new Set(secretEnvironment);

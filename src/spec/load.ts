@@ -2,7 +2,8 @@ import { basename, dirname, resolve } from 'node:path';
 import { Check } from './check.js';
 import { confinedEnvironment, confinedGate, OPEN_GATE, type Confinement, type FileGate } from './confine.js';
 import { parseDotenv, parseRawEnv, type DotenvProblem } from './dotenv.js';
-import { SpecError, sortProblems, type KeyPath, type SpecProblem } from './errors.js';
+import { resolveBuilds } from './build-source.js';
+import { formatProblem, SpecError, sortProblems, type KeyPath, type SpecProblem } from './errors.js';
 import { interpolateTree, type Lookup } from './interpolate.js';
 import { normalizeStack } from './normalize.js';
 import type { ReadEnvFile } from './normalize-service.js';
@@ -38,6 +39,12 @@ export type LoadOptions = {
    * Without it, compose's behaviour: the whole environment, any file.
    */
   readonly confine?: Confinement;
+  /**
+   * `resolve` (default): a service with `build:` gets its image from the committed context at the
+   * repository's HEAD (build-source.ts), which must be in git. `skip`: build keys are checked and
+   * not resolved (a stack only shown, never planned: the planner refuses an unresolved build).
+   */
+  readonly builds?: 'resolve' | 'skip';
 };
 
 /**
@@ -71,7 +78,7 @@ export async function loadStack(options: LoadOptions): Promise<Stack> {
   const uninterpolated = new Set(check.problems.map((problem) => problem.path));
   const interpolationProblems = check.problems.length;
 
-  const stack = normalizeStack(
+  const normalized = normalizeStack(
     {
       tree: interpolated.value,
       source: parsed.source,
@@ -88,12 +95,23 @@ export async function loadStack(options: LoadOptions): Promise<Stack> {
     },
     check,
   );
+  const stack =
+    normalized && check.problems.length === 0 && options.builds !== 'skip'
+      ? await withBuilds(normalized, check, options.confine ? options.cwd : null)
+      : normalized;
   // A value left as its `${...}` template is reported once, not again as an invalid value.
   const problems = check.problems.filter(
     (problem, index) => index < interpolationProblems || !uninterpolated.has(problem.path),
   );
   if (problems.length > 0 || !stack) throw new SpecError(sortProblems(problems));
   return deepFreeze(stack);
+}
+
+/** The stack with every built service's image resolved from git, and the warnings that adds. */
+async function withBuilds(stack: Stack, check: Check, root: string | null): Promise<Stack> {
+  const services = { ...stack.services };
+  await resolveBuilds(check, services, stack, stack.dir, root);
+  return { ...stack, services, warnings: sortProblems(check.warnings).map(formatProblem) };
 }
 
 /** The environment first (only its allowed names when confined), then the variables file. */

@@ -6,6 +6,7 @@ import { normalizeAvailability, normalizeConditions } from './normalize-conditio
 import type { KeyPath } from './errors.js';
 import type {
   Availability,
+  BuildConfig,
   HealConfig,
   Host,
   LockConfig,
@@ -72,6 +73,7 @@ export function normalizeHeal(check: Check, value: unknown, paths: Paths): HealC
           'lock',
           'mesh',
           'conditions',
+          'build',
           ...NOTIFY_KEYS,
         ]) ?? {});
   refuseNotify(check, raw, path);
@@ -91,6 +93,7 @@ export function normalizeHeal(check: Check, value: unknown, paths: Paths): HealC
     ...(raw.conditions === undefined
       ? {}
       : { conditions: normalizeConditions(check, raw.conditions, [...path, 'conditions']) }),
+    build: normalizeBuildConfig(check, raw.build, [...path, 'build'], hosts),
   };
 }
 
@@ -354,4 +357,18 @@ export function localPath(text: string | null, dir: string): string | null {
   if (text === null) return null;
   if (text === '~' || text.startsWith('~/')) return resolve(homedir(), text.slice(2));
   return resolve(dir, text);
+}
+
+/** `x-heal.build`: `host` names one of `x-heal.hosts`. */
+function normalizeBuildConfig(
+  check: Check,
+  value: unknown,
+  path: KeyPath,
+  hosts: Readonly<Record<string, Host>>,
+): BuildConfig {
+  const raw = value === undefined || value === null ? {} : (check.object(value, path, ['host']) ?? {});
+  const host = check.optionalString(raw.host, [...path, 'host']);
+  if (host !== null && Object.keys(hosts).length > 0 && !(host in hosts))
+    check.fail([...path, 'host'], `"${host}" is not one of x-heal.hosts (${Object.keys(hosts).join(', ')})`);
+  return { host };
 }

@@ -2,6 +2,7 @@ import { AUTOSCALE_KEY, normalizeAutoscale } from './autoscale.js';
 import { describe, type Check } from './check.js';
 import type { KeyPath } from './errors.js';
 import type { Lookup } from './interpolate.js';
+import { normalizeBuild } from './normalize-build.js';
 import { normalizeDeploy } from './normalize-deploy.js';
 import { ENGINE_KEYS, normalizeEngine } from './normalize-engine.js';
 import { servesMesh } from './mesh-ports.js';
@@ -29,6 +30,8 @@ export type ServiceContext = {
   readonly check: Check;
   /** The folder relative paths resolve against. */
   readonly dir: string;
+  /** The stack's name: a built image without `image:` is `heal.local/<stack>/<service>`. */
+  readonly stackName: string;
   /** Every host is a local engine, whose paths are this machine's: a bind's source may be relative. */
   readonly localHosts: boolean;
   /** Variables for `environment: [KEY]` entries without a value. */
@@ -52,11 +55,10 @@ export type ReadEnvFile = (
 export type NormalizedService = Omit<Service, 'configHash'>;
 
 /** Keys heal reads. */
-const IGNORED_KEYS = ['build', 'profiles', 'develop', 'attach'] as const;
+const IGNORED_KEYS = ['profiles', 'develop', 'attach'] as const;
 
 /** Accepted and not acted on, each with why: `heal config`, `plan` and `apply` warn about them. */
 const IGNORED: Readonly<Record<(typeof IGNORED_KEYS)[number], string>> = {
-  build: 'ignored: heal deploys `image:` (as `docker stack deploy` does); build and push it first',
   profiles: 'ignored: heal deploys every service (as `docker stack deploy` does)',
   develop: "ignored: compose's local development feature",
   attach: "ignored: compose's local development feature",
@@ -116,6 +118,7 @@ const SERVICE_KEYS = [
   'pids_limit',
   'label_file',
   'gpus',
+  'build',
   ...ENGINE_KEYS,
   ...IGNORED_KEYS,
 ] as const;
@@ -164,6 +167,14 @@ export function normalizeService(
   const at = (key: string): KeyPath => [...path, key];
 
   const image = readImage(check, raw, path);
+  const build = normalizeBuild(
+    check,
+    raw.build,
+    at('build'),
+    image,
+    { stack: context.stackName, service: name },
+    context.lookup,
+  );
   for (const key of IGNORED_KEYS)
     if (raw[key] !== undefined && image !== undefined) check.warn(at(key), IGNORED[key]);
   const networkMode = readNetworkMode(check, raw.network_mode, at('network_mode'));
@@ -191,7 +202,9 @@ export function normalizeService(
 
   const service: NormalizedService = {
     name,
-    image: image ?? '',
+    // A built image's reference is its repository and a tag derived from its content, known once
+    // build-source.ts has read the committed context.
+    image: build ? build.repository : (image ?? ''),
     containerName,
     command: readCommand(check, raw.command, at('command')),
     entrypoint: readCommand(check, raw.entrypoint, at('entrypoint')),
@@ -235,7 +248,8 @@ export function normalizeService(
     dependsOn: readDependsOn(check, raw.depends_on, at('depends_on')),
     secrets: readFileMounts(check, raw.secrets, at('secrets'), '/run/secrets/'),
     configs: readFileMounts(check, raw.configs, at('configs'), '/'),
-    pullPolicy: readPullPolicy(check, raw.pull_policy, at('pull_policy')),
+    pullPolicy: readPullPolicy(check, raw.pull_policy, at('pull_policy'), build !== null),
+    build,
     deploy: { ...deploy, replicas },
     engine: normalizeEngine(check, raw, path),
   };
@@ -293,13 +307,7 @@ function readDevices(check: Check, value: unknown, path: KeyPath): string[] {
 
 function readImage(check: Check, raw: Record<string, unknown>, path: KeyPath): string | undefined {
   if (raw.image === undefined || raw.image === null) {
-    if (raw.build !== undefined) {
-      return check.fail(
-        [...path, 'build'],
-        'heal deploys images; build it and push it to a registry first, then set `image:`',
-        'key',
-      );
-    }
+    if (raw.build !== undefined && raw.build !== null) return undefined;
     return check.fail(path, 'has no `image:`: heal needs an image every host can pull', 'key');
   }
   const image = check.string(raw.image, [...path, 'image']);
@@ -675,13 +683,23 @@ function readFileMode(check: Check, value: unknown, path: KeyPath): number | nul
   return mode;
 }
 
-function readPullPolicy(check: Check, value: unknown, path: KeyPath): PullPolicy {
+function readPullPolicy(check: Check, value: unknown, path: KeyPath, built: boolean): PullPolicy {
   if (value === undefined || value === null) return 'missing';
   const policy = check.string(value, path);
+  // With build:, heal builds what is missing where it is missing (build-source.ts, planner/builds.ts).
+  if (built) {
+    if (policy === 'build' || policy === 'missing' || policy === 'if_not_present') return 'missing';
+    return (
+      check.fail(
+        path,
+        `"${String(policy)}" with build: heal builds the image when its context changed and copies or pulls it where it is missing; remove pull_policy`,
+      ) ?? 'missing'
+    );
+  }
   if (policy === 'if_not_present') return 'missing';
   if (policy === 'always' || policy === 'missing' || policy === 'never') return policy;
   if (policy === 'build')
-    return check.fail(path, 'heal deploys images; build it and push it to a registry first') ?? 'missing';
+    return check.fail(path, 'needs `build:` (the context heal builds the image from)') ?? 'missing';
   if (policy === undefined) return 'missing';
   return (
     check.fail(path, `"${policy}" is not a pull policy heal supports: use always, missing or never`) ??

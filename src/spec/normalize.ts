@@ -70,6 +70,7 @@ export function normalizeStack(input: NormalizeInput, check: Check): Stack | und
   const context = {
     check,
     dir: input.dir,
+    stackName: name,
     localHosts,
     lookup: input.lookup,
     readEnvFile: input.readEnvFile,

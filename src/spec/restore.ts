@@ -34,6 +34,7 @@ export function restoreService(
     {
       check,
       dir: stack.dir,
+      stackName: stack.name,
       localHosts: allHostsLocal(stack.heal.hosts),
       lookup: () => undefined,
       readEnvFile: (_file, path) => void check.fail(path, 'an env_file cannot be read back'),

@@ -1,5 +1,8 @@
 import type { Autoscale } from './autoscale.js';
+import type { BuildConfig, ServiceBuild } from './build-types.js';
 import type { FileContent } from './file-content.js';
+
+export type { BuildConfig, BuildSource, ServiceBuild } from './build-types.js';
 
 /**
  * The normalized, typed stack: what every later layer reads. Durations are milliseconds,
@@ -83,6 +86,8 @@ export type Service = {
   readonly secrets: readonly FileMount[];
   readonly configs: readonly FileMount[];
   readonly pullPolicy: PullPolicy;
+  /** `build:`: the image is built from the repository (build-types.ts); null: `image:` is pulled. */
+  readonly build: ServiceBuild | null;
   readonly deploy: Deploy;
   /**
    * Engine knobs compose passes straight to the container (cpu_shares, cpuset, uts, ...), each
@@ -370,6 +375,8 @@ export type HealConfig = {
   readonly mesh: MeshConfig;
   /** `x-heal.conditions`; absent in a config built by hand: the defaults (CONDITIONS_DEFAULTS). */
   readonly conditions?: ConditionsConfig;
+  /** `x-heal.build`: where services with `build:` are built. */
+  readonly build: BuildConfig;
 };
 
 /** `x-heal.hosts.NAME.availability`, in Swarm's words: pause stops new placements, drain moves work off. */

@@ -305,6 +305,9 @@ function logEvent(
   if (event.type === 'rollout')
     log.warn({ stack: stack.name, ...event.rollout }, 'rollout stopped by failure_action');
   if (event.type === 'warning') log.warn({ stack: stack.name, error: event.message }, 'apply warning');
+  // A build's output: its last lines come with the failure; each one is here for who wants them.
+  if (event.type === 'output')
+    log.debug({ ...actionFields(stack.name, revision, event.action), line: event.line }, 'action output');
   if (event.type === 'monitor')
     log.info(
       { stack: stack.name, service: event.service, ms: Math.max(0, event.until - Date.now()) },

@@ -83,7 +83,10 @@ export function what(action: Action): string {
     case 'remove-volume':
       return action.volume;
     case 'pull':
+    case 'build':
       return action.image;
+    case 'copy-image':
+      return `${action.image} from ${action.from}`;
     case 'create':
       return `${action.service}/${action.slot} ${action.create.query.name}`;
     case 'start':

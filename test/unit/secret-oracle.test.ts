@@ -81,7 +81,7 @@ async function heal(...args: string[]): Promise<string> {
 function legacyHash(service: Service, stack: Stack): string {
   // That heal's Service had no fields added since (engine options, endpoint addresses, mount
   // relabel and subpath, device requests): a service that sets none hashes as it did.
-  const { name, secretEnvironment, dependsOn, pullPolicy, deploy, configHash, engine, ...container } =
+  const { name, secretEnvironment, dependsOn, pullPolicy, deploy, configHash, engine, build, ...container } =
     service;
   const { devices, ...resources } = deploy.resources;
   const material = {

@@ -302,6 +302,8 @@ export function applyPlan(world: Observed, plan: Plan, now: number, steps = Infi
           });
           break;
         case 'pull':
+        case 'build':
+        case 'copy-image':
           work.push(() => void on(action).images.add(action.image));
           break;
         case 'create': {

@@ -53,6 +53,7 @@ describe('x-heal', () => {
         socketGid: null,
         check: { interval: 1_000, fall: 2, rise: 1 },
       },
+      build: { host: null },
     });
   });
 

@@ -176,6 +176,7 @@ describe('loadStack: a minimal spec', () => {
           secrets: [],
           configs: [],
           pullPolicy: 'missing',
+          build: null,
           deploy: DEFAULT_DEPLOY,
           engine: NO_ENGINE_OPTIONS,
           configHash: expect.stringMatching(/^v1:[0-9a-f]{64}$/) as string,
@@ -210,6 +211,7 @@ describe('loadStack: a minimal spec', () => {
           socketGid: null,
           check: { interval: 1_000, fall: 2, rise: 1 },
         },
+        build: { host: null },
       },
       warnings: [],
     });
@@ -223,14 +225,12 @@ describe('loadStack: a minimal spec', () => {
         'services:',
         '  web:',
         '    image: nginx:1.27',
-        '    build: .',
         '    profiles: [debug]',
       ),
     );
     expect(stack.warnings).toEqual([
       'stack.yml:1:1 version: ignored: obsolete in compose',
-      'stack.yml:6:5 services.web.build: ignored: heal deploys `image:` (as `docker stack deploy` does); build and push it first',
-      'stack.yml:7:5 services.web.profiles: ignored: heal deploys every service (as `docker stack deploy` does)',
+      'stack.yml:6:5 services.web.profiles: ignored: heal deploys every service (as `docker stack deploy` does)',
     ]);
   });
 
@@ -248,17 +248,9 @@ describe('loadStack: a minimal spec', () => {
     expect(stack.networks.default?.engineName).toBe('myshop_1_default');
   });
 
-  it('ignores `version`, `profiles` and `build` next to an image', async () => {
+  it('ignores `version` and `profiles`', async () => {
     const service = await web(
-      yaml(
-        'version: "3.8"',
-        'name: t',
-        'services:',
-        '  web:',
-        '    image: nginx',
-        '    build: ./web',
-        '    profiles: [debug]',
-      ),
+      yaml('version: "3.8"', 'name: t', 'services:', '  web:', '    image: nginx', '    profiles: [debug]'),
     );
     const plain = await web(yaml('name: t', 'services:', '  web:', '    image: nginx'));
     expect(service).toEqual(plain);
@@ -271,7 +263,6 @@ describe('loadStack: every service key', () => {
     'services:',
     '  web:',
     '    image: registry.example.com/shop:1.2',
-    '    build: ./web',
     '    profiles: [frontend]',
     '    develop: { watch: [] }',
     '    attach: false',
@@ -455,6 +446,7 @@ describe('loadStack: every service key', () => {
       ],
       configs: [{ source: 'nginx', target: '/nginx.conf', uid: null, gid: null, mode: null }],
       pullPolicy: 'always',
+      build: null,
       engine: NO_ENGINE_OPTIONS,
       deploy: {
         ...DEFAULT_DEPLOY,
@@ -758,11 +750,6 @@ describe('loadStack: short forms and their edge cases', () => {
 describe('loadStack: what heal cannot honour', () => {
   it.each([
     [
-      'build without image',
-      ['build: ./web'],
-      'stack.yml:4:5 services.web.build: heal deploys images; build it and push it to a registry first, then set `image:`',
-    ],
-    [
       'network_mode service:x',
       ['image: nginx', 'network_mode: service:db'],
       'stack.yml:5:19 services.web.network_mode: "service:db" is not supported by heal: replicas of two services may land on different hosts; put both processes on a shared network instead',
@@ -805,7 +792,7 @@ describe('loadStack: what heal cannot honour', () => {
     [
       'pull_policy build',
       ['image: nginx', 'pull_policy: build'],
-      'stack.yml:5:18 services.web.pull_policy: heal deploys images; build it and push it to a registry first',
+      'stack.yml:5:18 services.web.pull_policy: needs `build:` (the context heal builds the image from)',
     ],
   ])('refuses %s, naming the key with advice', async (_what, lines, message) => {
     const spec = yaml('name: t', 'services:', '  web:', ...lines.map((line) => `    ${line}`));
