@@ -1,5 +1,6 @@
 import { reportStandings, trackHostConditions } from './host-conditions.js';
 import { apply, type ApplyEvent } from '../executor/apply.js';
+import { imageFailure } from '../executor/build.js';
 import { acquireLock, LockHeldError, type Lock } from '../executor/lock.js';
 import { observe } from '../executor/observe.js';
 import type { Observed } from '../planner/observed.js';
@@ -60,7 +61,7 @@ export async function reconcile(state: DaemonState, deps: ReconcileDeps): Promis
   if (!lockFirst) {
     const first = await lookAndPlan(state, deps, stack, revision, watch);
     if (first.made.refused) return refuse(state, deps, stack, first.made.refused);
-    state.spec.planned();
+    if (!builds(first.made)) state.spec.planned();
     if (first.made.actions.length === 0) return settled(stack, first.made, first.nextHostChange, deps);
   }
   const looks = lockFirst ? 1 : 2;
@@ -87,7 +88,7 @@ export async function reconcile(state: DaemonState, deps: ReconcileDeps): Promis
     // Under the lock, from a fresh look: what the first look planned may have been done meanwhile.
     again = await lookAndPlan(state, deps, stack, revision, watch);
     const current = again.made;
-    if (lockFirst && !current.refused) state.spec.planned();
+    if (lockFirst && !current.refused && !builds(current)) state.spec.planned();
     if (!current.refused && current.actions.length > 0)
       return { ...(await applyPlan(state, deps, stack, current, watch, lock)), looks };
   } finally {
@@ -104,6 +105,18 @@ function refuse(state: DaemonState, deps: ReconcileDeps, stack: Stack, reason: s
   deps.log.error({ stack: stack.name, reason }, 'plan refused');
   if (state.spec.rejectNewest(reason)) return reconcile(state, deps);
   return Promise.resolve(done('failed', stack, reason));
+}
+
+/**
+ * A plan that builds images keeps the spec before it as the fallback until its builds succeed:
+ * a build that fails rejects its revision like a commit that does not load.
+ */
+function builds(made: Plan): boolean {
+  return made.actions.some(makesImage);
+}
+
+function makesImage(action: Action): boolean {
+  return action.kind === 'build' || action.kind === 'copy-image';
 }
 
 /** Whether an event said a container of the stack stopped after `since` (epoch ms). */
@@ -269,6 +282,14 @@ async function applyPlan(
   // The failed config is marked: the next pass plans the way back at once.
   const rolledBack = report.rollouts.find((rollout) => rollout.result === 'rolled-back');
   if (rolledBack) return done('applying', stack, rolledBack.reason, Date.now(), made.actions.length, failed);
+  const imageFailed = imageFailure(report.outcomes);
+  const buildError = report.outcomes.flatMap((outcome) =>
+    outcome.result === 'failed' && makesImage(outcome.action) ? [outcome.error] : [],
+  )[0];
+  // The last good revision heals at once, on the next pass; this one waits for a new commit.
+  if (imageFailed && state.spec.rejectNewest(buildError ?? imageFailed))
+    return done('applying', stack, imageFailed, Date.now(), made.actions.length, failed);
+  if (builds(made) && !imageFailed) state.spec.planned();
   if (!report.ok) {
     const message = report.outcomes
       .flatMap((outcome) =>

@@ -9,10 +9,11 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { dockerOn, ensureTestbed, type TestbedEnv } from '../testbed.js';
 import { cleanStack, containersOnAll, heal, page } from './helpers.js';
+import { freePort, startWatch, statusOf, until } from './watch-helpers.js';
 
 const STACK = 'e2ebuild';
 const HOSTS = ['h1', 'h2', 'h3'];
@@ -75,6 +76,7 @@ beforeAll(async () => {
       `  ssh: { identity_file: ${env.identityFile}, known_hosts: ${env.knownHosts} }`,
       '  hosts:',
       ...env.hosts.map((host) => `    ${host.name}: { ssh: ${host.ssh} }`),
+      '  watch: { interval: 2s }',
       'services:',
       '  web:',
       '    build: app',
@@ -186,6 +188,73 @@ it("fails on a broken Dockerfile with the builder's words, and changes nothing",
   expect(await pages()).toEqual(['built two plain', 'built two plain', 'built two plain']);
 }, 300_000);
 
+it('in the daemon, rejects a commit whose build fails like a bad commit: the last good revision keeps healing', async () => {
+  const good = [
+    `FROM ${env.images.web1}`,
+    'ARG FLAVOUR=plain',
+    'COPY page.txt /page.txt',
+    'RUN sed -i "s/web v1/$(cat /page.txt) $FLAVOUR/" /serve',
+    '',
+  ].join('\n');
+  write('app/Dockerfile', good);
+  commit('good again');
+  const goodRevision = git('rev-parse', 'HEAD').trim();
+  const port = await freePort();
+  const daemon = startWatch(
+    work,
+    [
+      ...['--repo', work, '--ref', 'main', '--path', 'stack.yml'],
+      ...['--allow-ssh', dirname(env.identityFile)],
+    ],
+    port,
+    { XDG_CACHE_HOME: join(work, '.cache') },
+  );
+  try {
+    await until(
+      'the daemon on the good revision, converged',
+      120_000,
+      async () => {
+        const status = await statusOf(port);
+        return status.revision === goodRevision && status.lastReconcile?.outcome === 'converged'
+          ? true
+          : undefined;
+      },
+      500,
+    );
+    write('app/Dockerfile', [`FROM ${env.images.web1}`, 'RUN no-such-command', ''].join('\n'));
+    commit('broken again');
+    const rejected = await until(
+      'the broken revision rejected',
+      120_000,
+      async () =>
+        daemon.lines().find((line) => line.msg === 'spec rejected; the last good spec stays in force'),
+      500,
+    );
+    expect(String(rejected.error)).toMatch(
+      /The command '\/bin\/sh -c no-such-command' returned a non-zero code: 127/,
+    );
+    expect((await statusOf(port)).revision).toBe(goodRevision);
+    // The good revision still heals: a replica killed by hand comes back on the built image.
+    const [victim] = (await replicas('web')).filter((item) => item.host === 'h2');
+    await dockerOn('h2', 'rm', '-f', victim!.id);
+    await until(
+      'web healed on h2',
+      120_000,
+      async () => {
+        const back = (await replicas('web')).filter((item) => item.host === 'h2' && item.state === 'running');
+        return back.length === 1 && back[0]!.id !== victim!.id && back[0]!.image === victim!.image
+          ? true
+          : undefined;
+      },
+      500,
+    );
+    expect(await pages()).toEqual(['built two plain', 'built two plain', 'built two plain']);
+  } finally {
+    daemon.signal('SIGTERM');
+    await daemon.exited;
+  }
+}, 400_000);
+
 it('refuses a Dockerfile that needs BuildKit, naming the feature', async () => {
   write(
     'app/Dockerfile',
@@ -200,7 +269,7 @@ it('refuses a Dockerfile that needs BuildKit, naming the feature', async () => {
   const planned = await heal(work, 'plan');
   expect(planned.code).toBe(1);
   expect(planned.stderr).toContain(
-    'stack.yml:10:12 services.web.build: Dockerfile line 1 uses the `# syntax=` directive, which needs BuildKit',
+    'stack.yml:11:12 services.web.build: Dockerfile line 1 uses the `# syntax=` directive, which needs BuildKit',
   );
   expect(planned.stderr).toContain(
     'Dockerfile line 3 uses `RUN --mount` (cache, secret and bind mounts), which needs BuildKit',
