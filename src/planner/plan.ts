@@ -2,6 +2,7 @@ import type { Service, Stack } from '../spec/types.js';
 import { hasRole, isOneOff, LABEL } from './labels.js';
 import type { Observed, ObservedContainer, ObservedHost } from './observed.js';
 import {
+  bindings,
   choose,
   hostLoad,
   matchesConstraints,
@@ -163,7 +164,10 @@ export function plan(spec: Stack, observed: Observed, options: PlanOptions): Pla
       const kept = keepSlot(keep.service, keep.slot, keep.containers, loads, intents, context, moves);
       if (!kept) missing.push({ service: keep.service, slot: keep.slot });
     }
-    for (const move of moves) moveSlot(move, loads, intents, unplaced, context);
+    // A replica that runs as the spec says keeps its host ports until it has somewhere to go:
+    // another move must not pick its host for them first while it may have to stay.
+    const reserved = new Map(moves.map((move) => [move, runsAsSpecified(move) ? reservePorts(move) : []]));
+    for (const move of moves) moveSlot(move, reserved.get(move)!, loads, intents, unplaced, context);
   }
 
   // Pass 2: place what is missing, fewest replicas of the service first.
@@ -353,13 +357,14 @@ type Move = {
  */
 function moveSlot(
   { service, slot, keeper, load }: Move,
+  reserved: readonly string[],
   loads: Map<string, HostLoad>,
   intents: Intent[],
   unplaced: Unplaced[],
   context: CreateContext,
 ): void {
   const choice = choose([...loads.values()], service, load);
-  if ('reason' in choice && !(keeper.state === 'running' && keeper.configHash === service.configHash)) {
+  if ('reason' in choice && !runsAsSpecified({ service, keeper })) {
     intents.push(removal(service, keeper, `slot ${slot} cannot run on ${keeper.host}: ${choice.reason}`));
     unplaced.push({ service: service.name, slot, reason: choice.reason });
     return;
@@ -374,6 +379,7 @@ function moveSlot(
     });
     return;
   }
+  for (const binding of reserved) load.ports.delete(binding);
   place(choice.host, service);
   intents.push(
     creation(
@@ -385,6 +391,20 @@ function moveSlot(
     ),
   );
   intents.push(removal(service, keeper, `slot ${slot} moved to ${choice.host.name}`));
+}
+
+function runsAsSpecified({ service, keeper }: Pick<Move, 'service' | 'keeper'>): boolean {
+  return keeper.state === 'running' && keeper.configHash === service.configHash;
+}
+
+/**
+ * A running replica's host ports, held on its host while it may stay there; returns those it
+ * holds alone, to give back if it moves (another container may hold the same one).
+ */
+function reservePorts({ load, service }: Move): string[] {
+  const free = bindings(service).filter((binding) => !load.ports.has(binding));
+  for (const binding of free) load.ports.add(binding);
+  return free;
 }
 
 /** A slot's containers (for a global service: those on one host), before one is kept. */

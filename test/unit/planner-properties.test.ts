@@ -342,9 +342,71 @@ const T2 = 20_000;
 const T3 = 30_000;
 const RUNS = { numRuns: 300 };
 
+const EXAMPLE_SERVICE = {
+  global: false,
+  replicas: 1,
+  image: 'nginx:1',
+  env: 'blue',
+  constraints: [] as string[],
+  port: '80',
+  maxPerNode: null,
+  parallelism: 0,
+  order: 'stop-first',
+  restart: 'any',
+  network: 'front',
+  volume: false,
+  pullPolicy: 'always',
+  dependsOnPrevious: false,
+  secret: 'env',
+};
+
+const EXAMPLE_CONTAINER = {
+  slot: 1,
+  hash: 'current',
+  state: 'running',
+  health: 'none',
+  exitCode: 0,
+  generation: 1000,
+  owner: 'this',
+};
+
+/**
+ * Found by this file: db/1 runs on h3 where no host fits it any more (it stays), api/1 must leave
+ * h1, and h2 is away: api must not take h3's port 80 from db, which stays.
+ */
+const PORT_HELD_BY_A_REPLICA_THAT_CANNOT_MOVE: [unknown, unknown] = [
+  {
+    hosts: [
+      { zone: 'a', ssd: false },
+      { zone: 'a', ssd: false },
+      { zone: 'a', ssd: false },
+    ],
+    services: [
+      { ...EXAMPLE_SERVICE, constraints: ['node.hostname != h1'] },
+      { ...EXAMPLE_SERVICE, constraints: ['node.labels.zone != a'] },
+      { ...EXAMPLE_SERVICE, global: true, replicas: 0, port: null },
+    ],
+  },
+  {
+    reachable: [true, false, true, false, false],
+    suspect: [false, false, false, false, false],
+    containers: [
+      { ...EXAMPLE_CONTAINER, host: 2, service: 'db' },
+      { ...EXAMPLE_CONTAINER, host: 0, service: 'api' },
+    ],
+    networks: [[], [], [], [], []],
+    volumes: [[], [], [], [], []],
+    images: [[], [], [], [], []],
+    keys: ['k1', 'k1', 'k1', 'k1', 'k1'],
+    allowEmpty: false,
+    pruneVolumes: false,
+  },
+];
+
 /** Runs `check` on a random stack and world, planned at T1. */
 function forAll(
   check: (stack: Stack, observed: Observed, options: PlanOptions, first: Plan) => void,
+  examples: [unknown, unknown][] = [],
 ): Promise<void> {
   return fc.assert(
     fc.asyncProperty(specGen, worldGen, async (spec, recipe) => {
@@ -353,7 +415,7 @@ function forAll(
       const full: PlanOptions = { ...options, now: T1 };
       check(stack, observed, full, plan(stack, observed, full));
     }),
-    RUNS,
+    { ...RUNS, examples: examples as never },
   );
 }
 
@@ -438,33 +500,36 @@ describe('plan: properties', { timeout: 120_000 }, () => {
     }));
 
   it('creates only where constraints and max_replicas_per_node allow, and never binds a host port twice', () =>
-    forAll((stack, observed, _options, first) => {
-      const after = applyPlan(observed, first, T1);
-      const keyed = keyedStack(stack, after, FRESH).stack;
-      for (const action of first.actions) {
-        if (action.kind !== 'create' && action.kind !== 'replace') continue;
-        const service = stack.services[action.service]!;
-        expect(matches(stack, service, action.host), `${action.service} on ${action.host}`).toBe(true);
-        const max = service.deploy.placement.maxReplicasPerNode;
-        // A replacement takes its old container's place: only a new replica adds one to a host.
-        if (max === null || action.kind !== 'create') continue;
-        const here = after.hosts
-          .find((host) => host.name === action.host)!
-          .containers.filter(
-            (container) =>
-              container.labels[LABEL.stack] === stack.name &&
-              container.service === service.name &&
-              container.slot !== null,
-          );
-        expect(here.length, `${service.name} on ${action.host}`).toBeLessThanOrEqual(max);
-      }
-      for (const host of after.hosts) {
-        const bindings = host.containers
-          .filter((container) => container.state === 'running')
-          .flatMap((container) => containerBindings(keyed, container));
-        expect(bindings, `ports on ${host.name}`).toEqual([...new Set(bindings)]);
-      }
-    }));
+    forAll(
+      (stack, observed, _options, first) => {
+        const after = applyPlan(observed, first, T1);
+        const keyed = keyedStack(stack, after, FRESH).stack;
+        for (const action of first.actions) {
+          if (action.kind !== 'create' && action.kind !== 'replace') continue;
+          const service = stack.services[action.service]!;
+          expect(matches(stack, service, action.host), `${action.service} on ${action.host}`).toBe(true);
+          const max = service.deploy.placement.maxReplicasPerNode;
+          // A replacement takes its old container's place: only a new replica adds one to a host.
+          if (max === null || action.kind !== 'create') continue;
+          const here = after.hosts
+            .find((host) => host.name === action.host)!
+            .containers.filter(
+              (container) =>
+                container.labels[LABEL.stack] === stack.name &&
+                container.service === service.name &&
+                container.slot !== null,
+            );
+          expect(here.length, `${service.name} on ${action.host}`).toBeLessThanOrEqual(max);
+        }
+        for (const host of after.hosts) {
+          const bindings = host.containers
+            .filter((container) => container.state === 'running')
+            .flatMap((container) => containerBindings(keyed, container));
+          expect(bindings, `ports on ${host.name}`).toEqual([...new Set(bindings)]);
+        }
+      },
+      [PORT_HELD_BY_A_REPLICA_THAT_CANNOT_MOVE],
+    ));
 
   it('replaces at most parallelism slots of a service per phase', () =>
     forAll((stack, _observed, _options, first) => {
