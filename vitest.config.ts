@@ -5,7 +5,9 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 600_000,
     projects: [
-      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
+      // A project does not inherit the root's timeouts: without its own, a unit test gets vitest's
+      // 5 s, which the alias-bomb and property tests pass alone and outlast beside the bed's files.
+      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 60_000 } },
       {
         test: {
           name: 'integration',
