@@ -1,6 +1,7 @@
 import { LABEL } from '../planner/labels.js';
 import type { RolloutMark } from '../planner/observed.js';
 import type { Host, Stack } from '../spec/types.js';
+import type { HostClient } from './host-client.js';
 import type { Reach } from './observe.js';
 
 export type NewMark = Pick<RolloutMark, 'service' | 'configHash' | 'state' | 'reason'>;
@@ -17,28 +18,43 @@ export async function writeMark(
   mark: NewMark,
 ): Promise<string[]> {
   const name = markName(stack.name, mark);
+  return recordOnEveryHost(stack, reach, `that ${mark.service} was ${mark.state}`, (client) =>
+    client.call(
+      `create volume ${name}`,
+      (docker, abortSignal) =>
+        docker.createVolume({
+          Name: name,
+          Labels: {
+            [LABEL.stack]: stack.name,
+            [LABEL.service]: mark.service,
+            [LABEL.configHash]: mark.configHash,
+            [LABEL.rollout]: mark.state,
+            [LABEL.reason]: mark.reason.slice(0, 1000),
+          },
+          abortSignal,
+        }),
+      { kind: 'write' },
+    ),
+  );
+}
+
+/**
+ * Runs `write` on every host that answers, at once; returns the hosts where it succeeded, and
+ * fails only when none did, saying `what` could not be recorded and why on each host.
+ */
+export async function recordOnEveryHost(
+  stack: Stack,
+  reach: (host: Host) => Promise<Reach>,
+  what: string,
+  write: (client: HostClient) => Promise<unknown>,
+): Promise<string[]> {
   const errors: string[] = [];
   const written = await Promise.all(
     Object.values(stack.heal.hosts).map(async (host) => {
       const reached = await reach(host);
       if ('error' in reached) return void errors.push(reached.error.message);
       try {
-        await reached.client.call(
-          `create volume ${name}`,
-          (docker, abortSignal) =>
-            docker.createVolume({
-              Name: name,
-              Labels: {
-                [LABEL.stack]: stack.name,
-                [LABEL.service]: mark.service,
-                [LABEL.configHash]: mark.configHash,
-                [LABEL.rollout]: mark.state,
-                [LABEL.reason]: mark.reason.slice(0, 1000),
-              },
-              abortSignal,
-            }),
-          { kind: 'write' },
-        );
+        await write(reached.client);
         return host.name;
       } catch (error) {
         errors.push(error instanceof Error ? error.message : String(error));
@@ -46,10 +62,7 @@ export async function writeMark(
     }),
   );
   const hosts = written.filter((name): name is string => typeof name === 'string');
-  if (hosts.length === 0)
-    throw new Error(
-      `could not record that ${mark.service} was ${mark.state} on any host: ${errors.join('; ')}`,
-    );
+  if (hosts.length === 0) throw new Error(`could not record ${what} on any host: ${errors.join('; ')}`);
   return hosts;
 }
 

@@ -1,6 +1,7 @@
 import { LABEL } from '../planner/labels.js';
 import type { ScaleMark } from '../planner/observed.js';
 import type { Host, Stack } from '../spec/types.js';
+import { recordOnEveryHost } from './marks.js';
 import type { Reach } from './observe.js';
 
 export type NewScaleMark = Pick<ScaleMark, 'service' | 'replicas' | 'reason' | 'at'>;
@@ -18,63 +19,47 @@ export async function writeScaleMark(
   mark: NewScaleMark,
 ): Promise<string[]> {
   const name = scaleMarkName(stack.name, mark.service, mark.at);
-  const errors: string[] = [];
-  const written = await Promise.all(
-    Object.values(stack.heal.hosts).map(async (host) => {
-      const reached = await reach(host);
-      if ('error' in reached) return void errors.push(reached.error.message);
-      try {
-        await reached.client.call(
-          `create volume ${name}`,
-          (docker, abortSignal) =>
-            docker.createVolume({
-              Name: name,
-              Labels: {
-                [LABEL.stack]: stack.name,
-                [LABEL.service]: mark.service,
-                [LABEL.autoscale]: String(mark.replicas),
-                [LABEL.autoscaleAt]: String(mark.at),
-                [LABEL.reason]: mark.reason.slice(0, 1000),
-              },
-              abortSignal,
-            }),
-          { kind: 'write' },
-        );
-        const listed = await reached.client.call('listVolumes', (docker, abortSignal) =>
-          docker.listVolumes({
-            filters: {
-              label: [`${LABEL.stack}=${stack.name}`, `${LABEL.service}=${mark.service}`, LABEL.autoscale],
-            },
-            abortSignal,
-          }),
-        );
-        const older = (listed.Volumes ?? []).filter(
-          (volume) => volume.Name !== name && Number(volume.Labels?.[LABEL.autoscaleAt]) <= mark.at,
-        );
-        // Best effort: a mark left behind is older, so never in force.
-        await Promise.all(
-          older.map((volume) =>
-            reached.client
-              .call(
-                `remove volume ${volume.Name}`,
-                (docker, abortSignal) => docker.getVolume(volume.Name).remove({ abortSignal }),
-                { kind: 'write' },
-              )
-              .catch(() => undefined),
-          ),
-        );
-        return host.name;
-      } catch (error) {
-        errors.push(error instanceof Error ? error.message : String(error));
-      }
-    }),
-  );
-  const hosts = written.filter((item): item is string => typeof item === 'string');
-  if (hosts.length === 0)
-    throw new Error(
-      `could not record ${mark.service}'s count of ${mark.replicas} on any host: ${errors.join('; ')}`,
+  return recordOnEveryHost(stack, reach, `${mark.service}'s count of ${mark.replicas}`, async (client) => {
+    await client.call(
+      `create volume ${name}`,
+      (docker, abortSignal) =>
+        docker.createVolume({
+          Name: name,
+          Labels: {
+            [LABEL.stack]: stack.name,
+            [LABEL.service]: mark.service,
+            [LABEL.autoscale]: String(mark.replicas),
+            [LABEL.autoscaleAt]: String(mark.at),
+            [LABEL.reason]: mark.reason.slice(0, 1000),
+          },
+          abortSignal,
+        }),
+      { kind: 'write' },
     );
-  return hosts;
+    const listed = await client.call('listVolumes', (docker, abortSignal) =>
+      docker.listVolumes({
+        filters: {
+          label: [`${LABEL.stack}=${stack.name}`, `${LABEL.service}=${mark.service}`, LABEL.autoscale],
+        },
+        abortSignal,
+      }),
+    );
+    const older = (listed.Volumes ?? []).filter(
+      (volume) => volume.Name !== name && Number(volume.Labels?.[LABEL.autoscaleAt]) <= mark.at,
+    );
+    // Best effort: a mark left behind is older, so never in force.
+    await Promise.all(
+      older.map((volume) =>
+        client
+          .call(
+            `remove volume ${volume.Name}`,
+            (docker, abortSignal) => docker.getVolume(volume.Name).remove({ abortSignal }),
+            { kind: 'write' },
+          )
+          .catch(() => undefined),
+      ),
+    );
+  });
 }
 
 /** `<stack>_heal-scale_<service>_<epoch ms>`: one per service and decision. */
