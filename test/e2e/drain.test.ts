@@ -114,9 +114,11 @@ async function drainsUnderLoad(host: string, start: () => Promise<void>): Promis
 }
 
 async function takesWorkAgain(host: string): Promise<void> {
+  // Generous: in the full suite one run outlasted 90 s here (passed in 26 s alone); the cause is
+  // not known yet (a reconcile failed on the full disk and backed off?).
   await until(
     `${host} runs a replica again`,
-    90_000,
+    180_000,
     async () => {
       const counts = await perHost();
       return counts[host] === 1 && total(counts) === 3 ? true : undefined;
@@ -208,7 +210,7 @@ describe('host conditions and drains', () => {
     ).toBe(true);
     await testbed('unfill-disk', 'h1');
     await takesWorkAgain('h1');
-  }, 240_000);
+  }, 330_000);
 
   it('heal hosts drain moves the replicas off, recorded on the host; activate gives it work again', async () => {
     await drainsUnderLoad('h3', async () => {
