@@ -1,5 +1,6 @@
 import { LABEL } from '../planner/labels.js';
 import type { Availability, Host, Stack } from '../spec/types.js';
+import { createMarkVolume } from './marks.js';
 import type { Reach } from './observe.js';
 
 /** `<stack>_heal-availability`: one per stack on each host, like Swarm's node availability. */
@@ -35,19 +36,10 @@ export async function setAvailability(
     { kind: 'write' },
   );
   if (availability === 'active') return;
-  await client.call(
-    `create volume ${name}`,
-    (docker, abortSignal) =>
-      docker.createVolume({
-        Name: name,
-        Labels: {
-          [LABEL.stack]: stack.name,
-          [LABEL.availability]: availability,
-          [LABEL.since]: String(at.now),
-          ...(at.deadline === null ? {} : { [LABEL.deadline]: String(at.deadline) }),
-        },
-        abortSignal,
-      }),
-    { kind: 'write' },
-  );
+  await createMarkVolume(client, name, {
+    [LABEL.stack]: stack.name,
+    [LABEL.availability]: availability,
+    [LABEL.since]: String(at.now),
+    ...(at.deadline === null ? {} : { [LABEL.deadline]: String(at.deadline) }),
+  });
 }

@@ -19,22 +19,26 @@ export async function writeMark(
 ): Promise<string[]> {
   const name = markName(stack.name, mark);
   return recordOnEveryHost(stack, reach, `that ${mark.service} was ${mark.state}`, (client) =>
-    client.call(
-      `create volume ${name}`,
-      (docker, abortSignal) =>
-        docker.createVolume({
-          Name: name,
-          Labels: {
-            [LABEL.stack]: stack.name,
-            [LABEL.service]: mark.service,
-            [LABEL.configHash]: mark.configHash,
-            [LABEL.rollout]: mark.state,
-            [LABEL.reason]: mark.reason.slice(0, 1000),
-          },
-          abortSignal,
-        }),
-      { kind: 'write' },
-    ),
+    createMarkVolume(client, name, {
+      [LABEL.stack]: stack.name,
+      [LABEL.service]: mark.service,
+      [LABEL.configHash]: mark.configHash,
+      [LABEL.rollout]: mark.state,
+      [LABEL.reason]: mark.reason.slice(0, 1000),
+    }),
+  );
+}
+
+/** A mark: a small volume whose labels say what heal decided (volume labels cannot change later). */
+export function createMarkVolume(
+  client: HostClient,
+  name: string,
+  labels: Readonly<Record<string, string>>,
+): Promise<unknown> {
+  return client.call(
+    `create volume ${name}`,
+    (docker, abortSignal) => docker.createVolume({ Name: name, Labels: { ...labels }, abortSignal }),
+    { kind: 'write' },
   );
 }
 

@@ -1,7 +1,7 @@
 import { LABEL } from '../planner/labels.js';
 import type { ScaleMark } from '../planner/observed.js';
 import type { Host, Stack } from '../spec/types.js';
-import { recordOnEveryHost } from './marks.js';
+import { createMarkVolume, recordOnEveryHost } from './marks.js';
 import type { Reach } from './observe.js';
 
 export type NewScaleMark = Pick<ScaleMark, 'service' | 'replicas' | 'reason' | 'at'>;
@@ -20,22 +20,13 @@ export async function writeScaleMark(
 ): Promise<string[]> {
   const name = scaleMarkName(stack.name, mark.service, mark.at);
   return recordOnEveryHost(stack, reach, `${mark.service}'s count of ${mark.replicas}`, async (client) => {
-    await client.call(
-      `create volume ${name}`,
-      (docker, abortSignal) =>
-        docker.createVolume({
-          Name: name,
-          Labels: {
-            [LABEL.stack]: stack.name,
-            [LABEL.service]: mark.service,
-            [LABEL.autoscale]: String(mark.replicas),
-            [LABEL.autoscaleAt]: String(mark.at),
-            [LABEL.reason]: mark.reason.slice(0, 1000),
-          },
-          abortSignal,
-        }),
-      { kind: 'write' },
-    );
+    await createMarkVolume(client, name, {
+      [LABEL.stack]: stack.name,
+      [LABEL.service]: mark.service,
+      [LABEL.autoscale]: String(mark.replicas),
+      [LABEL.autoscaleAt]: String(mark.at),
+      [LABEL.reason]: mark.reason.slice(0, 1000),
+    });
     const listed = await client.call('listVolumes', (docker, abortSignal) =>
       docker.listVolumes({
         filters: {
