@@ -37,6 +37,29 @@ let sshd: ChildProcess | undefined;
 
 const run = (...args: string[]): Promise<Run> => heal(work, ...args, '-f', spec);
 
+/**
+ * `heal apply --yes`, again if it found a host unreachable: h3's second sshd, on a machine whose
+ * two cores run three engines, now and then misses a one-shot command's connect deadline, and a
+ * plan that saw h3 down places its replicas elsewhere (as it should), which is not what the test
+ * is about. Any other output fails the test as before.
+ */
+async function applySeeingEveryHost(): Promise<Run> {
+  let applied = await run('apply', '--yes');
+  for (let again = 0; again < 2 && / is unreachable \(/.test(applied.stdout + applied.stderr); again += 1) {
+    console.warn(`apply missed a host, applying again:\n${applied.stdout}${applied.stderr}`);
+    applied = await run('apply', '--yes');
+  }
+  return applied;
+}
+
+/** `heal plan --json`, again if it found a host unreachable (as `applySeeingEveryHost`). */
+async function planSeeingEveryHost(): Promise<Run> {
+  let planned = await run('plan', '--json');
+  for (let again = 0; again < 2 && / is unreachable \(/.test(planned.stdout); again += 1)
+    planned = await run('plan', '--json');
+  return planned;
+}
+
 /** The stack; `switchMode`: how `sw` publishes its port. */
 function specText(switchMode: 'host' | 'ingress', webReplicas: number): string {
   const h3 = env.hosts.find((host) => host.name === 'h3')!;
@@ -194,7 +217,7 @@ afterAll(async () => {
 describe('the routing mesh at its edges', () => {
   it('carries the client to HTTP and PROXY-protocol replicas, on a host heal changes by reloads', async () => {
     writeFileSync(spec, specText('host', 2));
-    const applied = await run('apply', '--yes');
+    const applied = await applySeeingEveryHost();
     expect(applied.stderr).toBe('');
     expect(applied.code).toBe(0);
 
@@ -239,14 +262,14 @@ describe('the routing mesh at its edges', () => {
     expect(listing).toMatch(new RegExp(`^srw-rw----\\s+\\d+\\s+0\\s+${GID}\\s`));
 
     // Planned again, nothing to do: h3's proxies are read from their files, and hold every replica.
-    const again = await run('plan', '--json');
+    const again = await planSeeingEveryHost();
     expect(again.code).toBe(0);
     expect((JSON.parse(again.stdout) as { actions: { kind: string }[] }).actions).toEqual([]);
   });
 
   it('switches a port from mode host to the mesh and back, each in one apply, and reloads h3 for a new replica', async () => {
     writeFileSync(spec, specText('ingress', 3));
-    const toMesh = await run('apply', '--yes');
+    const toMesh = await applySeeingEveryHost();
     expect(toMesh.stderr).toBe('');
     expect(toMesh.code).toBe(0);
     for (const host of env.hosts) {
@@ -259,11 +282,11 @@ describe('the routing mesh at its edges', () => {
     for (let index = 0; index < 9; index += 1)
       seen.add((await fetchText(`http://${env.hosts[2]!.address}:${HTTP_PORT}/cgi-bin/xff`)).text);
     expect(seen.size).toBe(3);
-    const planned = await run('plan', '--json');
+    const planned = await planSeeingEveryHost();
     expect((JSON.parse(planned.stdout) as { actions: unknown[] }).actions).toEqual([]);
 
     writeFileSync(spec, specText('host', 3));
-    const toHost = await run('apply', '--yes');
+    const toHost = await applySeeingEveryHost();
     expect(toHost.stderr).toBe('');
     expect(toHost.code).toBe(0);
     expect(await containersOnAll(HOSTS, `name=^${STACK}-sw-mesh$`)).toEqual([]);
