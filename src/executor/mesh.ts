@@ -10,6 +10,7 @@ import { meshServiceOf } from '../mesh/stack-mesh.js';
 import type { MeshHost, MeshReplica, MeshService } from '../mesh/types.js';
 import { isProxy, meshHealth, meshSocket, meshWorld } from '../planner/mesh.js';
 import type { Host, Stack } from '../spec/types.js';
+import { DockerApiError } from './errors.js';
 import type { HostClient } from './host-client.js';
 import { runCommands, runtimeLine } from './mesh-socket.js';
 import { observe, type Reach } from './observe.js';
@@ -275,8 +276,9 @@ export class MeshMembers {
             .call(`inspect ${name}`, (docker, abortSignal) =>
               docker.getContainer(name).inspect({ abortSignal }),
             )
-            .catch((error: { statusCode?: number }) => {
-              if (error.statusCode === 404) return null;
+            .catch((error: unknown) => {
+              // A proxy removed meanwhile (`heal down` removes them first) has nothing to change.
+              if (error instanceof DockerApiError && error.status === 404) return null;
               throw error;
             });
           if (info === null || info.State?.Running !== true) return;

@@ -298,6 +298,13 @@ describe('the routing mesh at its edges', () => {
     }
   });
 
+  it('takes the mesh stack down without a warning: proxies go first, and replicas removed after them have none to leave', async () => {
+    const down = await run('down', '--yes');
+    expect(down.code).toBe(0);
+    expect(down.stdout + down.stderr).not.toMatch(/warning/i);
+    expect(await containersOnAll(HOSTS, `label=io.heal.stack=${STACK}`)).toEqual([]);
+  });
+
   it('refuses to make anything of a mesh service whose proxy image the registry lacks, naming image and host', async () => {
     const image = `${env.registry}/heal-no-such-mesh:1`;
     const missing = join(work, 'missing.yml');
