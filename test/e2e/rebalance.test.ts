@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureTestbed, testbed, type TestbedEnv } from '../testbed.js';
-import { cleanStack } from './helpers.js';
+import { cleanStack, heal } from './helpers.js';
 import {
   censusProblems,
   freePort,
@@ -109,4 +109,29 @@ describe('rebalance', () => {
         .filter((line) => String(line.reason ?? '').includes('rebalance')).length,
     ).toBe(2);
   }, 300_000);
+
+  it('heal apply carries a drain through, round after round, until the host is empty', async () => {
+    killStartedWatches();
+    const drained = await heal(work, 'hosts', 'drain', 'h3', '-f', 'stack.yml');
+    expect(drained.stderr).toBe('');
+    expect(drained.code).toBe(0);
+    try {
+      // One replica per round (max_parallel 1), so h3's two take two rounds of one apply.
+      const applied = await heal(work, 'apply', '--yes', '-f', 'stack.yml');
+      expect(applied.stderr).toBe('');
+      expect(applied.code).toBe(0);
+      expect(applied.stdout).toContain('The drain of h3 goes on (round 2)');
+      const replicas = await replicasOnAll(env, HOSTS, STACK);
+      expect(perHost(replicas)).toEqual({ h1: 3, h2: 3, h3: 0 });
+      expect(censusProblems(replicas, { web: REPLICAS })).toEqual([]);
+      // Nothing left to move; what the next plan does is clean up the stack's network on h3.
+      const again = await heal(work, 'plan', '--json', '-f', 'stack.yml');
+      const left = (JSON.parse(again.stdout) as { actions: { kind: string; host: string }[] }).actions;
+      expect(left.map((action) => `${action.kind} ${action.host}`)).toEqual(
+        left.length === 0 ? [] : ['remove-network h3'],
+      );
+    } finally {
+      await heal(work, 'hosts', 'activate', 'h3', '-f', 'stack.yml');
+    }
+  }, 180_000);
 });

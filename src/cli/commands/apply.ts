@@ -3,6 +3,7 @@ import { createInterface } from 'node:readline/promises';
 import { Command } from 'commander';
 import { apply, type ApplyReport } from '../../executor/apply.js';
 import type { Fleet } from '../../executor/fleet.js';
+import type { Plan } from '../../planner/plan-types.js';
 import type { Stack } from '../../spec/types.js';
 import { parseDuration } from '../../spec/syntax/duration.js';
 import { EXIT, UsageError } from '../errors.js';
@@ -62,10 +63,49 @@ export function applyCommand(): Command {
           process.stdout.write(summary(report, plan.unplaced.length, paint));
           if (!report.ok || plan.unplaced.length > 0) process.exitCode = EXIT.failed;
           if (report.rollouts.some((rollout) => rollout.result === 'rolled-back'))
-            await rollBack(stack, fleet, options, paint, signal);
+            return void (await rollBack(stack, fleet, options, paint, signal));
+          if (report.ok && !saved) await drainOn(stack, fleet, options, paint, signal, chosen);
         },
       );
     });
+}
+
+/** A bound on drain rounds: each moves at least one replica, so a host never needs near this many. */
+const DRAIN_ROUNDS = 500;
+
+/** The host a plan drains, if any. */
+function drainingHost(plan: Plan): string | null {
+  return plan.standings?.find((standing) => standing.draining)?.host ?? null;
+}
+
+/**
+ * A drain moves `max_parallel` replicas per service per plan (start-first: each new one healthy
+ * before the old goes); `heal apply` goes on, plan after plan, until the host it drains is empty,
+ * the drain is refused, or a round fails. The daemon does the same at each look.
+ */
+async function drainOn(
+  stack: Stack,
+  fleet: Fleet,
+  options: Options,
+  paint: Paint,
+  signal: AbortSignal,
+  first: Plan,
+): Promise<void> {
+  const host = drainingHost(first);
+  if (host === null) return;
+  for (let round = 2; round <= DRAIN_ROUNDS && !signal.aborted; round += 1) {
+    const { plan } = await observeAndPlan(stack, fleet, options);
+    if (plan.refused || drainingHost(plan) !== host || !hasChanges(plan)) return;
+    process.stdout.write(`\n${paint.bold(`The drain of ${host} goes on (round ${round})`)}\n`);
+    process.stdout.write(renderPlan(plan, paint));
+    const report = await apply(plan, stack, {
+      reach: fleet.reach,
+      onEvent: progress(process.stdout, paint, plan),
+      signal,
+    });
+    process.stdout.write(summary(report, plan.unplaced.length, paint));
+    if (!report.ok || plan.unplaced.length > 0) return void (process.exitCode = EXIT.failed);
+  }
 }
 
 /**
