@@ -14,6 +14,7 @@ export type NotifyKind =
   | 'deploy.paused'
   | 'deploy.failed'
   | 'deploy.superseded'
+  | 'deploy.stalled'
   | 'commit.refused'
   | 'host.down'
   | 'host.up'
@@ -61,10 +62,20 @@ export function reconcileView(state: DaemonState, result: Reconciled, now: numbe
   };
 }
 
+/**
+ * How long a deploy may go on before heal says it is stalled (Kubernetes' progressDeadlineSeconds
+ * defaults to 10 minutes): still applying, waiting on a replica that will not place or get healthy.
+ */
+export const PROGRESS_DEADLINE_MS = 600_000;
+
 type Deploy = {
   readonly stack: string;
   readonly revision: string | null;
+  /** When it came into force (epoch ms). */
+  readonly since: number;
   announced: boolean;
+  /** Whether `deploy.stalled` was said: once per deploy. */
+  stalled: boolean;
   /** Why an apply stopped its rollout (failure_action), for the settled outcome that follows. */
   reason: string | null;
 };
@@ -75,7 +86,8 @@ type Deploy = {
  * clock: time is passed in.
  *
  * A deploy is the spec newly in force, followed until its reconcile converges (applied), settles
- * on another config (rolled back, paused), fails, or a newer spec replaces it. The first spec a
+ * on another config (rolled back, paused), fails, or a newer spec replaces it; one that goes on
+ * past PROGRESS_DEADLINE_MS is said to be stalled, once, and its end still follows. The first spec a
  * daemon loads is announced only once it changes something: a restarted daemon says nothing about
  * a stack already running as its commit asks.
  */
@@ -92,7 +104,7 @@ export class Notices {
       events.push(
         event('deploy.superseded', previous, now, `superseded by ${short(revision)} before it converged`),
       );
-    this.#deploy = { stack, revision, announced: !first, reason: null };
+    this.#deploy = { stack, revision, since: now, announced: !first, stalled: false, reason: null };
     if (!first)
       events.push(event('deploy.started', this.#deploy, now, `applying ${short(revision)} to ${stack}`));
     return events;
@@ -166,7 +178,21 @@ export class Notices {
             : view.outcome === 'failed'
               ? event('deploy.failed', deploy, now, `${short(deploy.revision)} failed${reason}`)
               : null;
-    if (end === null) return events;
+    if (end === null) {
+      if (deploy.announced && !deploy.stalled && now - deploy.since >= PROGRESS_DEADLINE_MS) {
+        deploy.stalled = true;
+        const minutes = Math.round((now - deploy.since) / 60_000);
+        events.push(
+          event(
+            'deploy.stalled',
+            deploy,
+            now,
+            `${short(deploy.revision)} not applied after ${minutes} min${reason}`,
+          ),
+        );
+      }
+      return events;
+    }
     // A failed reconcile is tried again: the deploy may still converge, and say so.
     if (view.outcome !== 'failed') this.#deploy = null;
     if (deploy.announced) events.push(end);

@@ -73,6 +73,7 @@ export function severity(kind: NotifyKind): 'info' | 'warning' | 'error' {
       return 'info';
     case 'deploy.superseded':
     case 'deploy.paused':
+    case 'deploy.stalled':
       return 'warning';
     default:
       return 'error';
@@ -91,6 +92,7 @@ function commitState(kind: NotifyKind): CommitState | null {
     case 'deploy.rolled_back':
     case 'deploy.paused':
     case 'deploy.failed':
+    case 'deploy.stalled':
     case 'commit.refused':
       return 'failure';
     case 'deploy.superseded':

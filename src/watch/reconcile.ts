@@ -350,10 +350,10 @@ function noteHeal(state: DaemonState, metrics: Metrics, stack: Stack, action: Ac
   const service = action.service === null ? undefined : stack.services[action.service];
   if (service && action.slot !== null && (heal.cause === 'crashed' || heal.cause === 'unhealthy'))
     state.restarts.record(service, action.slot, now);
-  metrics.countHeal(stack.name, heal.cause);
-  // A slot no look ever saw (a first deployment, a scale-up) is created, not healed.
+  // A slot no look ever saw (a first deployment, a scale-up) is created, not healed: not counted.
   const created = action.kind === 'create' && !state.history.knows(action.service, action.slot);
   if (created) return;
+  metrics.countHeal(stack.name, heal.cause);
   const brokeAt = heal.container === null ? null : brokeAtOf(state, heal.container);
   state.history.healed({
     at: new Date(now).toISOString(),

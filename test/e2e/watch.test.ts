@@ -332,6 +332,9 @@ describe('heal watch on three hosts', () => {
     expect(metric(text, 'heal_spec_last_load_ok', { stack: STACK })).toBe(1);
     expect(metric(text, 'heal_spec_revision_info', { stack: STACK, revision: sha })).toBe(1);
     for (const host of HOSTS) expect(metric(text, 'heal_host_up', { stack: STACK, host })).toBe(1);
+    // A first deployment creates; it heals nothing.
+    expect(text).toContain('heal_actions_total');
+    expect(metric(text, 'heal_heals_total', { stack: STACK, reason: 'missing' }) ?? 0).toBe(0);
     expect(logs('spec loaded', { stack: STACK, revision: sha })).toHaveLength(1);
     expect(logs('heal watch started')).toHaveLength(1);
     expect(await locks()).toEqual([]);

@@ -6,10 +6,17 @@ import { notifyConfig, type NotifyFlags } from '../../src/cli/notify-options.js'
 import { SpecError } from '../../src/spec/errors.js';
 import { loadStack } from '../../src/spec/load.js';
 import type { HostView } from '../../src/watch/host-states.js';
-import { Dedupe, Notices, type NotifyEvent, type ReconcileView } from '../../src/watch/notify-events.js';
+import {
+  Dedupe,
+  Notices,
+  PROGRESS_DEADLINE_MS,
+  type NotifyEvent,
+  type ReconcileView,
+} from '../../src/watch/notify-events.js';
 import {
   commitStatusRequest,
   forgeFromRepoUrl,
+  severity,
   sign,
   webhookRequest,
   type CommitStatusTarget,
@@ -110,6 +117,23 @@ describe('Notices: what the daemon tells, each once', () => {
     expect(refused.map((item) => [item.kind, item.revision])).toEqual([['commit.refused', R3]]);
     // The refused revision is no deploy any more: the fallback converging says nothing.
     expect(notices.reconciled(view({ revision: R1 }), T0)).toEqual([]);
+  });
+
+  it('says a deploy still applying past the progress deadline is stalled, once, and still says its end', () => {
+    const notices = new Notices();
+    notices.loaded('blog', R1, true, T0);
+    notices.loaded('blog', R2, false, T0);
+    const waiting = view({ revision: R2, outcome: 'applying', actions: 1, message: 'web.3: no host fits' });
+    expect(notices.reconciled(waiting, T0 + PROGRESS_DEADLINE_MS - 1)).toEqual([]);
+    const stalled = notices.reconciled(waiting, T0 + PROGRESS_DEADLINE_MS);
+    expect(stalled.map((item) => [item.kind, item.message])).toEqual([
+      ['deploy.stalled', `${R2.slice(0, 12)} not applied after 10 min: web.3: no host fits`],
+    ]);
+    expect(severity('deploy.stalled')).toBe('warning');
+    expect(notices.reconciled(waiting, T0 + 2 * PROGRESS_DEADLINE_MS)).toEqual([]);
+    expect(kinds(notices.reconciled(view({ revision: R2 }), T0 + 2 * PROGRESS_DEADLINE_MS))).toEqual([
+      'deploy.applied',
+    ]);
   });
 
   it('says a host down once and back once, and a service that begins crash-looping', () => {
