@@ -123,15 +123,18 @@ export async function page(address: string, port = 8080, path = '/'): Promise<st
 export async function cleanStack(hosts: readonly string[], stack: string): Promise<void> {
   const owned = `label=io.heal.stack=${stack}`;
   const lines = (text: string): string[] => text.split('\n').filter(Boolean);
-  for (const host of hosts) {
-    const ids = [
-      ...lines(await dockerOn(host, 'ps', '-aq', '--filter', owned)),
-      ...lines(await dockerOn(host, 'ps', '-aq', '--filter', `name=^heal-lock-${stack}$`)),
-    ];
-    if (ids.length > 0) await dockerOn(host, 'rm', '-f', '-v', ...ids);
-    const networks = lines(await dockerOn(host, 'network', 'ls', '-q', '--filter', owned));
-    if (networks.length > 0) await dockerOn(host, 'network', 'rm', ...networks);
-    const volumes = lines(await dockerOn(host, 'volume', 'ls', '-q', '--filter', owned));
-    if (volumes.length > 0) await dockerOn(host, 'volume', 'rm', '-f', ...volumes);
-  }
+  // The hosts are independent engines: cleaned at once, as heal itself works on them.
+  await Promise.all(
+    hosts.map(async (host) => {
+      const ids = [
+        ...lines(await dockerOn(host, 'ps', '-aq', '--filter', owned)),
+        ...lines(await dockerOn(host, 'ps', '-aq', '--filter', `name=^heal-lock-${stack}$`)),
+      ];
+      if (ids.length > 0) await dockerOn(host, 'rm', '-f', '-v', ...ids);
+      const networks = lines(await dockerOn(host, 'network', 'ls', '-q', '--filter', owned));
+      if (networks.length > 0) await dockerOn(host, 'network', 'rm', ...networks);
+      const volumes = lines(await dockerOn(host, 'volume', 'ls', '-q', '--filter', owned));
+      if (volumes.length > 0) await dockerOn(host, 'volume', 'rm', '-f', ...volumes);
+    }),
+  );
 }
