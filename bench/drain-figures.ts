@@ -25,6 +25,8 @@ export type DrainRun = {
   readonly fewestRunning: number;
   /** Replicas running once the tail is over. */
   readonly runningAfter: number;
+  /** Steps on the way, by name (ms since the epoch): heal's `cordoned` and `draining`. */
+  readonly steps?: Readonly<Record<string, number>>;
 };
 
 export type DrainFigures = {
@@ -35,6 +37,8 @@ export type DrainFigures = {
   readonly byReason: Readonly<Partial<Record<FailReason, number>>>;
   readonly fewestRunning: number;
   readonly runningAfter: number;
+  /** Each step's seconds from t0. */
+  readonly steps: Readonly<Record<string, number>>;
 };
 
 /** A side that could not be measured says why, and has no figure. */
@@ -50,7 +54,32 @@ export function drainFigures(run: DrainRun, tailMs = TAIL_MS): DrainFigures {
     byReason: window.byReason,
     fewestRunning: run.fewestRunning,
     runningAfter: run.runningAfter,
+    steps: Object.fromEntries(
+      Object.entries(run.steps ?? {}).map(([step, at]) => [step, round((at - run.t0) / 1000)]),
+    ),
   };
+}
+
+/**
+ * When `heal watch` first logged `host cordoned` and `host draining` for `host` at or after t0,
+ * from its JSON log lines (`time` in ISO form); a line that is not JSON is skipped.
+ */
+export function healSteps(log: string, host: string, t0: number): Record<string, number> {
+  const steps: Record<string, number> = {};
+  for (const line of log.split('\n')) {
+    let parsed: { msg?: unknown; host?: unknown; time?: unknown };
+    try {
+      parsed = JSON.parse(line) as typeof parsed;
+    } catch {
+      continue;
+    }
+    const at = typeof parsed.time === 'string' ? Date.parse(parsed.time) : NaN;
+    if (parsed.host !== host || Number.isNaN(at) || at < t0) continue;
+    const step =
+      parsed.msg === 'host cordoned' ? 'cordoned' : parsed.msg === 'host draining' ? 'draining' : null;
+    if (step && steps[step] === undefined) steps[step] = at;
+  }
+  return steps;
 }
 
 export const SECONDS_ROW =
@@ -74,6 +103,7 @@ function extraOf(column: 'heal' | 'swarm', side: DrainSide): Record<string, numb
     [`${column}.runningAfter`]: side.runningAfter,
   };
   for (const [reason, count] of Object.entries(side.byReason)) extra[`${column}.${reason}`] = count;
+  for (const [step, seconds] of Object.entries(side.steps)) extra[`${column}.${step}After`] = seconds;
   return extra;
 }
 
@@ -101,7 +131,9 @@ export function drainRows(heal: DrainSide, swarm: DrainSide): ResultRow[] {
     ...noteOf([ratio !== null ? `${ratio.toFixed(2)}x Swarm` : '', ...notes]),
   };
   const failedNote = [
-    measured(heal) ? `heal ${failedText(heal)}, never fewer than ${heal.fewestRunning} running` : '',
+    measured(heal)
+      ? `heal ${failedText(heal)}, never fewer than ${heal.fewestRunning} running${stepsText(heal)}`
+      : '',
     measured(swarm) ? `Swarm ${failedText(swarm)}, ${swarm.runningAfter} running after` : '',
     ...notes,
   ];
@@ -118,6 +150,13 @@ export function drainRows(heal: DrainSide, swarm: DrainSide): ResultRow[] {
     ...noteOf(failedNote),
   };
   return [seconds, failed];
+}
+
+/** `, draining after 5.2 s` */
+function stepsText(figures: DrainFigures): string {
+  return Object.entries(figures.steps)
+    .map(([step, seconds]) => `, ${step} after ${seconds} s`)
+    .join('');
 }
 
 /** The non-empty parts, joined; no `note` at all when there are none. */

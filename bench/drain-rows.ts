@@ -20,6 +20,7 @@ import {
   type DrainRun,
   type DrainSide,
   drainFigures,
+  healSteps,
   drainRows as rowsOf,
   TAIL_MS,
 } from './drain-figures.js';
@@ -169,7 +170,7 @@ async function healDrain(env: TestbedEnv): Promise<DrainSide> {
             await testbed('press-memory', VICTIM, '40');
           },
         );
-        return drainFigures(run);
+        return drainFigures({ ...run, steps: healSteps(daemon.log(), VICTIM, run.t0) });
       } catch (error) {
         const drains = daemon
           .log()

@@ -3,6 +3,7 @@ import {
   drainFigures,
   drainRows,
   FAILED_ROW,
+  healSteps,
   SECONDS_ROW,
   TAIL_MS,
   type DrainFigures,
@@ -33,6 +34,7 @@ const figures = (over: Partial<DrainFigures> = {}): DrainFigures => ({
   byReason: {},
   fewestRunning: 3,
   runningAfter: 3,
+  steps: {},
   ...over,
 });
 
@@ -54,7 +56,13 @@ describe('drainFigures', () => {
       byReason: { refused: 2 },
       fewestRunning: 2,
       runningAfter: 2,
+      steps: {},
     });
+  });
+
+  it('gives each step in seconds from t0', () => {
+    const run = { t0: T0, emptyAt: T0 + 9_000, records: [], fewestRunning: 3, runningAfter: 3 };
+    expect(drainFigures({ ...run, steps: { draining: T0 + 4_250 } }).steps).toEqual({ draining: 4.25 });
   });
 
   it('refuses a host seen empty before its drain began', () => {
@@ -64,10 +72,28 @@ describe('drainFigures', () => {
   });
 });
 
+describe('healSteps', () => {
+  const line = (msg: string, host: string, at: number): string =>
+    JSON.stringify({ level: 'warn', time: new Date(at).toISOString(), msg, host, stack: 'bdrain' });
+
+  it("takes the first cordon and drain of the host at or after t0 from the daemon's log", () => {
+    const log = [
+      line('host cordoned', 'h2', T0 - 5_000), // an earlier one
+      'not json',
+      line('host cordoned', 'h3', T0 + 1_000), // another host
+      line('host cordoned', 'h2', T0 + 2_000),
+      line('host draining', 'h2', T0 + 4_000),
+      line('host draining', 'h2', T0 + 6_000),
+    ].join('\n');
+    expect(healSteps(log, 'h2', T0)).toEqual({ cordoned: T0 + 2_000, draining: T0 + 4_000 });
+    expect(healSteps(log, 'h1', T0)).toEqual({});
+  });
+});
+
 describe('drainRows', () => {
   it("puts heal's and Swarm's figures side by side, with the ratio and heal's target", () => {
     const [seconds, failed] = drainRows(
-      figures(),
+      figures({ steps: { cordoned: 2.1, draining: 4.2 } }),
       figures({ seconds: 1.5, sent: 136, failed: 33, byReason: { refused: 33 }, runningAfter: 2 }),
     );
     expect(seconds).toMatchObject({
@@ -83,9 +109,14 @@ describe('drainRows', () => {
       swarm: 33,
       unit: 'requests',
       target: { text: 'heal 0 failed: 0 of 460 (0%)', met: true },
-      note: 'heal 0 of 460 (0%), never fewer than 3 running; Swarm 33 of 136 (24.26%), 2 running after',
+      note: 'heal 0 of 460 (0%), never fewer than 3 running, cordoned after 2.1 s, draining after 4.2 s; Swarm 33 of 136 (24.26%), 2 running after',
     });
-    expect(failed!.extra).toMatchObject({ 'swarm.refused': 33, 'swarm.sent': 136, 'heal.sent': 460 });
+    expect(failed!.extra).toMatchObject({
+      'swarm.refused': 33,
+      'swarm.sent': 136,
+      'heal.sent': 460,
+      'heal.drainingAfter': 4.2,
+    });
   });
 
   it('misses the target on any failed request of heal, or when no request was counted', () => {
