@@ -62,7 +62,9 @@ export function drainFigures(run: DrainRun, tailMs = TAIL_MS): DrainFigures {
 
 /**
  * When `heal watch` first logged `host cordoned` and `host draining` for `host` at or after t0,
- * from its JSON log lines (`time` in ISO form); a line that is not JSON is skipped.
+ * from its JSON log lines (`time` in ISO form); a line that is not JSON is skipped. A cordon
+ * logged only after the drain began is left out: a look that passes drain_after at once drains
+ * without a cordon first, and the emptied host is then logged as cordoned.
  */
 export function healSteps(log: string, host: string, t0: number): Record<string, number> {
   const steps: Record<string, number> = {};
@@ -79,6 +81,9 @@ export function healSteps(log: string, host: string, t0: number): Record<string,
       parsed.msg === 'host cordoned' ? 'cordoned' : parsed.msg === 'host draining' ? 'draining' : null;
     if (step && steps[step] === undefined) steps[step] = at;
   }
+  // A host emptied by its drain is logged as cordoned again (nothing left to move): not a step.
+  if (steps.cordoned !== undefined && steps.draining !== undefined && steps.cordoned > steps.draining)
+    delete steps.cordoned;
   return steps;
 }
 

@@ -88,6 +88,13 @@ describe('healSteps', () => {
     expect(healSteps(log, 'h2', T0)).toEqual({ cordoned: T0 + 2_000, draining: T0 + 4_000 });
     expect(healSteps(log, 'h1', T0)).toEqual({});
   });
+
+  it('leaves out a cordon logged only after the drain began (the host emptied)', () => {
+    const log = [line('host draining', 'h2', T0 + 7_000), line('host cordoned', 'h2', T0 + 13_000)].join(
+      '\n',
+    );
+    expect(healSteps(log, 'h2', T0)).toEqual({ draining: T0 + 7_000 });
+  });
 });
 
 describe('drainRows', () => {
