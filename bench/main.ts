@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { TestbedEnv } from '../test/testbed.js';
 import { autoscaleRows } from './autoscale-rows.js';
 import { BED_KEYS, bedRows, type BedKey } from './bed-rows.js';
+import { drainRows } from './drain-rows.js';
 import { planRows } from './plan-rows.js';
 import type { ResultRow } from './results-row.js';
 import { observeRows } from './observe-rows.js';
@@ -52,7 +53,7 @@ function render(rows: readonly ResultRow[]): string {
 
 const keep = process.argv.includes('--keep');
 // `--only=plan,transport,create,...`: a partial run (results still written to latest.json).
-const KEYS = ['plan', 'transport', 'observe', ...BED_KEYS, 'autoscale'] as const;
+const KEYS = ['plan', 'transport', 'observe', ...BED_KEYS, 'autoscale', 'drain'] as const;
 const onlyArgument = process.argv.find((argument) => argument.startsWith('--only='));
 const only = new Set(onlyArgument ? onlyArgument.slice('--only='.length).split(',') : KEYS);
 for (const key of only) {
@@ -62,7 +63,8 @@ for (const key of only) {
 const rows: ResultRow[] = [];
 if (only.has('plan')) rows.push(...(await planRows()));
 const bedKeys = new Set(BED_KEYS.filter((key: BedKey) => only.has(key)));
-if (only.has('transport') || only.has('observe') || bedKeys.size > 0 || only.has('autoscale')) {
+const onBed = ['transport', 'observe', 'autoscale', 'drain'].some((key) => only.has(key));
+if (onBed || bedKeys.size > 0) {
   testbed('up', '3');
   const env = JSON.parse(testbed('env')) as TestbedEnv;
   try {
@@ -70,6 +72,7 @@ if (only.has('transport') || only.has('observe') || bedKeys.size > 0 || only.has
     if (only.has('observe')) rows.push(...(await observeRows(env)));
     if (bedKeys.size > 0) rows.push(...(await bedRows(env, bedKeys)));
     if (only.has('autoscale')) rows.push(...(await autoscaleRows(env)));
+    if (only.has('drain')) rows.push(...(await drainRows(env)));
   } finally {
     if (!keep) testbed('down');
   }

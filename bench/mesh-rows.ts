@@ -163,7 +163,7 @@ async function applyMeshStack(
 }
 
 /** Removes the stack: heal down first (it knows the proxies), then anything left by label and name. */
-async function removeMeshStack(env: TestbedEnv, dir: string, stack: string): Promise<void> {
+export async function removeMeshStack(env: TestbedEnv, dir: string, stack: string): Promise<void> {
   await heal(dir, ['down', '--yes', '--volumes', '-f', 'stack.yml'], APPLY_TIMEOUT_MS).catch(() => undefined);
   await removeHealStack(env, stack);
   const proxy = proxyName(stack, 'web');
