@@ -19,6 +19,8 @@ export function heartbeat(options: {
   readonly everyMs: number;
   readonly silentAfterMs: number;
   readonly onBeat: (beat: Beat) => void;
+  /** Each ping's round trip in ms, or null when it failed or timed out (EngineSlow reads them). */
+  readonly onAnswer?: (host: string, at: number, ms: number | null) => void;
   readonly now?: () => number;
 }): { stop(): void } {
   const now = options.now ?? Date.now;
@@ -44,10 +46,12 @@ export function heartbeat(options: {
     asking.add(host.name);
     try {
       // Bounded so that a question lost with its connection is asked again.
-      await client.ping(options.silentAfterMs * 4);
+      const ms = await client.ping(options.silentAfterMs * 4);
+      options.onAnswer?.(host.name, now(), ms);
       if (silent.delete(host.name)) options.onBeat({ kind: 'answers', host: host.name });
     } catch {
       // Silence is judged by the last answer, at the next beat.
+      options.onAnswer?.(host.name, now(), null);
     } finally {
       asking.delete(host.name);
     }

@@ -1,4 +1,12 @@
-import { trackConditions, readConditions, type HostCondition } from '../planner/conditions.js';
+import {
+  readConditions,
+  readEngineSlow,
+  trackConditions,
+  type ConditionReading,
+  type ConditionType,
+  type EngineSample,
+  type HostCondition,
+} from '../planner/conditions.js';
 import type { Observed } from '../planner/observed.js';
 import type { Plan } from '../planner/plan-types.js';
 import { CONDITIONS_DEFAULTS } from '../spec/normalize-conditions.js';
@@ -14,13 +22,15 @@ const TRACKED = new WeakMap<object, Map<string, HostCondition[]>>();
 /**
  * Folds this look's readings into what the daemon knew: every look reads the hosts afresh, so
  * the plan made from it acts on conditions read right before acting. A host not read this time
- * (unreachable, probe failed) keeps what was known.
+ * (unreachable) keeps what was known; one whose probe failed or is not read (tcp://) keeps what
+ * the probe showed, and its EngineSlow is read from the heartbeat's samples alone.
  */
 export function trackHostConditions(
   owner: object,
   stack: Stack,
   observed: Observed,
   now: number,
+  samples?: { of(host: string): readonly EngineSample[] },
 ): Record<string, HostCondition[]> {
   const config = stack.heal.conditions ?? CONDITIONS_DEFAULTS;
   const known = TRACKED.get(owner) ?? new Map<string, HostCondition[]>();
@@ -28,8 +38,15 @@ export function trackHostConditions(
   const result: Record<string, HostCondition[]> = {};
   for (const host of observed.hosts) {
     const probe = host.reachable ? host.probe : null;
-    const reading = probe && probe.error === null ? readConditions(probe, config) : null;
-    const next = trackConditions(known.get(host.name) ?? [], reading, now, config.recover);
+    const probed = probe && probe.error === null ? readConditions(probe, config) : null;
+    const slow = samples ? readEngineSlow(samples.of(host.name), now, config.engineSlow) : null;
+    const engine: ConditionReading[] = slow ? [slow] : [];
+    const [reading, read]: [ConditionReading[] | null, 'all' | ConditionType[]] = !host.reachable
+      ? [null, 'all']
+      : probed === null
+        ? [engine, ['EngineSlow']]
+        : [[...probed, ...engine], 'all'];
+    const next = trackConditions(known.get(host.name) ?? [], reading, now, config.recover, read);
     known.set(host.name, next);
     if (next.length > 0) result[host.name] = next;
   }

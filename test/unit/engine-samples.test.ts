@@ -1,0 +1,97 @@
+import { describe, expect, it } from 'vitest';
+import {
+  readEngineSlow,
+  trackConditions,
+  type EngineSample,
+  type HostCondition,
+} from '../../src/planner/conditions.js';
+import { CONDITIONS_DEFAULTS } from '../../src/spec/normalize-conditions.js';
+import { addSample, EngineSamples, MAX_SAMPLES } from '../../src/watch/engine-samples.js';
+
+/* EngineSlow: the heartbeat's answers, kept per host in a bounded window, read by the planner. */
+
+const CONFIG = CONDITIONS_DEFAULTS.engineSlow; // latency 2s, readings 3, window 1m
+const T0 = 1_700_000_000_000;
+
+/** One answer a second from T0, `ms` each (null: failed). */
+function answers(...times: (number | null)[]): EngineSample[] {
+  return times.map((ms, index) => ({ at: T0 + index * 1_000, ms }));
+}
+
+describe('engine samples', () => {
+  it('keeps each host apart, newest last, and forgets what is older than the longest window', () => {
+    const samples = new EngineSamples();
+    samples.record('h1', T0, 3);
+    samples.record('h2', T0, 4);
+    samples.record('h1', T0 + 1_000, null);
+    expect(samples.of('h1')).toEqual([
+      { at: T0, ms: 3 },
+      { at: T0 + 1_000, ms: null },
+    ]);
+    expect(samples.of('h3')).toEqual([]);
+    samples.record('h1', T0 + 601_001, 5);
+    expect(samples.of('h1')).toEqual([{ at: T0 + 601_001, ms: 5 }]);
+  });
+
+  it('keeps at most MAX_SAMPLES', () => {
+    let kept: EngineSample[] = [];
+    for (let index = 0; index < MAX_SAMPLES + 50; index += 1)
+      kept = addSample(kept, { at: T0 + index * 10, ms: index });
+    expect(kept).toHaveLength(MAX_SAMPLES);
+    expect(kept[0]!.ms).toBe(50);
+    expect(kept.at(-1)!.ms).toBe(MAX_SAMPLES + 49);
+  });
+});
+
+describe('EngineSlow', () => {
+  it('holds once `readings` answers in the window were slow or missing, with the numbers', () => {
+    const samples = answers(5, 2_500, 4_100, 3, 2_200);
+    expect(readEngineSlow(samples, T0 + 5_000, CONFIG)).toEqual({
+      type: 'EngineSlow',
+      message: 'engine answered 3 of the last 5 pings slower than 2s (max 4.1s)',
+    });
+    expect(readEngineSlow(answers(null, 9, null, 3_000), T0 + 4_000, CONFIG)?.message).toBe(
+      'engine answered 1 of the last 4 pings slower than 2s (max 3s), and did not answer 2',
+    );
+    expect(readEngineSlow(answers(null, null, null), T0 + 3_000, CONFIG)?.message).toBe(
+      'engine did not answer 3 of the last 3 pings',
+    );
+  });
+
+  it('does not hold on fewer slow answers, on answers at the threshold, or on old ones', () => {
+    expect(readEngineSlow(answers(5, 2_500, 4_100, 3), T0 + 4_000, CONFIG)).toBeNull();
+    expect(readEngineSlow(answers(2_000, 2_000, 2_000), T0 + 3_000, CONFIG)).toBeNull();
+    // The first two slow answers fell out of the minute.
+    expect(readEngineSlow(answers(3_000, 3_000, 3_000), T0 + 61_500, CONFIG)).toBeNull();
+    expect(readEngineSlow([], T0, CONFIG)).toBeNull();
+  });
+
+  it('follows the config: readings, latency and window', () => {
+    const samples = answers(600, 700, 20);
+    expect(readEngineSlow(samples, T0 + 3_000, { latency: 500, readings: 2, window: 10_000 })).not.toBeNull();
+    expect(readEngineSlow(samples, T0 + 3_000, { latency: 650, readings: 2, window: 10_000 })).toBeNull();
+    expect(readEngineSlow(samples, T0 + 3_000, { latency: 500, readings: 2, window: 1_500 })).toBeNull();
+  });
+});
+
+describe('tracking only what was read', () => {
+  const memory: HostCondition = { type: 'MemoryPressure', message: 'm', since: T0, clearedAt: null };
+  const slow = { type: 'EngineSlow', message: 'e' } as const;
+
+  it('a host whose probe failed keeps its probe conditions, and EngineSlow is read alone', () => {
+    const next = trackConditions([memory], [slow], T0 + 5_000, 60_000, ['EngineSlow']);
+    expect(next).toEqual([{ ...slow, since: T0 + 5_000, clearedAt: null }, memory]);
+    // EngineSlow clears; MemoryPressure, not read, stays as it was.
+    expect(trackConditions(next, [], T0 + 9_000, 60_000, ['EngineSlow'])).toEqual([
+      { ...slow, since: T0 + 5_000, clearedAt: T0 + 9_000 },
+      memory,
+    ]);
+  });
+
+  it('everything read: a condition not seen clears', () => {
+    expect(trackConditions([memory], [slow], T0 + 5_000, 60_000)).toEqual([
+      { ...slow, since: T0 + 5_000, clearedAt: null },
+      { ...memory, clearedAt: T0 + 5_000 },
+    ]);
+  });
+});
