@@ -7,10 +7,10 @@ import {
   type EngineSample,
   type HostCondition,
 } from '../planner/conditions.js';
-import type { Observed } from '../planner/observed.js';
+import type { Observed, ObservedHost } from '../planner/observed.js';
 import type { Plan } from '../planner/plan-types.js';
 import { CONDITIONS_DEFAULTS } from '../spec/normalize-conditions.js';
-import type { Availability, Stack } from '../spec/types.js';
+import type { Availability, ConditionsConfig, Stack } from '../spec/types.js';
 import type { Metrics } from './metrics.js';
 
 /**
@@ -37,20 +37,29 @@ export function trackHostConditions(
   TRACKED.set(owner, known);
   const result: Record<string, HostCondition[]> = {};
   for (const host of observed.hosts) {
-    const probe = host.reachable ? host.probe : null;
-    const probed = probe && probe.error === null ? readConditions(probe, config) : null;
     const slow = samples ? readEngineSlow(samples.of(host.name), now, config.engineSlow) : null;
-    const engine: ConditionReading[] = slow ? [slow] : [];
-    const [reading, read]: [ConditionReading[] | null, 'all' | ConditionType[]] = !host.reachable
-      ? [null, 'all']
-      : probed === null
-        ? [engine, ['EngineSlow']]
-        : [[...probed, ...engine], 'all'];
+    const { reading, read } = readHost(host, config, slow);
     const next = trackConditions(known.get(host.name) ?? [], reading, now, config.recover, read);
     known.set(host.name, next);
     if (next.length > 0) result[host.name] = next;
   }
   return result;
+}
+
+/**
+ * What one look read of a host: nothing when unreachable; EngineSlow alone (the rest kept as
+ * known) when its probe failed or is not run; everything otherwise.
+ */
+function readHost(
+  host: ObservedHost,
+  config: ConditionsConfig,
+  slow: ConditionReading | null,
+): { reading: ConditionReading[] | null; read: 'all' | ConditionType[] } {
+  if (!host.reachable) return { reading: null, read: 'all' };
+  const engine = slow ? [slow] : [];
+  const probe = host.probe;
+  if (!probe || probe.error !== null) return { reading: engine, read: ['EngineSlow'] };
+  return { reading: [...readConditions(probe, config), ...engine], read: 'all' };
 }
 
 /** What the daemon last tracked, for /status and the page. */

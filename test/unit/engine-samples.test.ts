@@ -6,7 +6,10 @@ import {
   type HostCondition,
 } from '../../src/planner/conditions.js';
 import { CONDITIONS_DEFAULTS } from '../../src/spec/normalize-conditions.js';
+import type { Observed, ObservedHost } from '../../src/planner/observed.js';
+import type { Stack } from '../../src/spec/types.js';
 import { addSample, EngineSamples, MAX_SAMPLES } from '../../src/watch/engine-samples.js';
+import { trackHostConditions } from '../../src/watch/host-conditions.js';
 
 /* EngineSlow: the heartbeat's answers, kept per host in a bounded window, read by the planner. */
 
@@ -92,6 +95,36 @@ describe('tracking only what was read', () => {
     expect(trackConditions([memory], [slow], T0 + 5_000, 60_000)).toEqual([
       { ...slow, since: T0 + 5_000, clearedAt: null },
       { ...memory, clearedAt: T0 + 5_000 },
+    ]);
+  });
+});
+
+describe('the daemon reads EngineSlow beside the probe', () => {
+  const stack = { heal: { conditions: { ...CONDITIONS_DEFAULTS, recover: 60_000 } } } as unknown as Stack;
+  const host = (name: string, extra: object): ObservedHost =>
+    ({ name, reachable: true, ...extra }) as ObservedHost;
+  const slowSamples = {
+    of: (name: string) => (name === 'h1' ? answers(3_000, 3_000, null) : answers(5, 5, 5)),
+  };
+
+  it('from the samples alone when the probe failed, and not at all for an unreachable host', () => {
+    const owner = {};
+    const observed = {
+      hosts: [
+        host('h1', { probe: { memory: null, disk: null, error: 'probe failed: exit 1' } }),
+        host('h2', { probe: null }),
+        host('h3', { reachable: false }),
+      ],
+    } as unknown as Observed;
+    const tracked = trackHostConditions(owner, stack, observed, T0 + 3_000, slowSamples);
+    expect(Object.keys(tracked)).toEqual(['h1']);
+    expect(tracked.h1).toEqual([
+      {
+        type: 'EngineSlow',
+        message: 'engine answered 2 of the last 3 pings slower than 2s (max 3s), and did not answer 1',
+        since: T0 + 3_000,
+        clearedAt: null,
+      },
     ]);
   });
 });
