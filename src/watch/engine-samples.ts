@@ -23,6 +23,11 @@ export class EngineSamples {
     this.#byHost.set(host, addSample(this.#byHost.get(host) ?? [], { at, ms }));
   }
 
+  /** A host back from silence starts afresh: its silence was the host-down path's, not slowness. */
+  forget(host: string): void {
+    this.#byHost.delete(host);
+  }
+
   of(host: string): readonly EngineSample[] {
     return this.#byHost.get(host) ?? [];
   }

@@ -111,6 +111,7 @@ export function watchFleet(stack: Stack, options: FleetWatchOptions): FleetWatch
       }
       // Its event stream may have died with it without a word: a new one misses nothing from now on.
       events.reopen(beat.host);
+      samples.forget(beat.host);
       trigger();
     },
   });

@@ -1,3 +1,4 @@
+import { DockerApiError, HostUnreachableError } from '../executor/errors.js';
 import type { Reach } from '../executor/observe.js';
 import type { Host } from '../spec/types.js';
 
@@ -19,7 +20,10 @@ export function heartbeat(options: {
   readonly everyMs: number;
   readonly silentAfterMs: number;
   readonly onBeat: (beat: Beat) => void;
-  /** Each ping's round trip in ms, or null when it failed or timed out (EngineSlow reads them). */
+  /**
+   * Each ping's round trip in ms, or null when the engine answered an error or not in time
+   * (EngineSlow reads them); a connection that is gone or refused is no answer at all.
+   */
   readonly onAnswer?: (host: string, at: number, ms: number | null) => void;
   readonly now?: () => number;
 }): { stop(): void } {
@@ -49,9 +53,9 @@ export function heartbeat(options: {
       const ms = await client.ping(options.silentAfterMs * 4);
       options.onAnswer?.(host.name, now(), ms);
       if (silent.delete(host.name)) options.onBeat({ kind: 'answers', host: host.name });
-    } catch {
+    } catch (error) {
       // Silence is judged by the last answer, at the next beat.
-      options.onAnswer?.(host.name, now(), null);
+      if (engineFailed(error)) options.onAnswer?.(host.name, now(), null);
     } finally {
       asking.delete(host.name);
     }
@@ -62,4 +66,10 @@ export function heartbeat(options: {
   }, options.everyMs);
   timer.unref();
   return { stop: () => clearInterval(timer) };
+}
+
+/** The engine said no, or did not answer in time; not a connection closed or refused (host down). */
+function engineFailed(error: unknown): boolean {
+  if (error instanceof DockerApiError) return true;
+  return error instanceof HostUnreachableError && error.kind === 'timeout';
 }

@@ -50,7 +50,7 @@ function specText(extra: { h1?: string; maxPerNode?: number } = {}): string {
     '  watch: { interval: 2s, rebalance: true, host_down_after: 10s }',
     '  conditions:',
     '    { grace: 2s, drain_after: 8s, recover: 4s, memory_available: 100Mi,',
-    '      engine_slow: { latency: 1s, readings: 3, window: 20s } }',
+    '      engine_slow: { latency: 1s, readings: 2, window: 12s } }',
     'services:',
     '  web:',
     `    image: ${env.images.web1}`,

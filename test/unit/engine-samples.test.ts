@@ -1,4 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { DockerApiError, HostUnreachableError } from '../../src/executor/errors.js';
+import type { HostClient } from '../../src/executor/host-client.js';
+import type { Reach } from '../../src/executor/observe.js';
 import {
   readEngineSlow,
   trackConditions,
@@ -7,8 +10,9 @@ import {
 } from '../../src/planner/conditions.js';
 import { CONDITIONS_DEFAULTS } from '../../src/spec/normalize-conditions.js';
 import type { Observed, ObservedHost } from '../../src/planner/observed.js';
-import type { Stack } from '../../src/spec/types.js';
+import type { Host, Stack } from '../../src/spec/types.js';
 import { addSample, EngineSamples, MAX_SAMPLES } from '../../src/watch/engine-samples.js';
+import { heartbeat } from '../../src/watch/heartbeat.js';
 import { trackHostConditions } from '../../src/watch/host-conditions.js';
 
 /* EngineSlow: the heartbeat's answers, kept per host in a bounded window, read by the planner. */
@@ -34,6 +38,13 @@ describe('engine samples', () => {
     expect(samples.of('h3')).toEqual([]);
     samples.record('h1', T0 + 601_001, 5);
     expect(samples.of('h1')).toEqual([{ at: T0 + 601_001, ms: 5 }]);
+  });
+
+  it('forgets a host back from silence', () => {
+    const samples = new EngineSamples();
+    samples.record('h1', T0, null);
+    samples.forget('h1');
+    expect(samples.of('h1')).toEqual([]);
   });
 
   it('keeps at most MAX_SAMPLES', () => {
@@ -126,5 +137,40 @@ describe('the daemon reads EngineSlow beside the probe', () => {
         clearedAt: null,
       },
     ]);
+  });
+});
+
+describe('the heartbeat samples each answer', () => {
+  beforeEach(() => void vi.useFakeTimers());
+  afterEach(() => void vi.useRealTimers());
+
+  it('records round trips and engine failures, but not a connection that is gone', async () => {
+    const answers: Error[] = [
+      new HostUnreachableError('h1', 'timeout', 'the engine did not answer /_ping within 10 ms'),
+      new DockerApiError('h1', 'ping', 500, 'HTTP 500'),
+      new HostUnreachableError('h1', 'closed', 'the connection closed'),
+    ];
+    const client = {
+      lastAnswer: () => Date.now(),
+      ping: () => {
+        const next = answers.shift();
+        return next ? Promise.reject(next) : Promise.resolve(7);
+      },
+    } as unknown as HostClient;
+    const seen: (number | null)[] = [];
+    const beat = heartbeat({
+      hosts: [{ name: 'h1' } as Host],
+      reach: async () => ({ client }) as Reach,
+      everyMs: 20,
+      silentAfterMs: 10_000,
+      onBeat: () => undefined,
+      onAnswer: (host, _at, ms) => seen.push(ms),
+    });
+    try {
+      await vi.advanceTimersByTimeAsync(100);
+    } finally {
+      beat.stop();
+    }
+    expect(seen.slice(0, 3)).toEqual([null, null, 7]);
   });
 });
