@@ -1,8 +1,21 @@
-import type { ConditionsConfig, Threshold } from '../spec/types.js';
+import type { ConditionsConfig, EngineSlowConfig, Threshold } from '../spec/types.js';
 import type { HostProbe } from './observed.js';
 
-/** Kubernetes' node condition names. */
-export type ConditionType = 'MemoryPressure' | 'DiskPressure';
+/** Kubernetes' node condition names, and heal's own for what Kubernetes does not read. */
+export type ConditionType = (typeof CONDITION_TYPES)[number];
+
+/** Every condition heal reads, one a line (metrics list each). */
+export const CONDITION_TYPES = [
+  'MemoryPressure', // MemAvailable below memory_available
+  'DiskPressure', // the data root's space or inodes below disk_available, inodes_free
+  'EngineSlow', // the engine's answers to the heartbeat slow or missing (engine_slow)
+] as const;
+
+/**
+ * One answer of a host's engine to the daemon's heartbeat (`GET /_ping`): when it ended (epoch
+ * ms) and how long it took; `ms` null when it failed or timed out.
+ */
+export type EngineSample = { readonly at: number; readonly ms: number | null };
 
 /** A condition true in one reading of a host, with the numbers that made it so. */
 export type ConditionReading = { readonly type: ConditionType; readonly message: string };
@@ -44,6 +57,36 @@ export function readConditions(
   return found;
 }
 
+/**
+ * EngineSlow: at least `readings` of the engine's answers within `window` before `now` took
+ * longer than `latency`, or never came (failed, timed out).
+ */
+export function readEngineSlow(
+  samples: readonly EngineSample[],
+  now: number,
+  config: EngineSlowConfig,
+): ConditionReading | null {
+  const recent = samples.filter((sample) => sample.at <= now && now - sample.at <= config.window);
+  const slow = recent.filter((sample) => sample.ms === null || sample.ms > config.latency);
+  if (slow.length < config.readings) return null;
+  const times = slow.flatMap((sample) => (sample.ms === null ? [] : [sample.ms]));
+  const failed = slow.length - times.length;
+  const of = `of the last ${recent.length} pings`;
+  const parts: string[] = [];
+  if (times.length > 0)
+    parts.push(
+      `engine answered ${times.length} ${of} slower than ${seconds(config.latency)} (max ${seconds(Math.max(...times))})`,
+    );
+  if (failed > 0)
+    parts.push(times.length > 0 ? `did not answer ${failed}` : `engine did not answer ${failed} ${of}`);
+  return { type: 'EngineSlow', message: parts.join(', and ') };
+}
+
+/** Milliseconds as seconds, one decimal at most: `2s`, `4.1s`, `0.5s`. */
+function seconds(ms: number): string {
+  return `${Math.round(ms / 100) / 10}s`;
+}
+
 function below(value: number, total: number, threshold: Threshold): boolean {
   return 'amount' in threshold ? value < threshold.amount : value < (total * threshold.percent) / 100;
 }
@@ -76,16 +119,19 @@ export function trackConditions(
   reading: readonly ConditionReading[] | null,
   now: number,
   recover: number,
+  read: 'all' | readonly ConditionType[] = 'all',
 ): HostCondition[] {
   // Not read (unreachable, or the probe failed): what was known stays as it was.
   if (reading === null) return [...before];
   const next: HostCondition[] = [];
+  for (const known of before) if (read !== 'all' && !read.includes(known.type)) next.push(known);
   for (const seen of reading) {
     const known = before.find((item) => item.type === seen.type);
     const active = known && (known.clearedAt === null || now - known.clearedAt < recover);
     next.push({ ...seen, since: active ? known.since : now, clearedAt: null });
   }
   for (const known of before) {
+    if (read !== 'all' && !read.includes(known.type)) continue;
     if (reading.some((seen) => seen.type === known.type)) continue;
     const clearedAt = known.clearedAt ?? now;
     if (now - clearedAt < recover) next.push({ ...known, clearedAt });

@@ -1,6 +1,6 @@
 import type { Check } from './check.js';
 import type { KeyPath } from './errors.js';
-import type { Availability, ConditionsConfig, Threshold } from './types.js';
+import type { Availability, ConditionsConfig, EngineSlowConfig, Threshold } from './types.js';
 
 const MI = 1024 * 1024;
 
@@ -18,11 +18,14 @@ export const CONDITIONS_DEFAULTS = {
   memoryAvailable: { amount: 100 * MI },
   diskAvailable: { percent: 10 },
   inodesFree: { percent: 5 },
+  engineSlow: { latency: 2_000, readings: 3, window: 60_000 },
 } as const satisfies ConditionsConfig;
+
+/** heal keeps this much of each engine's heartbeat answers (watch/engine-samples.ts). */
+export const ENGINE_SLOW_MAX_WINDOW = 600_000;
 
 /** Conditions heal does not read yet: refused, never accepted and ignored. */
 const NOT_BUILT: Readonly<Record<string, string>> = {
-  engine_slow: 'an engine that answers slowly (EngineSlow)',
   clock_skew: 'clock skew (ClockSkew)',
   dying: 'containers that keep dying on a host (FrequentOOM, repeated crashes)',
   pid_available: 'PIDPressure',
@@ -38,6 +41,7 @@ const KEYS = [
   'memory_available',
   'disk_available',
   'inodes_free',
+  'engine_slow',
   ...Object.keys(NOT_BUILT),
 ];
 
@@ -79,7 +83,33 @@ export function normalizeConditions(check: Check, value: unknown, path: KeyPath)
     inodesFree: threshold(check, raw.inodes_free, [...path, 'inodes_free'], 'count') ?? {
       ...CONDITIONS_DEFAULTS.inodesFree,
     },
+    engineSlow: normalizeEngineSlow(check, raw.engine_slow, [...path, 'engine_slow']),
   };
+}
+
+/** `engine_slow: { latency: 2s, readings: 3, window: 1m }`, each key optional. */
+function normalizeEngineSlow(check: Check, value: unknown, path: KeyPath): EngineSlowConfig {
+  const defaults = CONDITIONS_DEFAULTS.engineSlow;
+  if (value === undefined || value === null) return { ...defaults };
+  const raw = check.object(value, path, ['latency', 'readings', 'window']) ?? {};
+  const positive = (key: 'latency' | 'window', fallback: number): number => {
+    const ms = check.duration(raw[key], [...path, key], fallback);
+    if (ms > 0) return ms;
+    check.fail([...path, key], 'must be more than 0s');
+    return fallback;
+  };
+  const latency = positive('latency', defaults.latency);
+  const window = positive('window', defaults.window);
+  if (window > ENGINE_SLOW_MAX_WINDOW)
+    check.fail(
+      [...path, 'window'],
+      `must be at most ${ENGINE_SLOW_MAX_WINDOW / 60_000}m: heal keeps that much of each engine's answers`,
+    );
+  const readings =
+    raw.readings === undefined || raw.readings === null
+      ? defaults.readings
+      : (check.integer(raw.readings, [...path, 'readings'], { min: 1, max: 100 }) ?? defaults.readings);
+  return { latency, readings, window: Math.min(window, ENGINE_SLOW_MAX_WINDOW) };
 }
 
 /** `"10%"`, or an amount: a size such as `"100Mi"` for bytes, a plain number for inodes. */

@@ -406,6 +406,15 @@ export type ConditionsConfig = {
   readonly diskAvailable: Threshold;
   /** DiskPressure: free inodes on the engine's data root below it. */
   readonly inodesFree: Threshold;
+  /** EngineSlow: when the engine's answers to the heartbeat count as slow. */
+  readonly engineSlow: EngineSlowConfig;
+};
+
+/** `x-heal.conditions.engine_slow`: `readings` pings slower than `latency` (or failed) within `window`. */
+export type EngineSlowConfig = {
+  readonly latency: Milliseconds;
+  readonly readings: number;
+  readonly window: Milliseconds;
 };
 
 /** `x-heal.mesh`: the routing mesh's proxies (src/mesh). */

@@ -1,6 +1,7 @@
 import { openFleet, type Fleet } from '../executor/fleet.js';
 import type { HostClient } from '../executor/host-client.js';
 import type { Stack } from '../spec/types.js';
+import { EngineSamples } from './engine-samples.js';
 import { followEvents } from './events.js';
 import { heartbeat } from './heartbeat.js';
 import { HostStates } from './host-states.js';
@@ -28,6 +29,8 @@ export type FleetWatch = {
   readonly streamLost: Map<string, number>;
   /** The hosts connected so far, by name. */
   readonly clients: ReadonlyMap<string, HostClient>;
+  /** Each engine's recent answers to the heartbeat, for EngineSlow. */
+  readonly samples: EngineSamples;
   /** When each host's engine last answered anything; null before it first did. */
   lastAnswer(host: string): number | null;
   close(): Promise<void>;
@@ -53,6 +56,7 @@ export function watchFleet(stack: Stack, options: FleetWatchOptions): FleetWatch
   const stopped = new Map<string, Map<string, number>>();
   const streamLost = new Map<string, number>();
   const clients = new Map<string, HostClient>();
+  const samples = new EngineSamples();
   const fleet = openFleet(stack, {
     acceptNewHostKeys: options.acceptNewHostKeys,
     connectTimeoutMs: options.connectTimeoutMs,
@@ -99,6 +103,7 @@ export function watchFleet(stack: Stack, options: FleetWatchOptions): FleetWatch
     reach: fleet.reach,
     everyMs: HEARTBEAT_MS,
     silentAfterMs: stack.heal.watch.hostDownAfter * 0.75,
+    onAnswer: (host, at, ms) => samples.record(host, at, ms),
     onBeat: (beat) => {
       if (beat.kind === 'silent') {
         log.debug({ host: beat.host, error: beat.error }, 'engine silent');
@@ -106,6 +111,7 @@ export function watchFleet(stack: Stack, options: FleetWatchOptions): FleetWatch
       }
       // Its event stream may have died with it without a word: a new one misses nothing from now on.
       events.reopen(beat.host);
+      samples.forget(beat.host);
       trigger();
     },
   });
@@ -116,6 +122,7 @@ export function watchFleet(stack: Stack, options: FleetWatchOptions): FleetWatch
     stopped,
     streamLost,
     clients,
+    samples,
     lastAnswer,
     close: async () => {
       beats.stop();

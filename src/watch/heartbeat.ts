@@ -1,3 +1,4 @@
+import { DockerApiError, HostUnreachableError } from '../executor/errors.js';
 import type { Reach } from '../executor/observe.js';
 import type { Host } from '../spec/types.js';
 
@@ -19,6 +20,11 @@ export function heartbeat(options: {
   readonly everyMs: number;
   readonly silentAfterMs: number;
   readonly onBeat: (beat: Beat) => void;
+  /**
+   * Each ping's round trip in ms, or null when the engine answered an error or not in time
+   * (EngineSlow reads them); a connection that is gone or refused is no answer at all.
+   */
+  readonly onAnswer?: (host: string, at: number, ms: number | null) => void;
   readonly now?: () => number;
 }): { stop(): void } {
   const now = options.now ?? Date.now;
@@ -44,10 +50,12 @@ export function heartbeat(options: {
     asking.add(host.name);
     try {
       // Bounded so that a question lost with its connection is asked again.
-      await client.ping(options.silentAfterMs * 4);
+      const ms = await client.ping(options.silentAfterMs * 4);
+      options.onAnswer?.(host.name, now(), ms);
       if (silent.delete(host.name)) options.onBeat({ kind: 'answers', host: host.name });
-    } catch {
+    } catch (error) {
       // Silence is judged by the last answer, at the next beat.
+      if (engineFailed(error)) options.onAnswer?.(host.name, now(), null);
     } finally {
       asking.delete(host.name);
     }
@@ -58,4 +66,10 @@ export function heartbeat(options: {
   }, options.everyMs);
   timer.unref();
   return { stop: () => clearInterval(timer) };
+}
+
+/** The engine said no, or did not answer in time; not a connection closed or refused (host down). */
+function engineFailed(error: unknown): boolean {
+  if (error instanceof DockerApiError) return true;
+  return error instanceof HostUnreachableError && error.kind === 'timeout';
 }

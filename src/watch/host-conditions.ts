@@ -1,8 +1,16 @@
-import { trackConditions, readConditions, type HostCondition } from '../planner/conditions.js';
-import type { Observed } from '../planner/observed.js';
+import {
+  readConditions,
+  readEngineSlow,
+  trackConditions,
+  type ConditionReading,
+  type ConditionType,
+  type EngineSample,
+  type HostCondition,
+} from '../planner/conditions.js';
+import type { Observed, ObservedHost } from '../planner/observed.js';
 import type { Plan } from '../planner/plan-types.js';
 import { CONDITIONS_DEFAULTS } from '../spec/normalize-conditions.js';
-import type { Availability, Stack } from '../spec/types.js';
+import type { Availability, ConditionsConfig, Stack } from '../spec/types.js';
 import type { Metrics } from './metrics.js';
 
 /**
@@ -14,26 +22,44 @@ const TRACKED = new WeakMap<object, Map<string, HostCondition[]>>();
 /**
  * Folds this look's readings into what the daemon knew: every look reads the hosts afresh, so
  * the plan made from it acts on conditions read right before acting. A host not read this time
- * (unreachable, probe failed) keeps what was known.
+ * (unreachable) keeps what was known; one whose probe failed or is not read (tcp://) keeps what
+ * the probe showed, and its EngineSlow is read from the heartbeat's samples alone.
  */
 export function trackHostConditions(
   owner: object,
   stack: Stack,
   observed: Observed,
   now: number,
+  samples?: { of(host: string): readonly EngineSample[] },
 ): Record<string, HostCondition[]> {
   const config = stack.heal.conditions ?? CONDITIONS_DEFAULTS;
   const known = TRACKED.get(owner) ?? new Map<string, HostCondition[]>();
   TRACKED.set(owner, known);
   const result: Record<string, HostCondition[]> = {};
   for (const host of observed.hosts) {
-    const probe = host.reachable ? host.probe : null;
-    const reading = probe && probe.error === null ? readConditions(probe, config) : null;
-    const next = trackConditions(known.get(host.name) ?? [], reading, now, config.recover);
+    const slow = samples ? readEngineSlow(samples.of(host.name), now, config.engineSlow) : null;
+    const { reading, read } = readHost(host, config, slow);
+    const next = trackConditions(known.get(host.name) ?? [], reading, now, config.recover, read);
     known.set(host.name, next);
     if (next.length > 0) result[host.name] = next;
   }
   return result;
+}
+
+/**
+ * What one look read of a host: nothing when unreachable; EngineSlow alone (the rest kept as
+ * known) when its probe failed or is not run; everything otherwise.
+ */
+function readHost(
+  host: ObservedHost,
+  config: ConditionsConfig,
+  slow: ConditionReading | null,
+): { reading: ConditionReading[] | null; read: 'all' | ConditionType[] } {
+  if (!host.reachable) return { reading: null, read: 'all' };
+  const engine = slow ? [slow] : [];
+  const probe = host.probe;
+  if (!probe || probe.error !== null) return { reading: engine, read: ['EngineSlow'] };
+  return { reading: [...readConditions(probe, config), ...engine], read: 'all' };
 }
 
 /** What the daemon last tracked, for /status and the page. */

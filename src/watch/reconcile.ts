@@ -185,7 +185,7 @@ async function lookAndPlan(
     // Used only when a service has secrets and no host holds the stack's key yet.
     freshStackKey: newStackKey(),
     rebalance: stack.heal.watch.rebalance,
-    conditions: trackHostConditions(state, stack, observed, now),
+    conditions: trackHostConditions(state, stack, observed, now, watch.samples),
   });
   reportStandings(state, stack, made, log, metrics);
   updateServiceMetrics(state, metrics, stack, observed, now);

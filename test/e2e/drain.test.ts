@@ -4,7 +4,9 @@
  * A host given memory pressure (a fake /proc/meminfo in its mount namespace only) is cordoned,
  * then drained start-first, and takes work again once the pressure is gone (rebalance on); the
  * same for a drain from the CLI (`heal hosts drain`, then `activate`) and one in the spec. A drain
- * the other hosts cannot take is refused and reported. Grace periods are shortened in the spec.
+ * the other hosts cannot take is refused and reported. A host whose dockerd stalls in bursts
+ * (SIGSTOP 3 s, SIGCONT 2 s) is EngineSlow: drained the same way. Grace periods are shortened in
+ * the spec, and host_down_after is lengthened so that a 3 s stall is slow, not silent.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -45,8 +47,10 @@ function specText(extra: { h1?: string; maxPerNode?: number } = {}): string {
       (host) =>
         `    ${host.name}: { ssh: ${host.ssh}${host.name === 'h1' && extra.h1 ? `, availability: ${extra.h1}` : ''} }`,
     ),
-    '  watch: { interval: 2s, rebalance: true }',
-    '  conditions: { grace: 2s, drain_after: 8s, recover: 4s, memory_available: 100Mi }',
+    '  watch: { interval: 2s, rebalance: true, host_down_after: 10s }',
+    '  conditions:',
+    '    { grace: 2s, drain_after: 8s, recover: 4s, memory_available: 100Mi,',
+    '      engine_slow: { latency: 1s, readings: 2, window: 12s } }',
     'services:',
     '  web:',
     `    image: ${env.images.web1}`,
@@ -165,6 +169,7 @@ beforeAll(async () => {
 afterAll(async () => {
   killStartedWatches();
   if (env) await testbed('relieve-memory', 'h2').catch(() => undefined);
+  if (env) await testbed('unstall-engine', 'h3').catch(() => undefined);
   if (env) await testbed('big-disk', 'h1').catch(() => undefined);
   if (env) await ensureTestbed(3);
   if (env) await cleanStack([...HOSTS], STACK);
@@ -198,6 +203,29 @@ describe('host conditions and drains', () => {
     expect(metric(metrics, 'heal_host_condition', { host: 'h1', condition: 'MemoryPressure' })).toBe(0);
     await testbed('relieve-memory', 'h2');
     await takesWorkAgain('h2');
+  }, 240_000);
+
+  it('EngineSlow (dockerd stalls in bursts) cordons, then drains the host; it takes work again once clear', async () => {
+    await drainsUnderLoad('h3', () => testbed('stall-engine', 'h3', '3', '2').then(() => undefined));
+    expect(
+      daemon
+        .lines()
+        .some((line) => line.msg === 'host draining' && String(line.reason).startsWith('EngineSlow for')),
+    ).toBe(true);
+    const status = (await statusOf(daemon.port)) as unknown as {
+      availability: { host: string; conditions: { type: string; message: string }[] }[];
+    };
+    const slow = status.availability.find((item) => item.host === 'h3')?.conditions ?? [];
+    expect(slow.map((item) => item.type)).toEqual(['EngineSlow']);
+    expect(slow[0]!.message).toMatch(/^engine answered \d+ of the last \d+ pings slower than 1s \(max /);
+    expect(
+      metric(await metricsOf(daemon.port), 'heal_host_condition', { host: 'h3', condition: 'EngineSlow' }),
+    ).toBe(1);
+    await testbed('unstall-engine', 'h3');
+    await takesWorkAgain('h3');
+    expect(
+      metric(await metricsOf(daemon.port), 'heal_host_condition', { host: 'h3', condition: 'EngineSlow' }),
+    ).toBe(0);
   }, 240_000);
 
   it('DiskPressure on the data root cordons, then drains the host; it takes work again once clear', async () => {

@@ -45,6 +45,7 @@ describe('x-heal.conditions', () => {
       memoryAvailable: { percent: 5 },
       diskAvailable: { amount: 2 * 1024 ** 3 },
       inodesFree: { percent: 5 },
+      engineSlow: { latency: 2_000, readings: 3, window: 60_000 },
     });
     expect(stack.heal.hosts.h1!.availability).toBe('drain');
     expect(stack.heal.hosts.h2).not.toHaveProperty('availability');
@@ -58,10 +59,42 @@ describe('x-heal.conditions', () => {
       ),
     ).toEqual([
       '3:56 x-heal.hosts.h1.availability: must be one of active, pause, drain, not "drained"',
-      '4:17 x-heal.conditions.engine_slow: is not built yet: heal does not read an engine that answers slowly (EngineSlow)',
+      '4:30 x-heal.conditions.engine_slow: must be a mapping, not "2s"',
       '4:34 x-heal.conditions.clock_skew: is not built yet: heal does not read clock skew (ClockSkew)',
       '4:66 x-heal.conditions.disk_available: "120%" is not a share: use a percentage from 0% to 99%',
       '4:96 x-heal.conditions.drain_after: must be at least grace (60s): a host is cordoned first',
+    ]);
+  });
+
+  it('reads engine_slow, each key optional', async () => {
+    const stack = await load(
+      '  hosts: { h1: { docker: unix:///d.sock } }',
+      '  conditions: { engine_slow: { latency: 500ms, window: 20s } }',
+    );
+    expect(stack.heal.conditions?.engineSlow).toEqual({ latency: 500, readings: 3, window: 20_000 });
+  });
+
+  it('refuses an engine_slow that could never hold or never clear', async () => {
+    expect(
+      await problems(
+        '  hosts: { h1: { docker: unix:///d.sock } }',
+        '  conditions: { engine_slow: { latency: -1s, readings: 0, window: 0s } }',
+      ),
+    ).toEqual([
+      '4:41 x-heal.conditions.engine_slow.latency: "-1s" is negative; a duration must be 0 or more',
+      '4:56 x-heal.conditions.engine_slow.readings: must be at least 1',
+      '4:67 x-heal.conditions.engine_slow.window: must be more than 0s',
+    ]);
+    expect(
+      await problems(
+        '  hosts: { h1: { docker: unix:///d.sock } }',
+        '  conditions: { engine_slow: { latency: 0s, readings: 2.5, window: 11m, often: 3 } }',
+      ),
+    ).toEqual([
+      '4:41 x-heal.conditions.engine_slow.latency: must be more than 0s',
+      '4:55 x-heal.conditions.engine_slow.readings: must be an integer, not 2.5',
+      "4:68 x-heal.conditions.engine_slow.window: must be at most 10m: heal keeps that much of each engine's answers",
+      '4:73 x-heal.conditions.engine_slow.often: unknown key "often"',
     ]);
   });
 });

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { setAvailability } from '../../executor/availability-marks.js';
 import { standings } from '../../planner/availability.js';
-import { readConditions } from '../../planner/conditions.js';
+import { readConditions, readEngineSlow, type EngineSample } from '../../planner/conditions.js';
 import { parseDuration } from '../../spec/syntax/duration.js';
 import type { Availability, Host } from '../../spec/types.js';
 import { UsageError } from '../errors.js';
@@ -27,7 +27,7 @@ export type HostRow = {
   availability: Availability;
   /** Why not active; null when active. */
   availabilityReason: string | null;
-  /** Conditions the host shows now (MemoryPressure, DiskPressure), with their numbers. */
+  /** Conditions the host shows now (MemoryPressure, DiskPressure, EngineSlow), with their numbers. */
   conditions: { type: string; message: string }[];
 };
 
@@ -54,8 +54,17 @@ function listCommand(): Command {
       return Promise.all(
         observed.hosts.map(async (host): Promise<HostRow> => {
           const reached = await fleet.reach(host.host);
+          const pings =
+            host.reachable && 'client' in reached && conditions
+              ? await samplePings(reached.client, conditions.engineSlow)
+              : [];
           const latencyMs =
-            host.reachable && 'client' in reached ? await reached.client.ping().catch(() => null) : null;
+            host.reachable && 'client' in reached
+              ? conditions
+                ? (pings[0]?.ms ?? null)
+                : await reached.client.ping().catch(() => null)
+              : null;
+          const slow = conditions ? readEngineSlow(pings, Date.now(), conditions.engineSlow) : null;
           return {
             name: host.name,
             address: addressOf(host.host),
@@ -69,7 +78,10 @@ function listCommand(): Command {
             error: host.error ?? host.probe?.error ?? null,
             availability: standing.get(host.name)?.availability ?? 'active',
             availabilityReason: standing.get(host.name)?.reason ?? null,
-            conditions: conditions ? readConditions(host.probe, conditions) : [],
+            conditions: [
+              ...(conditions ? readConditions(host.probe, conditions) : []),
+              ...(slow ? [slow] : []),
+            ],
           };
         }),
       );
@@ -77,6 +89,22 @@ function listCommand(): Command {
     render,
     null,
   );
+}
+
+/**
+ * EngineSlow from this command alone: `readings` pings one after the other, each given at most
+ * `latency` (one that takes longer is slow already), so a slow engine costs readings × latency.
+ */
+async function samplePings(
+  client: { ping(timeoutMs?: number): Promise<number> },
+  config: { latency: number; readings: number },
+): Promise<EngineSample[]> {
+  const samples: EngineSample[] = [];
+  for (let index = 0; index < config.readings; index += 1) {
+    const ms = await client.ping(config.latency + 1).catch(() => null);
+    samples.push({ at: Date.now(), ms });
+  }
+  return samples;
 }
 
 export function addressOf(host: Host): string {
