@@ -406,7 +406,16 @@ export type ConditionsConfig = {
   readonly diskAvailable: Threshold;
   /** DiskPressure: free inodes on the engine's data root below it. */
   readonly inodesFree: Threshold;
+  /** ClockSkew: the host's clock this far (either way) from heal's. */
+  readonly clockSkew: Milliseconds;
+  /** PIDPressure: PIDs left (pid_max, threads-max, less the tasks running) below it. */
+  readonly pidAvailable: Threshold;
+  /** Dying: containers of at least `services` services died within `window`. */
+  readonly dying: DyingConfig;
 };
+
+/** `x-heal.conditions.dying`: containers of this many services died (crashed or OOM-killed) within `window`. */
+export type DyingConfig = { readonly services: number; readonly window: Milliseconds };
 
 /** `x-heal.mesh`: the routing mesh's proxies (src/mesh). */
 export type MeshConfig = {

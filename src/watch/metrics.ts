@@ -1,3 +1,4 @@
+import { CONDITION_TYPES } from '../planner/conditions.js';
 import type { HostAvailabilityView } from './host-conditions.js';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ActionOutcome } from '../executor/apply.js';
@@ -137,7 +138,7 @@ export function createMetrics(): Metrics {
   const draining = gauge('heal_host_draining', '1 while heal moves work off the host.', ['stack', 'host']);
   const condition = gauge(
     'heal_host_condition',
-    '1 while the host shows the condition (MemoryPressure, DiskPressure).',
+    '1 while the host shows the condition (MemoryPressure, DiskPressure, PIDPressure, ClockSkew, Dying).',
     ['stack', 'host', 'condition'],
   );
 
@@ -235,7 +236,7 @@ export function createMetrics(): Metrics {
             row.availability === level ? 1 : 0,
           );
         draining.set({ stack, host: row.host }, row.draining ? 1 : 0);
-        for (const type of ['MemoryPressure', 'DiskPressure'])
+        for (const type of CONDITION_TYPES)
           condition.set(
             { stack, host: row.host, condition: type },
             row.conditions.some((item) => item.type === type && item.clearedAt === null) ? 1 : 0,
