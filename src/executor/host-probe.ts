@@ -9,7 +9,13 @@ import { shellQuote } from './ssh/forward.js';
  */
 export function probeCommand(dataRoot: string): string {
   const root = shellQuote(dataRoot);
-  return `cat /proc/meminfo && echo --- && df -P -k -- ${root} && echo --- && df -P -i -- ${root}`;
+  return [
+    'cat /proc/meminfo',
+    `df -P -k -- ${root}`,
+    `df -P -i -- ${root}`,
+    'cat /proc/sys/kernel/pid_max /proc/sys/kernel/threads-max /proc/loadavg',
+    'date +%s%N',
+  ].join(' && echo --- && ');
 }
 
 /** Runs the probe over an SSH exec channel, bounded by `timeoutMs`. */
@@ -50,9 +56,16 @@ function bounded<T>(promise: Promise<T>, ms: number): Promise<T> {
   return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
-/** Reads the probe's output: MemAvailable and MemTotal (kB), then `df -P -k` and `df -P -i` rows. */
-export function parseProbe(text: string, dataRoot: string): HostProbe {
-  const [meminfo = '', space = '', inodes = ''] = text.split(/^---$/m);
+/** When heal sent the probe and when its answer was back (epoch ms, heal's clock). */
+export type ProbeTiming = { readonly sent: number; readonly received: number };
+
+/**
+ * Reads the probe's output: MemAvailable and MemTotal (kB), `df -P -k` and `df -P -i` rows, the
+ * PID limits and /proc/loadavg, then the host's `date +%s%N`, compared with heal's clock at the
+ * middle of the round trip (`timing`; without it the clock is not read).
+ */
+export function parseProbe(text: string, dataRoot: string, timing?: ProbeTiming): HostProbe {
+  const [meminfo = '', space = '', inodes = '', limits = '', date = ''] = text.split(/^---$/m);
   const kb = (key: string): number | null => {
     const match = new RegExp(`^${key}:\\s+(\\d+)\\s*kB`, 'm').exec(meminfo);
     return match ? Number(match[1]) * 1024 : null;
@@ -67,9 +80,13 @@ export function parseProbe(text: string, dataRoot: string): HostProbe {
   };
   const blocks = row(space);
   const files = row(inodes);
+  const pids = parsePids(limits);
+  const clock = timing ? parseClock(date, timing) : null;
   const errors: string[] = [];
   if (available === null || total === null) errors.push('no MemAvailable in /proc/meminfo');
   if (blocks === null || files === null) errors.push(`df of ${dataRoot} unreadable`);
+  if (pids === null) errors.push('pid_max, threads-max or /proc/loadavg unreadable');
+  if (timing && clock === null) errors.push(`date unreadable: ${JSON.stringify(date.trim().slice(0, 40))}`);
   return {
     memory: available === null || total === null ? null : { available, total },
     disk:
@@ -82,6 +99,36 @@ export function parseProbe(text: string, dataRoot: string): HostProbe {
             inodes: files[0]!,
             inodesFree: files[2]!,
           },
+    pids,
+    clock,
     error: errors.length === 0 ? null : errors.join('; '),
   };
+}
+
+/**
+ * `pid_max`, `threads-max`, then /proc/loadavg, whose 4th field is `running/total` tasks: a
+ * thread takes a PID too, so the limit is the lower of the two, as the kubelet reads it.
+ */
+export function parsePids(block: string): { running: number; max: number } | null {
+  const [pidMax, threadsMax, loadavg = ''] = block.trim().split('\n');
+  const tasks = /^\S+ \S+ \S+ \d+\/(\d+) /.exec(loadavg.trim() + ' ');
+  const max = Math.min(Number(pidMax), Number(threadsMax));
+  if (!tasks || !Number.isInteger(max) || max <= 0) return null;
+  return { running: Number(tasks[1]), max };
+}
+
+/**
+ * The host's `date +%s%N` less heal's clock at the middle of the round trip. A `date` without
+ * %N (busybox) prints whole seconds: the reading then counts a second more of uncertainty.
+ */
+export function parseClock(text: string, timing: ProbeTiming): { offset: number; roundTrip: number } | null {
+  const digits = /^(\d{9,})/.exec(text.trim())?.[1];
+  if (digits === undefined) return null;
+  const nanos = digits.length >= 18;
+  const hostMs = nanos
+    ? Number(digits.slice(0, -6)) + Number(digits.slice(-6)) / 1e6
+    : Number(digits) * 1000 + 500;
+  const roundTrip = timing.received - timing.sent;
+  const offset = hostMs - (timing.sent + timing.received) / 2;
+  return { offset: Math.round(offset), roundTrip: roundTrip + (nanos ? 0 : 1000) };
 }

@@ -16,10 +16,12 @@ import type {
   StackKeyVolume,
 } from '../planner/observed.js';
 import { isStackKey } from '../spec/keyed-hash.js';
+import { CONDITIONS_DEFAULTS } from '../spec/normalize-conditions.js';
 import type { Host, Stack } from '../spec/types.js';
 import { parseStatus } from './container-status.js';
 import { DockerApiError, HostUnreachableError } from './errors.js';
 import type { HostClient } from './host-client.js';
+import { readDeaths } from './deaths.js';
 import { parseProbe } from './host-probe.js';
 import { proxyFileServers, reloadsOnly } from './mesh-file.js';
 import { runtimeLine } from './mesh-socket.js';
@@ -116,7 +118,7 @@ async function observeHost(
     const ports = publishedBy(stack);
     // The data root never changes for an engine: once known, the probe runs beside the lists.
     const knownRoot = DATA_ROOTS.get(client);
-    const early = knownRoot === undefined ? null : readProbe(client, knownRoot, stack.heal.timeouts.readMs);
+    const early = knownRoot === undefined ? null : readProbe(client, stack, knownRoot, now);
     const [info, list, networks, volumes, images, publishers] = await Promise.all([
       client.call('info', (docker, abortSignal) => engineInfo(docker, abortSignal)),
       client.call('listContainers', (docker, abortSignal) =>
@@ -140,9 +142,7 @@ async function observeHost(
     const containers = list.map((container) => toObserved(host.name, container, at));
     const [proxies, probe] = await Promise.all([
       readProxies(client, stack, containers),
-      early !== null && knownRoot === dataRoot(info)
-        ? early
-        : readProbe(client, dataRoot(info), stack.heal.timeouts.readMs),
+      early !== null && knownRoot === dataRoot(info) ? early : readProbe(client, stack, dataRoot(info), now),
     ]);
     DATA_ROOTS.set(client, dataRoot(info));
     return {
@@ -277,14 +277,33 @@ function toScaleMark(host: string, volume: Dockerode.VolumeInspectInfo): ScaleMa
 }
 
 /**
- * The host's memory and the space on its engine's data root, read by the fixed probe command;
- * a probe that fails is reported in `error` and never makes the host unreachable.
+ * The host's memory, the space on its engine's data root, its PIDs and clock, read by the fixed
+ * probe command, and the stack's containers that died there lately (the engine's events); a
+ * probe that fails is reported in `error` and never makes the host unreachable.
  */
-async function readProbe(client: HostClient, root: string, timeoutMs: number): Promise<HostProbe | null> {
+async function readProbe(
+  client: HostClient,
+  stack: Stack,
+  root: string,
+  now: () => number,
+): Promise<HostProbe | null> {
   if (!client.runProbe || !root.startsWith('/')) return null;
+  const timeoutMs = stack.heal.timeouts.readMs;
+  const window = (stack.heal.conditions ?? CONDITIONS_DEFAULTS).dying.window;
+  const deaths = readDeaths(client, stack.name, window, now()).then(
+    (services) => ({ window, services }),
+    (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
+  );
   try {
-    return parseProbe(await client.runProbe(root, timeoutMs), root);
+    const sent = now();
+    const text = await client.runProbe(root, timeoutMs);
+    const probe = parseProbe(text, root, { sent, received: now() });
+    const died = await deaths;
+    if (!(died instanceof Error)) return { ...probe, deaths: died };
+    const error = `engine events unreadable: ${died.message}`;
+    return { ...probe, deaths: null, error: probe.error === null ? error : `${probe.error}; ${error}` };
   } catch (error) {
+    await deaths;
     const message = error instanceof Error ? error.message : String(error);
     return { memory: null, disk: null, error: `probe failed: ${message}` };
   }

@@ -9,6 +9,9 @@ export const CONDITION_TYPES = [
   'MemoryPressure', // MemAvailable below memory_available
   'DiskPressure', // the data root's space or inodes below disk_available, inodes_free
   'EngineSlow', // the engine's answers to the heartbeat slow or missing (engine_slow)
+  'PIDPressure', // PIDs left below pid_available
+  'ClockSkew', // the host's clock off heal's by more than clock_skew
+  'Dying', // containers of several services died there (dying)
 ] as const;
 
 /**
@@ -54,6 +57,16 @@ export function readConditions(
       );
     if (why.length > 0) found.push({ type: 'DiskPressure', message: why.join('; ') });
   }
+  const pids = probe.pids;
+  if (pids && below(pids.max - pids.running, pids.max, config.pidAvailable))
+    found.push({
+      type: 'PIDPressure',
+      message: `${pids.max - pids.running} PIDs available < ${limit(config.pidAvailable, pids.max, String)}`,
+    });
+  const skew = probe.clock ? clockSkew(probe.clock, config.clockSkew) : null;
+  if (skew) found.push({ type: 'ClockSkew', message: skew });
+  const dying = probe.deaths ? dyingServices(probe.deaths, config.dying.services) : null;
+  if (dying) found.push({ type: 'Dying', message: dying });
   return found;
 }
 
@@ -85,6 +98,33 @@ export function readEngineSlow(
 /** Milliseconds as seconds, one decimal at most: `2s`, `4.1s`, `0.5s`. */
 function seconds(ms: number): string {
   return `${Math.round(ms / 100) / 10}s`;
+}
+
+/**
+ * The clock is off when it is off by more than the threshold even at the edge of what the round
+ * trip leaves uncertain (half of it): a slow probe never makes a skew of its own.
+ */
+function clockSkew(clock: NonNullable<HostProbe['clock']>, threshold: number): string | null {
+  if (Math.abs(clock.offset) - clock.roundTrip / 2 <= threshold) return null;
+  const seconds = Math.round(Math.abs(clock.offset) / 100) / 10;
+  return `clock ${seconds}s ${clock.offset > 0 ? 'ahead of' : 'behind'} heal's (more than ${threshold / 1000}s)`;
+}
+
+/** Containers of at least `services` services died: `3 services' containers died in 10m: api (2 exits), ...`. */
+function dyingServices(deaths: NonNullable<HostProbe['deaths']>, services: number): string | null {
+  if (deaths.services.length < services) return null;
+  const each = deaths.services.map((item) => {
+    const parts = [
+      ...(item.exits > 0 ? [`${item.exits} exit${item.exits === 1 ? '' : 's'}`] : []),
+      ...(item.ooms > 0 ? [`${item.ooms} OOM kill${item.ooms === 1 ? '' : 's'}`] : []),
+    ];
+    return `${item.service} (${parts.join(', ')})`;
+  });
+  return `containers of ${deaths.services.length} services died in the last ${minutes(deaths.window)}: ${each.join(', ')}`;
+}
+
+function minutes(ms: number): string {
+  return ms % 60_000 === 0 ? `${ms / 60_000}m` : `${Math.round(ms / 1000)}s`;
 }
 
 function below(value: number, total: number, threshold: Threshold): boolean {

@@ -69,7 +69,8 @@ export type AvailabilityMark = {
 
 /**
  * What the executor read of a host's resources with fixed, read-only commands (`/proc/meminfo`,
- * `df` of the engine's data root); a part is null when it could not be read (`error` says why).
+ * `df` of the engine's data root, the PID limits, `date`) and the engine's recent events; a part is
+ * null when it could not be read (`error` says why).
  */
 export type HostProbe = {
   readonly memory: { readonly available: number; readonly total: number } | null;
@@ -80,8 +81,20 @@ export type HostProbe = {
     readonly inodesFree: number;
     readonly inodes: number;
   } | null;
+  /**
+   * The host's clock less heal's (ms, positive: ahead), taken at the middle of the probe's round
+   * trip (`roundTrip` ms, its uncertainty is half of it); absent or null: not read.
+   */
+  readonly clock?: { readonly offset: number; readonly roundTrip: number } | null;
+  /** Tasks running and the most the kernel allows (min of pid_max, threads-max); absent or null: not read. */
+  readonly pids?: { readonly running: number; readonly max: number } | null;
+  /** Containers of the stack that died within the last `window` ms, per service; absent or null: not read. */
+  readonly deaths?: { readonly window: number; readonly services: readonly ServiceDeaths[] } | null;
   readonly error: string | null;
 };
+
+/** A service's containers that died on a host: exits with a non-zero code nobody asked for, and OOM kills. */
+export type ServiceDeaths = { readonly service: string; readonly exits: number; readonly ooms: number };
 
 /**
  * A running mesh proxy's members (`show servers state`); `servers` null when its runtime API did

@@ -1,12 +1,14 @@
 import type { Check } from './check.js';
 import type { KeyPath } from './errors.js';
-import type { Availability, ConditionsConfig, EngineSlowConfig, Threshold } from './types.js';
+import type { Availability, ConditionsConfig, DyingConfig, EngineSlowConfig, Threshold } from './types.js';
 
 const MI = 1024 * 1024;
 
 /**
  * Kubernetes' hard-eviction defaults (memory.available < 100Mi, nodefs.available < 10%,
- * nodefs.inodesFree < 5%); Nomad's drain deadline (1 h) and migrate max_parallel (1); a grace
+ * nodefs.inodesFree < 5%, and 5% for pid.available, which it leaves unset); a clock 2 s off
+ * (node-problem-detector's NTP checks warn well before Kerberos' and TLS's minutes); containers of
+ * 3 services dying within 10 min (one crash-looping service is its own problem, not the host's); Nomad's drain deadline (1 h) and migrate max_parallel (1); a grace
  * before cordoning and a recovery period before taking work again, so a blip moves nothing.
  */
 export const CONDITIONS_DEFAULTS = {
@@ -19,6 +21,9 @@ export const CONDITIONS_DEFAULTS = {
   diskAvailable: { percent: 10 },
   inodesFree: { percent: 5 },
   engineSlow: { latency: 2_000, readings: 3, window: 60_000 },
+  clockSkew: 2_000,
+  pidAvailable: { percent: 5 },
+  dying: { services: 3, window: 600_000 },
 } as const satisfies ConditionsConfig;
 
 /** heal keeps this much of each engine's heartbeat answers (watch/engine-samples.ts). */
@@ -26,9 +31,6 @@ export const ENGINE_SLOW_MAX_WINDOW = 600_000;
 
 /** Conditions heal does not read yet: refused, never accepted and ignored. */
 const NOT_BUILT: Readonly<Record<string, string>> = {
-  clock_skew: 'clock skew (ClockSkew)',
-  dying: 'containers that keep dying on a host (FrequentOOM, repeated crashes)',
-  pid_available: 'PIDPressure',
   kernel: "kernel log patterns (node-problem-detector's)",
 };
 
@@ -42,6 +44,9 @@ const KEYS = [
   'disk_available',
   'inodes_free',
   'engine_slow',
+  'clock_skew',
+  'pid_available',
+  'dying',
   ...Object.keys(NOT_BUILT),
 ];
 
@@ -84,6 +89,33 @@ export function normalizeConditions(check: Check, value: unknown, path: KeyPath)
       ...CONDITIONS_DEFAULTS.inodesFree,
     },
     engineSlow: normalizeEngineSlow(check, raw.engine_slow, [...path, 'engine_slow']),
+    clockSkew: positive(check, raw.clock_skew, [...path, 'clock_skew'], CONDITIONS_DEFAULTS.clockSkew),
+    pidAvailable: threshold(check, raw.pid_available, [...path, 'pid_available'], 'count') ?? {
+      ...CONDITIONS_DEFAULTS.pidAvailable,
+    },
+    dying: dying(check, raw.dying, [...path, 'dying']),
+  };
+}
+
+/** A duration above zero: `2s`, `500ms`. */
+function positive(check: Check, value: unknown, path: KeyPath, fallback: number): number {
+  const ms = check.duration(value, path, fallback);
+  if (ms > 0) return ms;
+  check.fail(path, 'must be more than 0s');
+  return fallback;
+}
+
+/** `dying: { services: 3, window: 10m }`: either key may be left out. */
+function dying(check: Check, value: unknown, path: KeyPath): DyingConfig {
+  const fallback = CONDITIONS_DEFAULTS.dying;
+  if (value === undefined || value === null) return { ...fallback };
+  const raw = check.object(value, path, ['services', 'window']) ?? {};
+  return {
+    services:
+      raw.services === undefined || raw.services === null
+        ? fallback.services
+        : (check.integer(raw.services, [...path, 'services'], { min: 1, max: 1000 }) ?? fallback.services),
+    window: positive(check, raw.window, [...path, 'window'], fallback.window),
   };
 }
 

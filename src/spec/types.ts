@@ -408,6 +408,12 @@ export type ConditionsConfig = {
   readonly inodesFree: Threshold;
   /** EngineSlow: when the engine's answers to the heartbeat count as slow. */
   readonly engineSlow: EngineSlowConfig;
+  /** ClockSkew: the host's clock this far (either way) from heal's. */
+  readonly clockSkew: Milliseconds;
+  /** PIDPressure: PIDs left (pid_max, threads-max, less the tasks running) below it. */
+  readonly pidAvailable: Threshold;
+  /** Dying: containers of at least `services` services died within `window`. */
+  readonly dying: DyingConfig;
 };
 
 /** `x-heal.conditions.engine_slow`: `readings` pings slower than `latency` (or failed) within `window`. */
@@ -416,6 +422,9 @@ export type EngineSlowConfig = {
   readonly readings: number;
   readonly window: Milliseconds;
 };
+
+/** `x-heal.conditions.dying`: containers of this many services died (crashed or OOM-killed) within `window`. */
+export type DyingConfig = { readonly services: number; readonly window: Milliseconds };
 
 /** `x-heal.mesh`: the routing mesh's proxies (src/mesh). */
 export type MeshConfig = {

@@ -46,6 +46,9 @@ describe('x-heal.conditions', () => {
       diskAvailable: { amount: 2 * 1024 ** 3 },
       inodesFree: { percent: 5 },
       engineSlow: { latency: 2_000, readings: 3, window: 60_000 },
+      clockSkew: 2_000,
+      pidAvailable: { percent: 5 },
+      dying: { services: 3, window: 600_000 },
     });
     expect(stack.heal.hosts.h1!.availability).toBe('drain');
     expect(stack.heal.hosts.h2).not.toHaveProperty('availability');
@@ -55,12 +58,12 @@ describe('x-heal.conditions', () => {
     expect(
       await problems(
         '  hosts: { h1: { docker: unix:///d.sock, availability: drained } }',
-        '  conditions: { engine_slow: 2s, clock_skew: 2s, disk_available: 120%, grace: 1m, drain_after: 10s }',
+        '  conditions: { engine_slow: 2s, kernel: oopses, disk_available: 120%, grace: 1m, drain_after: 10s }',
       ),
     ).toEqual([
       '3:56 x-heal.hosts.h1.availability: must be one of active, pause, drain, not "drained"',
       '4:30 x-heal.conditions.engine_slow: must be a mapping, not "2s"',
-      '4:34 x-heal.conditions.clock_skew: is not built yet: heal does not read clock skew (ClockSkew)',
+      "4:34 x-heal.conditions.kernel: is not built yet: heal does not read kernel log patterns (node-problem-detector's)",
       '4:66 x-heal.conditions.disk_available: "120%" is not a share: use a percentage from 0% to 99%',
       '4:96 x-heal.conditions.drain_after: must be at least grace (60s): a host is cordoned first',
     ]);
@@ -96,5 +99,43 @@ describe('x-heal.conditions', () => {
       "4:68 x-heal.conditions.engine_slow.window: must be at most 10m: heal keeps that much of each engine's answers",
       '4:73 x-heal.conditions.engine_slow.often: unknown key "often"',
     ]);
+  });
+
+  it('reads clock_skew, pid_available and dying', async () => {
+    const stack = await load(
+      '  hosts: { h1: { docker: unix:///d.sock } }',
+      '  conditions: { clock_skew: 500ms, pid_available: 1000, dying: { services: 2, window: 1m } }',
+    );
+    expect(stack.heal.conditions).toMatchObject({
+      clockSkew: 500,
+      pidAvailable: { amount: 1000 },
+      dying: { services: 2, window: 60_000 },
+    });
+    const half = await load(
+      '  hosts: { h1: { docker: unix:///d.sock } }',
+      '  conditions: { pid_available: 10%, dying: { window: 30s } }',
+    );
+    expect(half.heal.conditions).toMatchObject({
+      pidAvailable: { percent: 10 },
+      dying: { services: 3, window: 30_000 },
+    });
+  });
+
+  it('refuses bad clock_skew, pid_available and dying values, each with its place', async () => {
+    expect(
+      await problems(
+        '  hosts: { h1: { docker: unix:///d.sock } }',
+        '  conditions: { clock_skew: 0s, pid_available: 150%, dying: { services: 0, window: soon, when: 1 } }',
+      ),
+    ).toEqual([
+      '4:29 x-heal.conditions.clock_skew: must be more than 0s',
+      '4:48 x-heal.conditions.pid_available: "150%" is not a share: use a percentage from 0% to 99%',
+      '4:73 x-heal.conditions.dying.services: must be at least 1',
+      '4:84 x-heal.conditions.dying.window: "soon" is not a duration: use numbers with units, as in "10s" or "1m30s"',
+      '4:90 x-heal.conditions.dying.when: unknown key "when"',
+    ]);
+    expect(
+      await problems('  hosts: { h1: { docker: unix:///d.sock } }', '  conditions: { pid_available: -3 }'),
+    ).toEqual([expect.stringMatching(/x-heal\.conditions\.pid_available: must be at least 0/)]);
   });
 });

@@ -27,7 +27,7 @@ export type HostRow = {
   availability: Availability;
   /** Why not active; null when active. */
   availabilityReason: string | null;
-  /** Conditions the host shows now (MemoryPressure, DiskPressure, EngineSlow), with their numbers. */
+  /** Conditions the host shows now (MemoryPressure, DiskPressure, PIDPressure, ClockSkew, Dying), with their numbers. */
   conditions: { type: string; message: string }[];
 };
 
