@@ -84,7 +84,9 @@ describe('autoscaling on memory per replica (Engine stats)', () => {
     // 48 MiB of shm (plus the shell's few pages) of a 128 MiB limit: about 38 %.
     expect(up.autoscale?.reason).toMatch(/^memory (3\d|4\d)% > 20% target$/);
     const bytes = metric(await metricsOf(watch.port), 'heal_autoscale_memory_bytes', { service: 'fill' });
-    expect(bytes).toBeGreaterThanOrEqual(48 * 1024 ** 2);
+    // The last interval's mean per replica: above the target, though a replica read before its
+    // fill finished (the new one) pulls it under 48 MiB.
+    expect(bytes).toBeGreaterThan(0.2 * 128 * 1024 ** 2);
     // Started at min and was moved by the figures, not by the spec.
     expect(watch.lines().find((line) => line.msg === 'autoscaled')).toMatchObject({
       service: 'fill',
