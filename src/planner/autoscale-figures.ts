@@ -23,8 +23,7 @@ export function intervalFigures(
   minSpanMs: number,
 ): ScaleMetrics {
   const missing = (why: string): ScaleMetrics => ({
-    responseTime: null,
-    requestRate: null,
+    ...NO_FIGURES,
     replicas,
     missing: why,
   });
@@ -56,5 +55,110 @@ export function intervalFigures(
     ) / looks.length;
   const requestRate = completed / (span / 1000);
   const responseTime = requestRate > 0 ? (inflight / requestRate) * 1000 : inflight > 0 ? span : 0;
-  return { responseTime, requestRate, replicas, missing: null };
+  return { ...NO_FIGURES, responseTime, requestRate, replicas };
+}
+
+const NO_FIGURES = {
+  responseTime: null,
+  requestRate: null,
+  cpuCores: null,
+  memoryBytes: null,
+  missing: null,
+} as const;
+
+/**
+ * The figures of one interval from what was read: the proxies' (null when the policy has no
+ * mesh target) and the replicas' stats (null when it has no cpu or memory target). Either one
+ * incomplete makes them all incomplete.
+ */
+export function combineFigures(
+  replicas: number,
+  mesh: ScaleMetrics | null,
+  usage: UsageFigures | null,
+): ScaleMetrics {
+  return {
+    ...NO_FIGURES,
+    ...(mesh ?? {}),
+    replicas,
+    cpuCores: usage?.cpuCores ?? null,
+    memoryBytes: usage?.memoryBytes ?? null,
+    missing: mesh?.missing ?? usage?.missing ?? null,
+  };
+}
+
+/** One reading of a replica's Engine stats (one-shot): cumulative CPU time and memory in use. */
+export type UsageReading = {
+  /** When the engine read it (epoch ms; heal's clock when the engine gave no time). */
+  readonly at: number;
+  /** `cpu_stats.cpu_usage.total_usage`: CPU time used since the container started, in ns. */
+  readonly cpuNs: number;
+  /** Memory in use as `docker stats` counts it: usage minus the inactive page cache. */
+  readonly memoryBytes: number;
+};
+
+/** One look at every replica of a service: per container id, its reading or why it did not answer. */
+export type UsageLook = {
+  readonly at: number;
+  readonly replicas: Readonly<Record<string, UsageReading | { readonly error: string }>>;
+};
+
+/** The CPU and memory figures of one interval, per replica; `missing` says why there are none. */
+export type UsageFigures = {
+  readonly cpuCores: number | null;
+  readonly memoryBytes: number | null;
+  readonly missing: string | null;
+};
+
+/**
+ * Cores one replica used between two of heal's readings: the growth of its CPU time over the
+ * wall-clock time between them (1 core busy the whole time = 1). dockerd 20.10+ gives a one-shot
+ * reading no `precpu_stats`, so the previous reading is heal's own. Null when the counter went
+ * back (the container restarted) or no time passed.
+ */
+export function cpuCores(before: UsageReading, after: UsageReading): number | null {
+  const elapsedNs = (after.at - before.at) * 1e6;
+  if (elapsedNs <= 0 || after.cpuNs < before.cpuNs) return null;
+  return (after.cpuNs - before.cpuNs) / elapsedNs;
+}
+
+/**
+ * The mean CPU (cores) and memory (bytes) per replica over the looks of one interval, pure: CPU
+ * from each replica's first and last reading, memory averaged over every reading. Any replica
+ * that did not answer, or was not seen the whole interval, leaves the figures incomplete: no
+ * decision rather than one from part of the service.
+ */
+export function usageFigures(looks: readonly UsageLook[], minSpanMs: number): UsageFigures {
+  const missing = (why: string): UsageFigures => ({ cpuCores: null, memoryBytes: null, missing: why });
+  if (looks.length < 2) return missing('fewer than two readings of the replicas this interval');
+  const first = looks[0]!;
+  const last = looks[looks.length - 1]!;
+  const span = last.at - first.at;
+  if (span < minSpanMs) return missing(`the readings span ${span} ms of the ${minSpanMs} ms needed`);
+  const ids = Object.keys(last.replicas).sort();
+  if (ids.length === 0) return missing('no replica runs to read');
+  for (const look of looks)
+    for (const [id, value] of Object.entries(look.replicas))
+      if ('error' in value) return missing(`replica ${short(id)} did not answer: ${value.error}`);
+  let cores = 0;
+  for (const id of ids) {
+    const before = first.replicas[id];
+    const after = last.replicas[id]!;
+    if (before === undefined || 'error' in before || 'error' in after)
+      return missing(`replica ${short(id)} was not read the whole interval`);
+    const used = cpuCores(before, after);
+    if (used === null) return missing(`replica ${short(id)} restarted`);
+    cores += used;
+  }
+  const memory =
+    looks.reduce((sum, look) => {
+      const readings = Object.values(look.replicas).flatMap((value) => ('error' in value ? [] : [value]));
+      return (
+        sum + readings.reduce((all, reading) => all + reading.memoryBytes, 0) / Math.max(1, readings.length)
+      );
+    }, 0) / looks.length;
+  return { cpuCores: cores / ids.length, memoryBytes: memory, missing: null };
+}
+
+function short(id: string): string {
+  return id.slice(0, 12);
 }

@@ -1,4 +1,4 @@
-import type { Autoscale } from '../spec/autoscale.js';
+import type { Autoscale, UsageTarget } from '../spec/autoscale.js';
 import type { Service, Stack } from '../spec/types.js';
 import type { Observed, ObservedHost, ScaleMark } from './observed.js';
 
@@ -11,9 +11,13 @@ export type ScaleMetrics = {
   readonly responseTime: number | null;
   /** Requests per second over the interval, every replica together. */
   readonly requestRate: number | null;
+  /** Mean CPU per replica over the interval, in cores (Engine stats). */
+  readonly cpuCores: number | null;
+  /** Mean memory in use per replica over the interval, in bytes (Engine stats). */
+  readonly memoryBytes: number | null;
   /** Running, healthy replicas the figures cover. */
   readonly replicas: number;
-  /** Why the figures are incomplete (a proxy did not answer, too few samples); null: complete. */
+  /** Why the figures are incomplete (a proxy or replica did not answer, too few samples); null: complete. */
   readonly missing: string | null;
 };
 
@@ -138,8 +142,29 @@ function recommend(policy: Autoscale, current: number, metrics: ScaleMetrics): W
       (sign) => `${rate(measured)} req/s per replica ${sign} ${rate(target)} target`,
     );
   }
+  if (policy.cpu !== null && metrics.cpuCores !== null) {
+    const target = policy.cpu;
+    const measured = metrics.cpuCores;
+    consider(
+      measured,
+      target.amount,
+      (sign) => `cpu ${usage(measured, target, cores)} ${sign} ${usage(target.amount, target, cores)} target`,
+    );
+  }
+  if (policy.memory !== null && metrics.memoryBytes !== null) {
+    const target = policy.memory;
+    const measured = metrics.memoryBytes;
+    consider(
+      measured,
+      target.amount,
+      (sign) =>
+        `memory ${usage(measured, target, mebibytes)} ${sign} ${usage(target.amount, target, mebibytes)} target`,
+    );
+  }
   // A target the figures lack: no decision rather than one from the others alone.
-  const expected = (policy.responseTime !== null ? 1 : 0) + (policy.requestsPerSecond !== null ? 1 : 0);
+  const expected = [policy.responseTime, policy.requestsPerSecond, policy.cpu, policy.memory].filter(
+    (target) => target !== null,
+  ).length;
   if (options.length === 0 || options.length < expected) return null;
   return options.reduce((best, option) => (option.replicas > best.replicas ? option : best));
 }
@@ -150,6 +175,21 @@ function clamp(count: number, policy: Pick<Autoscale, 'min' | 'max'>): number {
 
 function ms(value: number): string {
   return `${Math.round(value)} ms`;
+}
+
+/** A CPU or memory figure as its target was written: a percent of what it is of, else an amount. */
+function usage(value: number, target: UsageTarget, amount: (value: number) => string): string {
+  if (target.percent === null) return amount(value);
+  return `${Math.round((value / target.amount) * target.percent.value)}%`;
+}
+
+function cores(value: number): string {
+  return `${value.toFixed(2)} cores`;
+}
+
+function mebibytes(value: number): string {
+  const mib = value / 1024 ** 2;
+  return `${mib >= 10 ? Math.round(mib) : mib.toFixed(1)} MiB`;
 }
 
 function rate(value: number): string {

@@ -1,7 +1,7 @@
 import type { Check } from './check.js';
 import type { KeyPath } from './errors.js';
 import { isPlainObject } from './parse.js';
-import type { Milliseconds } from './types.js';
+import type { Milliseconds, Resources } from './types.js';
 
 /**
  * `x-heal-autoscale` under a service: heal sets the service's replica count inside [min, max] by
@@ -15,6 +15,10 @@ export type Autoscale = {
   readonly responseTime: Milliseconds | null;
   /** Target requests per second per running replica; null: not a target. */
   readonly requestsPerSecond: number | null;
+  /** Target CPU per replica, in cores (Engine stats); null: not a target. */
+  readonly cpu: UsageTarget | null;
+  /** Target memory per replica, in bytes (Engine stats); null: not a target. */
+  readonly memory: UsageTarget | null;
   /** How often the daemon decides (and how much data each decision reads). */
   readonly interval: Milliseconds;
   /** No change while |1 − measured/target| ≤ tolerance. */
@@ -25,6 +29,17 @@ export type Autoscale = {
   readonly scaleDownWindow: Milliseconds;
   /** No decision this long after the last change. */
   readonly cooldown: Milliseconds;
+};
+
+/**
+ * A CPU or memory target per replica: `cpu: 0.5` (cores), `memory: 200Mi` (bytes), or a percent
+ * of the replica's reservation, else its limit (`cpu: 70%`), which `amount` then works out.
+ */
+export type UsageTarget = {
+  /** Cores or bytes per replica: what the measured mean per replica is compared with. */
+  readonly amount: number;
+  /** As written when a percent: the percent and what it is of; null: an amount as written. */
+  readonly percent: { readonly value: number; readonly of: 'reservation' | 'limit' } | null;
 };
 
 export const AUTOSCALE_KEY = 'x-heal-autoscale';
@@ -51,18 +66,14 @@ const KEYS = [
   'cooldown',
 ] as const;
 
-/** Targets designed and not built: refused, never accepted and ignored. */
-const NOT_BUILT: Readonly<Record<string, string>> = {
-  cpu: 'is not built yet: scale on response_time or requests_per_second (read from the mesh proxies)',
-  memory: 'is not built yet: scale on response_time or requests_per_second (read from the mesh proxies)',
-};
-
 export type AutoscaleFacts = {
   /** `deploy.replicas` or `scale` as written; null when the service sets neither. */
   readonly replicas: number | null;
   readonly global: boolean;
   /** Whether the routing mesh serves the service (its proxies are where the figures come from). */
   readonly mesh: boolean;
+  /** `deploy.resources`: what a `cpu` or `memory` percent is of (the reservation, else the limit). */
+  readonly resources: Pick<Resources, 'limits' | 'reservations'>;
 };
 
 /** Reads `x-heal-autoscale`; null when absent. Every mistake is recorded at its key path. */
@@ -76,8 +87,6 @@ export function normalizeAutoscale(
   const raw = check.object(value, path, KEYS);
   if (!raw) return null;
   const at = (...keys: string[]): KeyPath => [...path, ...keys];
-  for (const [key, advice] of Object.entries(NOT_BUILT))
-    if (raw[key] !== undefined) check.fail(at(key), advice, 'key');
   if (facts.global)
     check.fail(path, 'cannot scale a service in deploy.mode: global (it runs one replica per host)', 'key');
 
@@ -114,15 +123,19 @@ export function normalizeAutoscale(
     raw.requests_per_second === undefined || raw.requests_per_second === null
       ? null
       : (check.number(raw.requests_per_second, at('requests_per_second'), { min: 0.001 }) ?? null);
+  const cpu = readUsage(check, raw.cpu, at('cpu'), 'cpu', facts.resources);
+  const memory = readUsage(check, raw.memory, at('memory'), 'memory', facts.resources);
   if (
     responseTime === null &&
     requestsPerSecond === null &&
+    cpu === null &&
+    memory === null &&
     raw.cpu === undefined &&
     raw.memory === undefined
   )
     check.fail(
       path,
-      'needs a target: response_time (e.g. 200ms) or requests_per_second (per replica)',
+      'needs a target: response_time (e.g. 200ms), requests_per_second, cpu or memory (per replica)',
       'key',
     );
   if ((responseTime !== null || requestsPerSecond !== null) && !facts.mesh && !facts.global)
@@ -147,12 +160,61 @@ export function normalizeAutoscale(
     max: maximum,
     responseTime,
     requestsPerSecond,
+    cpu,
+    memory,
     interval,
     tolerance,
     scaleUp,
     scaleDownWindow,
     cooldown,
   };
+}
+
+const USAGE = {
+  cpu: { field: 'cpus', amount: 'cores such as 0.5', unit: 'CPU' },
+  memory: { field: 'memory', amount: 'bytes such as 200Mi', unit: 'memory' },
+} as const;
+
+/**
+ * `cpu: 0.5` (cores) or `memory: 200Mi` (bytes) per replica, or a percent (`70%`) of the
+ * replica's reservation, else its limit: refused when neither is set, as HPA refuses a
+ * utilization target on a pod without requests.
+ */
+function readUsage(
+  check: Check,
+  value: unknown,
+  path: KeyPath,
+  kind: 'cpu' | 'memory',
+  resources: AutoscaleFacts['resources'],
+): UsageTarget | null {
+  if (value === undefined || value === null) return null;
+  const { field, amount, unit } = USAGE[kind];
+  if (typeof value === 'string' && value.trim().endsWith('%')) {
+    const percent = check.number(value.trim().slice(0, -1), path, { min: 1 });
+    if (percent === undefined) return null;
+    const reservation = resources.reservations[field];
+    const limit = resources.limits[field];
+    const base = reservation ?? limit;
+    if (base === null || base <= 0) {
+      check.fail(
+        path,
+        `is a percent of each replica's ${unit} reservation or limit, and the service sets neither: set deploy.resources.reservations.${field} (or limits.${field}), or give ${amount}`,
+      );
+      return null;
+    }
+    return {
+      amount: (base * percent) / 100,
+      percent: { value: percent, of: reservation !== null && reservation > 0 ? 'reservation' : 'limit' },
+    };
+  }
+  const measured =
+    kind === 'cpu' ? (check.number(value, path, { min: 0.001 }) ?? null) : check.bytes(value, path);
+  if (measured === null) return null;
+  if (measured <= 0) {
+    check.fail(path, `must be above 0: ${amount}, or a percent such as 70%`);
+    return null;
+  }
+  return { amount: measured, percent: null };
 }
 
 function positive(check: Check, ms: number, path: KeyPath): number | null {

@@ -274,6 +274,7 @@ function withAutoscale(
     replicas: given ? deploy.replicas : null,
     global: deploy.mode === 'global',
     mesh: servesMesh(service),
+    resources: deploy.resources,
   });
   if (autoscale === null) return service;
   return { ...service, deploy: { ...deploy, replicas: given ? deploy.replicas : autoscale.min, autoscale } };

@@ -1,4 +1,4 @@
-import type { Autoscale } from './autoscale.js';
+import type { Autoscale, UsageTarget } from './autoscale.js';
 import { formatDuration } from './format.js';
 import type {
   Deploy,
@@ -314,6 +314,12 @@ function mapValues<T, U>(
   return Object.fromEntries(Object.entries(record).map(([key, value]) => [key, map(value, key)]));
 }
 
+/** A percent as written (its amount follows from the resources again), else cores or bytes. */
+function usageToCompose(target: UsageTarget | null): number | string | null {
+  if (target === null) return null;
+  return target.percent === null ? target.amount : `${target.percent.value}%`;
+}
+
 function autoscaleToCompose(autoscale: Autoscale | undefined): Record<string, unknown> {
   if (!autoscale) return {};
   return {
@@ -322,6 +328,8 @@ function autoscaleToCompose(autoscale: Autoscale | undefined): Record<string, un
       max: autoscale.max,
       response_time: autoscale.responseTime === null ? null : formatDuration(autoscale.responseTime),
       requests_per_second: autoscale.requestsPerSecond,
+      cpu: usageToCompose(autoscale.cpu),
+      memory: usageToCompose(autoscale.memory),
       interval: formatDuration(autoscale.interval),
       tolerance: autoscale.tolerance,
       scale_up: autoscale.scaleUp,

@@ -1,4 +1,5 @@
 import type { Reach } from '../executor/observe.js';
+import { readContainerStats } from '../executor/container-stats.js';
 import { readProxyStats } from '../executor/proxy-stats.js';
 import { writeScaleMark } from '../executor/scale-marks.js';
 import {
@@ -8,7 +9,14 @@ import {
   newest,
   type ScaleHistory,
 } from '../planner/autoscale.js';
-import { intervalFigures, type ProxyLook } from '../planner/autoscale-figures.js';
+import {
+  combineFigures,
+  intervalFigures,
+  usageFigures,
+  type ProxyLook,
+  type UsageLook,
+} from '../planner/autoscale-figures.js';
+import type { Autoscale } from '../spec/autoscale.js';
 import type { Observed } from '../planner/observed.js';
 import { statusRows } from '../planner/status.js';
 import type { Host, Stack } from '../spec/types.js';
@@ -34,7 +42,7 @@ export type AutoscalerDeps = {
 
 /** Per service: the looks of the current interval, the decision history, and a change not yet seen. */
 type ServiceState = {
-  looks: ProxyLook[];
+  looks: Look[];
   history: ScaleHistory;
   intervalStart: number;
   /** A count this autoscaler recorded (and when) that the last look at the hosts does not show yet. */
@@ -42,6 +50,9 @@ type ServiceState = {
   /** Replicas running and healthy when the interval started: the figures are theirs. */
   serving: number;
 };
+
+/** One look at a service: its proxies' counters and its replicas' stats, each when a target needs them. */
+type Look = { readonly at: number; readonly proxies: ProxyLook | null; readonly usage: UsageLook | null };
 
 /** The most often the proxies are read, and the least: several looks per interval. */
 const LOOK_MS = { min: 500, max: 2_000 };
@@ -140,7 +151,7 @@ export class Autoscaler {
                 : row.running > row.healthy
                   ? `settling (${row.running - row.healthy} replicas starting)`
                   : null;
-        const look = await this.look(input, item.service);
+        const look = await this.look(input, item.service, policy);
         // Figures are per replica serving: an interval in which that count changed starts again.
         const serving = row?.healthy ?? 0;
         if (busy === null && serving !== state.serving) {
@@ -159,7 +170,7 @@ export class Autoscaler {
         }
         state.looks.push(look);
         if (look.at - state.intervalStart < policy.interval) return;
-        const figures = intervalFigures(state.looks, serving, policy.interval / 2);
+        const figures = this.figures(state.looks, serving, policy);
         const decision = decideScale(policy, item.replicas, state.history, figures, now, null);
         state.history = decision.history;
         state.looks = [look];
@@ -171,6 +182,8 @@ export class Autoscaler {
             replicas: decision.replicas,
             responseMs: figures.responseTime === null ? null : Math.round(figures.responseTime),
             requestRate: figures.requestRate === null ? null : Number(figures.requestRate.toFixed(2)),
+            cpuCores: figures.cpuCores === null ? null : Number(figures.cpuCores.toFixed(3)),
+            memoryBytes: figures.memoryBytes === null ? null : Math.round(figures.memoryBytes),
             reason: decision.reason,
           },
           'autoscale decision',
@@ -187,7 +200,7 @@ export class Autoscaler {
     current: number,
     decision: ReturnType<typeof decideScale>,
     state: ServiceState,
-    figures: ReturnType<typeof intervalFigures> | null,
+    figures: ReturnType<typeof combineFigures> | null,
   ): Promise<void> {
     const { stack } = input;
     const change = !decision.changed ? null : decision.replicas > current ? 'up' : 'down';
@@ -195,6 +208,8 @@ export class Autoscaler {
       replicas: decision.replicas,
       responseMs: figures?.responseTime ?? null,
       requestRate: figures?.requestRate ?? null,
+      cpuCores: figures?.cpuCores ?? null,
+      memoryBytes: figures?.memoryBytes ?? null,
       change,
     });
     if (!decision.changed) return;
@@ -214,8 +229,33 @@ export class Autoscaler {
     this.deps.trigger();
   }
 
+  /** The figures of one interval: from the proxies, the replicas' stats, or both, as the targets need. */
+  private figures(
+    looks: readonly Look[],
+    serving: number,
+    policy: Autoscale,
+  ): ReturnType<typeof combineFigures> {
+    const span = policy.interval / 2;
+    const proxies = looks.flatMap((look) => (look.proxies ? [look.proxies] : []));
+    const usage = looks.flatMap((look) => (look.usage ? [look.usage] : []));
+    return combineFigures(
+      serving,
+      meshTargets(policy) ? intervalFigures(proxies, serving, span) : null,
+      usageTargets(policy) ? usageFigures(usage, span) : null,
+    );
+  }
+
+  /** Reads, in parallel, what the service's targets need: its proxies, its replicas' stats. */
+  private async look(input: AutoscalerInput, service: string, policy: Autoscale): Promise<Look> {
+    const [proxies, usage] = await Promise.all([
+      meshTargets(policy) ? this.lookAtProxies(input, service) : null,
+      usageTargets(policy) ? this.lookAtReplicas(input, service) : null,
+    ]);
+    return { at: this.now(), proxies, usage };
+  }
+
   /** Reads every running proxy of the service once, in parallel. */
-  private async look(input: AutoscalerInput, service: string): Promise<ProxyLook> {
+  private async lookAtProxies(input: AutoscalerInput, service: string): Promise<ProxyLook> {
     const { stack, observed } = input;
     const hosts = observed.hosts.filter(
       (host) => host.reachable && (host.proxies ?? []).some((proxy) => proxy.service === service),
@@ -227,14 +267,59 @@ export class Autoscaler {
         try {
           return [host.name, await readProxyStats(reached.client, stack, service)] as const;
         } catch (error) {
-          return [host.name, { error: error instanceof Error ? error.message : String(error) }] as const;
+          return [host.name, { error: message(error) }] as const;
         }
       }),
     );
     return { at: this.now(), hosts: Object.fromEntries(read) };
   }
 
+  /**
+   * Reads the Engine stats (one-shot) of every replica serving (running, healthy or without a
+   * health check, on a host that answered the last look), in parallel.
+   */
+  private async lookAtReplicas(input: AutoscalerInput, service: string): Promise<UsageLook> {
+    const serving = input.observed.hosts
+      .filter((host) => host.reachable)
+      .flatMap((host) =>
+        host.containers
+          .filter(
+            (container) =>
+              container.service === service &&
+              container.state === 'running' &&
+              (container.health === 'healthy' || container.health === 'none'),
+          )
+          .map((container) => ({ host, id: container.id })),
+      );
+    const read = await Promise.all(
+      serving.map(async ({ host, id }) => {
+        const reached = await input.reach(host.host);
+        if ('error' in reached) return [id, { error: reached.error.message }] as const;
+        try {
+          return [id, await readContainerStats(reached.client, id)] as const;
+        } catch (error) {
+          return [id, { error: `on ${host.name}: ${message(error)}` }] as const;
+        }
+      }),
+    );
+    return { at: this.now(), replicas: Object.fromEntries(read) };
+  }
+
   private now(): number {
     return (this.deps.now ?? Date.now)();
   }
+}
+
+/** Whether the policy has a target the mesh's proxies measure. */
+function meshTargets(policy: Autoscale): boolean {
+  return policy.responseTime !== null || policy.requestsPerSecond !== null;
+}
+
+/** Whether the policy has a target the replicas' Engine stats measure. */
+function usageTargets(policy: Autoscale): boolean {
+  return policy.cpu !== null || policy.memory !== null;
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

@@ -53,6 +53,8 @@ export type Metrics = {
       readonly replicas: number;
       readonly responseMs: number | null;
       readonly requestRate: number | null;
+      readonly cpuCores: number | null;
+      readonly memoryBytes: number | null;
       readonly change: 'up' | 'down' | null;
     },
   ): void;
@@ -171,6 +173,16 @@ export function createMetrics(): Metrics {
     "Requests per second through the service's mesh proxies over the last interval.",
     ['stack', 'service'],
   );
+  const autoscaleCpu = gauge(
+    'heal_autoscale_cpu_cores',
+    'Mean CPU per replica of the service over the last interval, in cores (Engine stats).',
+    ['stack', 'service'],
+  );
+  const autoscaleMemory = gauge(
+    'heal_autoscale_memory_bytes',
+    'Mean memory in use per replica of the service over the last interval (Engine stats, as docker stats counts it).',
+    ['stack', 'service'],
+  );
   const autoscaleChanges = counter(
     'heal_autoscale_changes_total',
     'Replica count changes autoscaling made, by direction.',
@@ -279,6 +291,10 @@ export function createMetrics(): Metrics {
       else autoscaleResponse.set(labels, decision.responseMs / 1000);
       if (decision.requestRate === null) autoscaleRate.remove(labels);
       else autoscaleRate.set(labels, decision.requestRate);
+      if (decision.cpuCores === null) autoscaleCpu.remove(labels);
+      else autoscaleCpu.set(labels, decision.cpuCores);
+      if (decision.memoryBytes === null) autoscaleMemory.remove(labels);
+      else autoscaleMemory.set(labels, decision.memoryBytes);
       if (decision.change !== null) autoscaleChanges.inc({ ...labels, direction: decision.change });
     },
     text: () => registry.metrics(),

@@ -8,7 +8,13 @@ import {
   type ScaleHistory,
   type ScaleMetrics,
 } from '../../src/planner/autoscale.js';
-import { intervalFigures } from '../../src/planner/autoscale-figures.js';
+import { parseContainerStats } from '../../src/executor/container-stats.js';
+import {
+  combineFigures,
+  cpuCores,
+  intervalFigures,
+  usageFigures,
+} from '../../src/planner/autoscale-figures.js';
 import type { Observed, ScaleMark } from '../../src/planner/observed.js';
 import { plan } from '../../src/planner/plan.js';
 import { statusRows } from '../../src/planner/status.js';
@@ -22,6 +28,8 @@ const POLICY: Autoscale = {
   max: 10,
   responseTime: 200,
   requestsPerSecond: null,
+  cpu: null,
+  memory: null,
   interval: 15_000,
   tolerance: 0.1,
   scaleUp: { replicas: 4, percent: 100 },
@@ -36,6 +44,8 @@ const figures = (
 ): ScaleMetrics => ({
   responseTime,
   requestRate: responseTime === null ? null : 10,
+  cpuCores: null,
+  memoryBytes: null,
   replicas,
   missing,
 });
@@ -130,7 +140,7 @@ describe('decideScale: HPA on the mesh figures', () => {
       both,
       2,
       EMPTY_HISTORY,
-      { responseTime: 100, requestRate: 30, replicas: 2, missing: null },
+      { responseTime: 100, requestRate: 30, cpuCores: null, memoryBytes: null, replicas: 2, missing: null },
       T0,
       null,
     );
@@ -143,6 +153,108 @@ describe('decideScale: HPA on the mesh figures', () => {
       changed: true,
       reason: 'max is 10',
     });
+  });
+});
+
+describe('decideScale: CPU and memory per replica', () => {
+  const usage = (cpu: number | null, memory: number | null, replicas: number): ScaleMetrics =>
+    combineFigures(replicas, null, { cpuCores: cpu, memoryBytes: memory, missing: null });
+  const MiB = 1024 ** 2;
+
+  it('scales by cores per replica, and by a percent of the reservation', () => {
+    const cores = { ...POLICY, responseTime: null, cpu: { amount: 0.5, percent: null } };
+    expect(decideScale(cores, 2, EMPTY_HISTORY, usage(0.92, null, 2), T0, null)).toMatchObject({
+      replicas: 4,
+      changed: true,
+      reason: 'cpu 0.92 cores > 0.50 cores target',
+    });
+    const share = {
+      ...POLICY,
+      responseTime: null,
+      memory: { amount: 0.8 * 256 * MiB, percent: { value: 80, of: 'reservation' as const } },
+    };
+    expect(decideScale(share, 2, EMPTY_HISTORY, usage(null, 0.85 * 256 * MiB, 2), T0, null)).toMatchObject({
+      replicas: 2,
+      changed: false,
+      reason: 'memory 85% ≈ 80% target',
+    });
+    expect(decideScale(share, 2, EMPTY_HISTORY, usage(null, 256 * MiB, 2), T0, null)).toMatchObject({
+      replicas: 3,
+      reason: 'memory 100% > 80% target',
+    });
+  });
+
+  it('takes the highest of memory and the mesh targets, and waits for every figure', () => {
+    const both = { ...POLICY, memory: { amount: 200 * MiB, percent: null } };
+    const mesh = figures(100, 2);
+    const full = combineFigures(2, mesh, { cpuCores: null, memoryBytes: 500 * MiB, missing: null });
+    expect(decideScale(both, 2, EMPTY_HISTORY, full, T0, null)).toMatchObject({
+      replicas: 5,
+      reason: 'memory 500 MiB > 200 MiB target',
+    });
+    // Memory asked for and not read: no decision, never a scale-down on the mesh figure alone.
+    expect(decideScale(both, 6, EMPTY_HISTORY, combineFigures(6, mesh, null), T0, null)).toMatchObject({
+      replicas: 6,
+      changed: false,
+    });
+    const partial = combineFigures(2, mesh, {
+      cpuCores: null,
+      memoryBytes: null,
+      missing: 'replica abc did not answer: timeout',
+    });
+    expect(decideScale(both, 2, EMPTY_HISTORY, partial, T0, null)).toMatchObject({
+      changed: false,
+      reason: 'no decision on incomplete figures: replica abc did not answer: timeout',
+    });
+  });
+});
+
+describe('the CPU and memory figures', () => {
+  const reading = (at: number, cpuNs: number, memoryBytes: number) => ({ at, cpuNs, memoryBytes });
+
+  it('counts cores as CPU time over wall-clock time between two readings', () => {
+    expect(cpuCores(reading(T0, 1e9, 0), reading(T0 + 2_000, 2e9, 0))).toBe(0.5);
+    expect(cpuCores(reading(T0, 5e9, 0), reading(T0 + 2_000, 1e9, 0))).toBeNull();
+    expect(cpuCores(reading(T0, 1e9, 0), reading(T0, 2e9, 0))).toBeNull();
+  });
+
+  it('averages over the replicas serving, and says what is missing rather than guess', () => {
+    const looks = [
+      { at: T0, replicas: { a: reading(T0, 0, 100), b: reading(T0, 0, 300) } },
+      { at: T0 + 4_000, replicas: { a: reading(T0 + 4_000, 4e9, 100), b: reading(T0 + 4_000, 2e9, 500) } },
+    ];
+    // a: 1 core, b: 0.5 core; memory (200 + 300) / 2.
+    expect(usageFigures(looks, 2_000)).toEqual({ cpuCores: 0.75, memoryBytes: 250, missing: null });
+    expect(usageFigures(looks.slice(0, 1), 0).missing).toBe(
+      'fewer than two readings of the replicas this interval',
+    );
+    expect(
+      usageFigures([looks[0]!, { at: T0 + 4_000, replicas: { a: { error: 'timeout' } } }], 2_000).missing,
+    ).toBe('replica a did not answer: timeout');
+    expect(
+      usageFigures([looks[0]!, { at: T0 + 4_000, replicas: { c: reading(T0 + 4_000, 1, 1) } }], 2_000)
+        .missing,
+    ).toBe('replica c was not read the whole interval');
+  });
+
+  it('reads memory as docker stats does: usage minus the inactive page cache (cgroup v1 and v2)', () => {
+    const v2 = {
+      read: '2026-12-06T17:46:24.203399128Z',
+      cpu_stats: { cpu_usage: { total_usage: 150 } },
+      memory_stats: { usage: 1000, stats: { inactive_file: 300 } },
+    };
+    expect(parseContainerStats(v2, 7)).toEqual({
+      at: Date.parse('2026-12-06T17:46:24.203Z'),
+      cpuNs: 150,
+      memoryBytes: 700,
+    });
+    const v1 = {
+      read: '0001-01-01T00:00:00Z',
+      cpu_stats: { cpu_usage: { total_usage: 9 } },
+      memory_stats: { usage: 1000, stats: { total_inactive_file: 100 } },
+    };
+    expect(parseContainerStats(v1, 7)).toEqual({ at: 7, cpuNs: 9, memoryBytes: 900 });
+    expect(() => parseContainerStats({ memory_stats: {} }, 7)).toThrow(/no CPU or memory figures/);
   });
 });
 
@@ -265,6 +377,8 @@ describe('the figures of an interval', () => {
     expect(intervalFigures(looks, 3, 5_000)).toEqual({
       responseTime: 600,
       requestRate: 10,
+      cpuCores: null,
+      memoryBytes: null,
       replicas: 3,
       missing: null,
     });
@@ -285,6 +399,8 @@ describe('the figures of an interval', () => {
     ).toEqual({
       responseTime: 0,
       requestRate: 0,
+      cpuCores: null,
+      memoryBytes: null,
       replicas: 1,
       missing: null,
     });
@@ -312,6 +428,8 @@ describe('x-heal-autoscale in the spec', () => {
       max: 6,
       responseTime: 250,
       requestsPerSecond: null,
+      cpu: null,
+      memory: null,
       interval: 15_000,
       tolerance: 0.1,
       scaleUp: { replicas: 4, percent: 100 },
@@ -333,9 +451,46 @@ describe('x-heal-autoscale in the spec', () => {
       ),
     ).toEqual([
       '16:12 services.web.x-heal-autoscale.max: must be at least min (5)',
-      '17:7 services.web.x-heal-autoscale.cpu: is not built yet: scale on response_time or requests_per_second (read from the mesh proxies)',
+      "17:12 services.web.x-heal-autoscale.cpu: is a percent of each replica's CPU reservation or limit, and the service sets neither: set deploy.resources.reservations.cpus (or limits.cpus), or give cores such as 0.5",
       '18:33 services.web.x-heal-autoscale.scale_down.period: unknown key "period"',
     ]);
+  });
+
+  it('reads cpu and memory as amounts per replica or as a percent of the reservation, else the limit', async () => {
+    const stack = await stackOf(
+      'services:\n  web:\n    image: web:v1\n' +
+        '    deploy: { resources: { reservations: { cpus: "0.5" }, limits: { cpus: "2", memory: 512m } } }\n' +
+        '    x-heal-autoscale: { min: 1, max: 4, cpu: 70%, memory: 80% }\n' +
+        '  api:\n    image: web:v1\n    x-heal-autoscale: { min: 1, max: 4, cpu: 0.5, memory: 200Mi }\n',
+    );
+    // No mesh needed: the figures are the replicas' Engine stats.
+    expect(stack.services.web?.deploy.autoscale).toMatchObject({
+      cpu: { amount: 0.35, percent: { value: 70, of: 'reservation' } },
+      memory: { amount: 0.8 * 512 * 1024 ** 2, percent: { value: 80, of: 'limit' } },
+    });
+    expect(stack.services.api?.deploy.autoscale).toMatchObject({
+      cpu: { amount: 0.5, percent: null },
+      memory: { amount: 200 * 1024 ** 2, percent: null },
+    });
+    const { toCompose } = await import('../../src/spec/to-compose.js');
+    const compose = toCompose(stack) as { services: Record<string, Record<string, Record<string, unknown>>> };
+    expect(compose.services.web?.['x-heal-autoscale']).toMatchObject({ cpu: '70%', memory: '80%' });
+    expect(compose.services.api?.['x-heal-autoscale']).toMatchObject({ cpu: 0.5, memory: 200 * 1024 ** 2 });
+  });
+
+  it('refuses a percent without a reservation or limit, and amounts that are not', async () => {
+    const problems = (
+      await specProblems(
+        'services:\n  web:\n    image: web:v1\n    x-heal-autoscale: { min: 1, max: 4, memory: 80%, cpu: 0 }\n' +
+          '  api:\n    image: web:v1\n    x-heal-autoscale: { min: 1, max: 4, memory: lots }\n',
+      )
+    ).join('\n');
+    expect(problems).toContain(
+      "services.web.x-heal-autoscale.memory: is a percent of each replica's memory reservation or limit, and the service sets neither: set deploy.resources.reservations.memory (or limits.memory), or give bytes such as 200Mi",
+    );
+    expect(problems).toContain('services.web.x-heal-autoscale.cpu: must be at least 0.001');
+    expect(problems).toContain('services.api.x-heal-autoscale.memory: "lots" is not a byte size');
+    expect(problems).not.toContain('needs a target');
   });
 
   it('refuses min 0, a missing target, and a service the mesh does not serve', async () => {

@@ -138,6 +138,8 @@ describe('createMetrics', () => {
       '# TYPE heal_autoscale_replicas gauge',
       '# TYPE heal_autoscale_response_seconds gauge',
       '# TYPE heal_autoscale_requests_per_second gauge',
+      '# TYPE heal_autoscale_cpu_cores gauge',
+      '# TYPE heal_autoscale_memory_bytes gauge',
       '# TYPE heal_autoscale_changes_total counter',
     ]);
   });
@@ -175,9 +177,26 @@ describe('createMetrics', () => {
 
   it('records autoscaling decisions: the count, the figures, and each change by direction', async () => {
     const metrics = createMetrics();
-    metrics.autoscaled('blog', 'web', { replicas: 3, responseMs: 420, requestRate: 12, change: 'up' });
-    metrics.autoscaled('blog', 'web', { replicas: 3, responseMs: null, requestRate: null, change: null });
+    const none = { responseMs: null, requestRate: null, cpuCores: null, memoryBytes: null };
+    metrics.autoscaled('blog', 'web', {
+      ...none,
+      replicas: 3,
+      responseMs: 420,
+      requestRate: 12,
+      change: 'up',
+    });
+    metrics.autoscaled('blog', 'web', { ...none, replicas: 3, change: null });
+    metrics.autoscaled('blog', 'api', {
+      ...none,
+      replicas: 2,
+      cpuCores: 0.5,
+      memoryBytes: 1024,
+      change: null,
+    });
     const text = await metrics.text();
+    expect(text).toContain('heal_autoscale_cpu_cores{stack="blog",service="api"} 0.5');
+    expect(text).toContain('heal_autoscale_memory_bytes{stack="blog",service="api"} 1024');
+    expect(text).not.toContain('heal_autoscale_cpu_cores{stack="blog",service="web"}');
     expect(text).toContain('heal_autoscale_replicas{stack="blog",service="web"} 3');
     expect(text).toContain('heal_autoscale_changes_total{stack="blog",service="web",direction="up"} 1');
     expect(text).not.toContain('heal_autoscale_response_seconds{');
