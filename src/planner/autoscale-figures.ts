@@ -27,16 +27,17 @@ export function intervalFigures(
     replicas,
     missing: why,
   });
-  if (looks.length < 2) return missing('fewer than two looks at the proxies this interval');
+  const problem = looksProblem(looks, (look) => look.hosts, minSpanMs, {
+    few: 'fewer than two looks at the proxies this interval',
+    span: 'the looks span',
+    none: 'no mesh proxy of the service runs',
+    failed: (host) => `the proxy on ${host} did not answer`,
+  });
+  if (problem !== null) return missing(problem);
   const first = looks[0]!;
   const last = looks[looks.length - 1]!;
   const span = last.at - first.at;
-  if (span < minSpanMs) return missing(`the looks span ${span} ms of the ${minSpanMs} ms needed`);
   const hosts = Object.keys(last.hosts).sort();
-  if (hosts.length === 0) return missing('no mesh proxy of the service runs');
-  for (const look of looks)
-    for (const [host, value] of Object.entries(look.hosts))
-      if ('error' in value) return missing(`the proxy on ${host} did not answer: ${value.error}`);
   let completed = 0;
   for (const host of hosts) {
     const before = first.hosts[host];
@@ -129,16 +130,16 @@ export function cpuCores(before: UsageReading, after: UsageReading): number | nu
  */
 export function usageFigures(looks: readonly UsageLook[], minSpanMs: number): UsageFigures {
   const missing = (why: string): UsageFigures => ({ cpuCores: null, memoryBytes: null, missing: why });
-  if (looks.length < 2) return missing('fewer than two readings of the replicas this interval');
+  const problem = looksProblem(looks, (look) => look.replicas, minSpanMs, {
+    few: 'fewer than two readings of the replicas this interval',
+    span: 'the readings span',
+    none: 'no replica runs to read',
+    failed: (id) => `replica ${short(id)} did not answer`,
+  });
+  if (problem !== null) return missing(problem);
   const first = looks[0]!;
   const last = looks[looks.length - 1]!;
-  const span = last.at - first.at;
-  if (span < minSpanMs) return missing(`the readings span ${span} ms of the ${minSpanMs} ms needed`);
   const ids = Object.keys(last.replicas).sort();
-  if (ids.length === 0) return missing('no replica runs to read');
-  for (const look of looks)
-    for (const [id, value] of Object.entries(look.replicas))
-      if ('error' in value) return missing(`replica ${short(id)} did not answer: ${value.error}`);
   let cores = 0;
   for (const id of ids) {
     const before = first.replicas[id];
@@ -161,4 +162,35 @@ export function usageFigures(looks: readonly UsageLook[], minSpanMs: number): Us
 
 function short(id: string): string {
   return id.slice(0, 12);
+}
+
+/** How an interval's looks are named in the reasons they give no figures. */
+type LookWords = {
+  readonly few: string;
+  readonly span: string;
+  readonly none: string;
+  readonly failed: (key: string) => string;
+};
+
+/**
+ * Why an interval's looks give no figures, or null: fewer than two, spanning less than
+ * `minSpanMs`, nothing read in the last, or anything in any look that did not answer. Shared by
+ * the proxies' looks and the replicas' stats readings.
+ */
+function looksProblem<Look extends { readonly at: number }>(
+  looks: readonly Look[],
+  entries: (look: Look) => Readonly<Record<string, object>>,
+  minSpanMs: number,
+  words: LookWords,
+): string | null {
+  if (looks.length < 2) return words.few;
+  const first = looks[0]!;
+  const last = looks[looks.length - 1]!;
+  const span = last.at - first.at;
+  if (span < minSpanMs) return `${words.span} ${span} ms of the ${minSpanMs} ms needed`;
+  if (Object.keys(entries(last)).length === 0) return words.none;
+  for (const look of looks)
+    for (const [key, value] of Object.entries(entries(look)))
+      if ('error' in value) return `${words.failed(key)}: ${String(value.error)}`;
+  return null;
 }
