@@ -17,20 +17,21 @@ type EngineEvent = {
 };
 
 /**
- * The stack's containers that died on the host within `windowMs` before `now`, per service: one
- * bounded events call (`since` .. `until=now`, filtered by the engine to the stack's label and
- * die, oom and kill), which the engine answers with what it has and then closes.
+ * The stack's containers that died on the host within `windowMs` before `engineNow` (the
+ * engine's own clock, epoch ms), per service: one bounded events call (`since` .. `until`,
+ * filtered by the engine to the stack's label and die, oom and kill), which the engine answers
+ * with what it has and then closes; an `until` still ahead of its clock would hold it open.
  */
 export async function readDeaths(
   client: HostClient,
   stack: string,
   windowMs: number,
-  now: number,
+  engineNow: number,
 ): Promise<ServiceDeaths[]> {
   const text = await client.call('events (deaths)', async (docker, abortSignal) => {
     const stream = (await docker.getEvents({
-      since: Math.floor((now - windowMs - STOP_LEAD_MS) / 1000),
-      until: Math.ceil(now / 1000),
+      since: Math.floor((engineNow - windowMs - STOP_LEAD_MS) / 1000),
+      until: Math.floor(engineNow) / 1000,
       filters: {
         type: ['container'],
         label: [`${LABEL.stack}=${stack}`],
@@ -42,7 +43,7 @@ export async function readDeaths(
     for await (const chunk of stream) read += chunk.toString();
     return read;
   });
-  return countDeaths(parseEvents(text), now - windowMs);
+  return countDeaths(parseEvents(text), engineNow - windowMs);
 }
 
 /** Newline-delimited JSON; a line that is not an event is skipped. */

@@ -142,7 +142,14 @@ async function observeHost(
     const containers = list.map((container) => toObserved(host.name, container, at));
     const [proxies, probe] = await Promise.all([
       readProxies(client, stack, containers),
-      early !== null && knownRoot === dataRoot(info) ? early : readProbe(client, stack, dataRoot(info), now),
+      withDeaths(
+        client,
+        stack,
+        info,
+        early !== null && knownRoot === dataRoot(info)
+          ? early
+          : readProbe(client, stack, dataRoot(info), now),
+      ),
     ]);
     DATA_ROOTS.set(client, dataRoot(info));
     return {
@@ -278,8 +285,7 @@ function toScaleMark(host: string, volume: Dockerode.VolumeInspectInfo): ScaleMa
 
 /**
  * The host's memory, the space on its engine's data root, its PIDs and clock, read by the fixed
- * probe command, and the stack's containers that died there lately (the engine's events); a
- * probe that fails is reported in `error` and never makes the host unreachable.
+ * probe command; a probe that fails is reported in `error` and never makes the host unreachable.
  */
 async function readProbe(
   client: HostClient,
@@ -288,25 +294,44 @@ async function readProbe(
   now: () => number,
 ): Promise<HostProbe | null> {
   if (!client.runProbe || !root.startsWith('/')) return null;
-  const timeoutMs = stack.heal.timeouts.readMs;
-  const window = (stack.heal.conditions ?? CONDITIONS_DEFAULTS).dying.window;
-  const deaths = readDeaths(client, stack.name, window, now()).then(
-    (services) => ({ window, services }),
-    (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
-  );
   try {
     const sent = now();
-    const text = await client.runProbe(root, timeoutMs);
-    const probe = parseProbe(text, root, { sent, received: now() });
-    const died = await deaths;
-    if (!(died instanceof Error)) return { ...probe, deaths: died };
-    const error = `engine events unreadable: ${died.message}`;
-    return { ...probe, deaths: null, error: probe.error === null ? error : `${probe.error}; ${error}` };
+    const text = await client.runProbe(root, stack.heal.timeouts.readMs);
+    return parseProbe(text, root, { sent, received: now() });
   } catch (error) {
-    await deaths;
     const message = error instanceof Error ? error.message : String(error);
     return { memory: null, disk: null, error: `probe failed: ${message}` };
   }
+}
+
+/**
+ * The probe with the stack's containers that died on the host lately (the engine's events),
+ * asked up to the engine's own time as `docker info` gave it: an `until` past the engine's clock
+ * (heal's clock, a host behind it) makes the engine hold the call open until then, a second
+ * or more added to every look. Read only where the probe is.
+ */
+async function withDeaths(
+  client: HostClient,
+  stack: Stack,
+  info: Record<string, unknown>,
+  reading: Promise<HostProbe | null>,
+): Promise<HostProbe | null> {
+  const engineNow = typeof info.SystemTime === 'string' ? Date.parse(info.SystemTime) : Number.NaN;
+  const window = (stack.heal.conditions ?? CONDITIONS_DEFAULTS).dying.window;
+  const deaths = !client.runProbe
+    ? null
+    : Number.isFinite(engineNow)
+      ? readDeaths(client, stack.name, window, engineNow).then(
+          (services) => ({ window, services }),
+          (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
+        )
+      : Promise.resolve(new Error('the engine did not say its time (docker info SystemTime)'));
+  const probe = await reading;
+  const died = await deaths;
+  if (probe === null || died === null) return probe;
+  if (!(died instanceof Error)) return { ...probe, deaths: died };
+  const error = `engine events unreadable: ${died.message}`;
+  return { ...probe, deaths: null, error: probe.error === null ? error : `${probe.error}; ${error}` };
 }
 
 const DATA_ROOTS = new WeakMap<HostClient, string>();

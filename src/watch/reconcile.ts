@@ -137,6 +137,10 @@ async function lookAndPlan(
 ): Promise<Looked> {
   const { log, metrics } = deps;
   state.stopsSeenAt = Date.now();
+  // Every container seen running was running at least since it started until the look began;
+  // `now`, after the look, may be seconds later on a loaded machine, and would clear the backoff of
+  // a replica that crashed after a second (restarts.running).
+  const lookedAt = state.stopsSeenAt;
   const stopped = recentlyStopped(watch, state.stopsSeenAt);
   const observed = await observe(stack, watch.fleet.reach, Date.now, {
     // A silent host gets until it would be declared down to answer: a hung call must not delay that.
@@ -171,7 +175,7 @@ async function lookAndPlan(
     for (const container of host.containers) {
       if (container.service && container.slot !== null) state.history.saw(container.service, container.slot);
       if (container.state === 'running' && container.service && container.slot !== null)
-        state.restarts.running(container.service, container.slot, container.startedAt, now);
+        state.restarts.running(container.service, container.slot, container.startedAt, lookedAt);
     }
   metrics.setHosts(
     stack.name,

@@ -144,12 +144,14 @@ describe('the status page in chromium', () => {
     const killed = Date.now();
     await dockerAt(env, 'h2', ['kill', victim.id]);
     await page.waitForSelector(`#heals tr[data-heal="crashed"]`, { timeout: 30_000 });
-    await page.waitForFunction(
-      `window.seen.length > 1 && window.seen[window.seen.length - 1] === 'running healthy'`,
-      undefined,
-      {
-        timeout: 30_000,
-      },
+    // Polled with page.evaluate (DevTools' own evaluation), not waitForFunction: the latter evals
+    // its predicate inside the page, which the page's CSP (no 'unsafe-eval') rightly refuses.
+    await until('the killed replica running healthy again on the page', 30_000, async () =>
+      (await page.evaluate(
+        `window.seen.length > 1 && window.seen[window.seen.length - 1] === 'running healthy'`,
+      ))
+        ? true
+        : undefined,
     );
     const healedMs = Date.now() - killed;
     const seen = (await page.evaluate('window.seen')) as string[];
