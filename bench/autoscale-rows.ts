@@ -9,7 +9,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startLoad } from '../test/load/load.js';
-import type { TestbedEnv } from '../test/testbed.js';
+import { bedSpecHead, type TestbedEnv } from '../test/testbed.js';
 import type { ResultRow } from './results-row.js';
 import {
   allowTestbedKeys,
@@ -34,12 +34,7 @@ const STEADY_MS = 60_000;
 
 function specText(env: TestbedEnv): string {
   return [
-    `name: ${STACK}`,
-    'x-heal:',
-    `  ssh: { identity_file: ${env.identityFile}, known_hosts: ${env.knownHosts} }`,
-    `  mesh: { image: ${env.images.proxy}, drain_timeout: 5s }`,
-    '  hosts:',
-    ...env.hosts.map((host) => `    ${host.name}: { ssh: ${host.ssh} }`),
+    ...bedSpecHead(env, STACK, [`  mesh: { image: ${env.images.proxy}, drain_timeout: 5s }`]),
     'services:',
     '  web:',
     `    image: ${env.registry}/queue:v1`,

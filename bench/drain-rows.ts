@@ -15,7 +15,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { proxyName } from '../src/mesh/names.js';
 import { runLoad, startLoad, type LoadRun } from '../test/load/load.js';
-import type { TestbedEnv } from '../test/testbed.js';
+import { bedSpecHead, type TestbedEnv } from '../test/testbed.js';
 import {
   type DrainRun,
   type DrainSide,
@@ -61,14 +61,11 @@ const message = (error: unknown): string =>
 
 function specText(env: TestbedEnv): string {
   return [
-    `name: ${STACK}`,
-    'x-heal:',
-    `  ssh: { identity_file: ${env.identityFile}, known_hosts: ${env.knownHosts} }`,
-    `  mesh: { image: ${env.images.proxy}, drain_timeout: 2s }`,
-    '  hosts:',
-    ...env.hosts.map((host) => `    ${host.name}: { ssh: ${host.ssh} }`),
-    '  watch: { interval: 2s }',
-    '  conditions: { grace: 2s, drain_after: 3s, recover: 4s, memory_available: 100Mi }',
+    ...bedSpecHead(env, STACK, [
+      `  mesh: { image: ${env.images.proxy}, drain_timeout: 2s }`,
+      '  watch: { interval: 2s }',
+      '  conditions: { grace: 2s, drain_after: 3s, recover: 4s, memory_available: 100Mi }',
+    ]),
     'services:',
     '  web:',
     `    image: ${env.images.web1}`,

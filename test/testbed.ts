@@ -75,6 +75,21 @@ export async function ensureTestbed(n = 3): Promise<TestbedEnv> {
   return testbedEnv();
 }
 
+/**
+ * A spec's first lines for the bed: `name`, then `x-heal` with the bed's key and known_hosts, the
+ * `heal` lines given (more `x-heal` keys, indented by two), and every host of the bed by address.
+ */
+export function bedSpecHead(env: TestbedEnv, stack: string, heal: readonly string[] = []): string[] {
+  return [
+    `name: ${stack}`,
+    'x-heal:',
+    `  ssh: { identity_file: ${env.identityFile}, known_hosts: ${env.knownHosts} }`,
+    ...heal,
+    '  hosts:',
+    ...env.hosts.map((host) => `    ${host.name}: { ssh: ${host.ssh} }`),
+  ];
+}
+
 /** The host named `name` (h1, ...) in `env`; throws when the bed has no such host. */
 export function hostOf(env: TestbedEnv, name: string): TestbedHost {
   const host = env.hosts.find((h) => h.name === name);

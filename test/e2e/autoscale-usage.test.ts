@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureTestbed, type TestbedEnv } from '../testbed.js';
+import { bedSpecHead, ensureTestbed, type TestbedEnv } from '../testbed.js';
 import { cleanStack, heal, waitFor } from './helpers.js';
 import {
   freePort,
@@ -31,12 +31,7 @@ let watch: Watch;
 
 function specText(): string {
   return [
-    `name: ${STACK}`,
-    'x-heal:',
-    `  ssh: { identity_file: ${env.identityFile}, known_hosts: ${env.knownHosts} }`,
-    '  watch: { interval: 5s }',
-    '  hosts:',
-    ...env.hosts.map((host) => `    ${host.name}: { ssh: ${host.ssh} }`),
+    ...bedSpecHead(env, STACK, ['  watch: { interval: 5s }']),
     'services:',
     '  fill:',
     `    image: ${env.images.web1}`,

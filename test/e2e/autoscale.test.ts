@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLoad, type LoadRun } from '../load/load.js';
-import { dockerOn, ensureTestbed, type TestbedEnv } from '../testbed.js';
+import { bedSpecHead, dockerOn, ensureTestbed, type TestbedEnv } from '../testbed.js';
 import { cleanStack, waitFor } from './helpers.js';
 import {
   freePort,
@@ -37,13 +37,10 @@ let watch: Watch;
 
 function specText(): string {
   return [
-    `name: ${STACK}`,
-    'x-heal:',
-    `  ssh: { identity_file: ${env.identityFile}, known_hosts: ${env.knownHosts} }`,
-    `  mesh: { image: ${env.images.proxy}, drain_timeout: 5s }`,
-    '  watch: { interval: 5s }',
-    '  hosts:',
-    ...env.hosts.map((host) => `    ${host.name}: { ssh: ${host.ssh} }`),
+    ...bedSpecHead(env, STACK, [
+      `  mesh: { image: ${env.images.proxy}, drain_timeout: 5s }`,
+      '  watch: { interval: 5s }',
+    ]),
     'services:',
     '  web:',
     `    image: ${env.registry}/queue:v1`,

@@ -11,7 +11,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { dockerOn, ensureTestbed, type TestbedEnv } from '../testbed.js';
+import { bedSpecHead, dockerOn, ensureTestbed, type TestbedEnv } from '../testbed.js';
 import { cleanStack, containersOnAll, heal, page } from './helpers.js';
 import { freePort, startWatch, statusOf, until } from './watch-helpers.js';
 
@@ -71,12 +71,7 @@ beforeAll(async () => {
   write(
     'stack.yml',
     [
-      `name: ${STACK}`,
-      'x-heal:',
-      `  ssh: { identity_file: ${env.identityFile}, known_hosts: ${env.knownHosts} }`,
-      '  hosts:',
-      ...env.hosts.map((host) => `    ${host.name}: { ssh: ${host.ssh} }`),
-      '  watch: { interval: 2s }',
+      ...bedSpecHead(env, STACK, ['  watch: { interval: 2s }']),
       'services:',
       '  web:',
       '    build: app',

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureTestbed, type TestbedEnv } from '../testbed.js';
+import { bedSpecHead, ensureTestbed, type TestbedEnv } from '../testbed.js';
 import { cleanStack, heal } from './helpers.js';
 import {
   freePort,
@@ -31,13 +31,10 @@ let daemon: Watch;
 
 function specText(): string {
   return [
-    `name: ${STACK}`,
-    'x-heal:',
-    `  ssh: { identity_file: ${env.identityFile}, known_hosts: ${env.knownHosts} }`,
-    '  hosts:',
-    ...env.hosts.map((host) => `    ${host.name}: { ssh: ${host.ssh} }`),
-    '  watch: { interval: 2s }',
-    '  conditions: { grace: 2s, drain_after: never, dying: { services: 3, window: 2m } }',
+    ...bedSpecHead(env, STACK, [
+      '  watch: { interval: 2s }',
+      '  conditions: { grace: 2s, drain_after: never, dying: { services: 3, window: 2m } }',
+    ]),
     'services:',
     ...CRASHING.flatMap((name) => [
       `  ${name}:`,

@@ -17,7 +17,7 @@ import { parseServersState, type CurrentServer } from '../../src/mesh/servers-st
 import { proxySocketOnHost } from '../../src/mesh/names.js';
 import { runLoad, sendOne, startLoad, type LoadRun } from '../load/load.js';
 import type { RequestRecord } from '../load/summary.js';
-import { dockerOn, ensureTestbed, sshOn, testbed, type TestbedEnv } from '../testbed.js';
+import { bedSpecHead, dockerOn, ensureTestbed, sshOn, testbed, type TestbedEnv } from '../testbed.js';
 import {
   cleanStack,
   containersOnAll,
@@ -50,12 +50,7 @@ function specText(web: number, apiImage: string): string {
   const health =
     "healthcheck: { test: ['CMD', 'wget', '-qO-', 'localhost:8080/health'], interval: 1s, retries: 2 }";
   return [
-    `name: ${STACK}`,
-    'x-heal:',
-    `  ssh: { identity_file: ${env.identityFile}, known_hosts: ${env.knownHosts} }`,
-    `  mesh: { image: ${env.images.proxy}, drain_timeout: 15s }`,
-    '  hosts:',
-    ...env.hosts.map((host) => `    ${host.name}: { ssh: ${host.ssh} }`),
+    ...bedSpecHead(env, STACK, [`  mesh: { image: ${env.images.proxy}, drain_timeout: 15s }`]),
     'services:',
     '  web:',
     `    image: ${env.images.web1}`,

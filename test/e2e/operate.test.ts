@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openFleet } from '../../src/executor/fleet.js';
 import { readLogs } from '../../src/operate/logs.js';
 import { loadStack } from '../../src/spec/load.js';
-import { dockerOn, ensureTestbed, testbed, type TestbedEnv } from '../testbed.js';
+import { bedSpecHead, dockerOn, ensureTestbed, testbed, type TestbedEnv } from '../testbed.js';
 import {
   cleanStack,
   containersOnAll,
@@ -60,11 +60,7 @@ beforeAll(async () => {
   writeFileSync(
     spec,
     [
-      `name: ${STACK}`,
-      'x-heal:',
-      `  ssh: { identity_file: ${env.identityFile}, known_hosts: ${env.knownHosts} }`,
-      '  hosts:',
-      ...env.hosts.map((host) => `    ${host.name}: { ssh: ${host.ssh} }`),
+      ...bedSpecHead(env, STACK),
       'secrets:',
       '  token: { file: token.txt }',
       'services:',

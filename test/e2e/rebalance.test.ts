@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureTestbed, testbed, type TestbedEnv } from '../testbed.js';
+import { bedSpecHead, ensureTestbed, testbed, type TestbedEnv } from '../testbed.js';
 import { cleanStack, heal } from './helpers.js';
 import {
   censusProblems,
@@ -41,12 +41,7 @@ beforeAll(async () => {
   writeFileSync(
     join(work, 'stack.yml'),
     [
-      `name: ${STACK}`,
-      'x-heal:',
-      `  ssh: { user: root, identity_file: ${env.identityFile}, known_hosts: ${env.knownHosts} }`,
-      '  hosts:',
-      ...env.hosts.map((host) => `    ${host.name}: { ssh: ${host.ssh} }`),
-      '  watch: { interval: 5s, host_down_after: 3s, rebalance: true }',
+      ...bedSpecHead(env, STACK, ['  watch: { interval: 5s, host_down_after: 3s, rebalance: true }']),
       'services:',
       '  web:',
       `    image: ${env.images.web1}`,

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dockerOn, ensureTestbed, type TestbedEnv } from '../testbed.js';
+import { bedSpecHead, dockerOn, ensureTestbed, type TestbedEnv } from '../testbed.js';
 import {
   cleanStack,
   containersOnAll,
@@ -50,11 +50,7 @@ type Shape = {
 
 function writeSpec(shape: Shape): void {
   const text = [
-    `name: ${STACK}`,
-    'x-heal:',
-    `  ssh: { identity_file: ${env.identityFile}, known_hosts: ${env.knownHosts} }`,
-    '  hosts:',
-    ...env.hosts.map((host) => `    ${host.name}: { ssh: ${host.ssh} }`),
+    ...bedSpecHead(env, STACK),
     'services:',
     '  web:',
     `    image: ${shape.image}`,
@@ -401,11 +397,7 @@ describe('monitor watches the last batch; start-first keeps a container_name', (
     "    healthcheck: { test: ['CMD', 'wget', '-qO-', 'localhost:8080/health'], interval: 1s, retries: 2 }";
   const write = (web: string, front: string, monitor = '5s'): void => {
     const text = [
-      `name: ${ONE}`,
-      'x-heal:',
-      `  ssh: { identity_file: ${env.identityFile}, known_hosts: ${env.knownHosts} }`,
-      '  hosts:',
-      ...env.hosts.map((host) => `    ${host.name}: { ssh: ${host.ssh} }`),
+      ...bedSpecHead(env, ONE),
       'services:',
       '  web:',
       `    image: ${web}`,

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keyedConfigHash } from '../../src/spec/keyed-hash.js';
 import { loadStack } from '../../src/spec/load.js';
-import { dockerOn, ensureTestbed, type TestbedEnv } from '../testbed.js';
+import { bedSpecHead, dockerOn, ensureTestbed, type TestbedEnv } from '../testbed.js';
 import { cleanStack, containersOnAll, envOf, heal, killStartedHeals, type Run } from './helpers.js';
 
 const STACK = 'e2ekey';
@@ -24,11 +24,7 @@ function writeSpec(password: string): void {
   writeFileSync(
     join(work, 'stack.yml'),
     [
-      `name: ${STACK}`,
-      'x-heal:',
-      `  ssh: { identity_file: ${env.identityFile}, known_hosts: ${env.knownHosts} }`,
-      '  hosts:',
-      ...env.hosts.map((host) => `    ${host.name}: { ssh: ${host.ssh} }`),
+      ...bedSpecHead(env, STACK),
       'services:',
       '  api:',
       `    image: ${env.images.web1}`,

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureTestbed, type TestbedEnv } from '../testbed.js';
+import { bedSpecHead, ensureTestbed, type TestbedEnv } from '../testbed.js';
 import {
   dockerAt,
   freePort,
@@ -36,12 +36,7 @@ let browser: Browser | null = null;
 
 function specText(): string {
   return [
-    `name: ${STACK}`,
-    'x-heal:',
-    `  ssh: { user: root, identity_file: ${env.identityFile}, known_hosts: ${env.knownHosts} }`,
-    '  hosts:',
-    ...env.hosts.map((host) => `    ${host.name}: { ssh: ${host.ssh} }`),
-    '  watch: { interval: 10s, host_down_after: 5s }',
+    ...bedSpecHead(env, STACK, ['  watch: { interval: 10s, host_down_after: 5s }']),
     'services:',
     '  web:',
     `    image: ${env.images.web1}`,

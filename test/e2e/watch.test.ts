@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureTestbed, sshOn, testbed, type TestbedEnv } from '../testbed.js';
+import { bedSpecHead, ensureTestbed, sshOn, testbed, type TestbedEnv } from '../testbed.js';
 import {
   censusProblems,
   dockerAt,
@@ -69,12 +69,7 @@ function specText(s: Shape): string {
     return [`name: ${STACK}`, 'services:', '  web: [', `    image: ${env.images.web1}`, ''].join('\n');
   return [
     '# heal watch end-to-end',
-    `name: ${STACK}`,
-    'x-heal:',
-    `  ssh: { user: root, identity_file: ${env.identityFile}, known_hosts: ${env.knownHosts} }`,
-    '  hosts:',
-    ...env.hosts.map((host) => `    ${host.name}: { ssh: ${host.ssh} }`),
-    `  watch: { interval: ${INTERVAL_S}s, host_down_after: 5s }`,
+    ...bedSpecHead(env, STACK, [`  watch: { interval: ${INTERVAL_S}s, host_down_after: 5s }`]),
     'services:',
     '  web:',
     `    image: ${env.images.web1}`,
