@@ -291,7 +291,7 @@ function hostFault(verb: HostVerb, hosts: readonly string[], midRollout: boolean
         const taken = await chaos.slotsOn(hosts);
         const loginsBefore = hosts.map((host) => logins(chaos, host));
         for (const host of hosts) await testbed(verb, host);
-        run.injectedNow(taken);
+        run.injectedNow(taken, hosts);
         if (verb === 'kill') run.struck(hosts);
         // Mid-rollout means the rollout had not ended when the fault struck.
         const ended = chaos.daemon
@@ -362,7 +362,7 @@ const engineRestart: Fault = {
     chaos.fault('dockerd restarted on h2', async (run) => {
       const taken = await chaos.slotsOn(['h2']);
       await testbed('restart-engine', 'h2');
-      run.injectedNow(taken);
+      run.injectedNow(taken, ['h2']);
       run.struck(['h2']);
       await run.converged([], 90_000);
       return { injected: true };

@@ -65,8 +65,13 @@ export type Injection = {
 
 /** Handed to a fault's body. */
 export type FaultRun = {
-  /** Marks the moment of injection; `taken` are the slots per service the fault itself takes down. */
-  injectedNow(taken?: Readonly<Record<string, number>>): void;
+  /**
+   * Marks the moment of injection; `taken` are the slots per service the fault itself takes down,
+   * on `hosts`, the hosts it strikes: the monitor not reading one of them counts its slots down,
+   * while any other host unread makes that moment unknown (a slow answer to the monitor is not
+   * heal's doing).
+   */
+  injectedNow(taken?: Readonly<Record<string, number>>, hosts?: readonly string[]): void;
   /** Waits until the fleet, without the hosts `away`, matches the shape; the first call times convergence. */
   converged(away?: readonly string[], timeoutMs?: number): Promise<void>;
   /** Records the convergence time now (a bad commit: the moment heal reported it). */
@@ -329,15 +334,17 @@ export class Chaos {
     const notes: string[] = [];
     let injectedAt = Date.now();
     let taken: Readonly<Record<string, number>> = {};
+    let faultHosts: ReadonlySet<string> = new Set();
     let minimum = replicasOf(this.shape);
     let convergedAt: number | null = null;
     let injection: Injection = { injected: false };
     let failure: string | null = null;
     let struck: readonly string[] = [];
     const run: FaultRun = {
-      injectedNow: (slots = {}) => {
+      injectedNow: (slots = {}, hosts = []) => {
         injectedAt = Date.now();
         taken = slots;
+        faultHosts = new Set(hosts);
         const now = replicasOf(this.shape);
         minimum = Object.fromEntries(
           Object.entries(now).map(([service, count]) => [
@@ -372,10 +379,14 @@ export class Chaos {
     convergedAt ??= failure === null ? Date.now() : null;
     const touched = await this.bystanders.touched(new Set(struck));
     const secretsLogged = this.countSecrets(this.output().slice(outputBefore));
-    const below = this.monitor.belowMinimumSeconds(injectedAt, minimum, taken);
+    const below = this.monitor.belowMinimumSeconds(injectedAt, minimum, taken, faultHosts);
     if (failure) notes.push(failure);
     notes.push(...touched);
     if (below.worst) notes.push(`below minimum: ${below.worst}`);
+    if (below.unknownSeconds > 0)
+      notes.push(
+        `not counted: ${below.unknownSeconds} s in which a host the fault spared did not answer the monitor`,
+      );
     if (secretsLogged > 0) notes.push(`${secretsLogged} secret values in the daemon's output`);
     const leaks = injection.leaks ?? [];
     notes.push(...leaks);

@@ -138,20 +138,29 @@ export class Monitor {
 
   /**
    * Seconds since `from` during which some service had more of its first `minimum` slots down
-   * than its rollout parallelism plus what the fault itself took (`taken`, per service).
+   * than its rollout parallelism plus what the fault itself took (`taken`, per service). A host
+   * of `faultHosts` that did not answer has its slots down; any other one makes that sample
+   * unknown (`unknownSeconds`), never a count against heal.
    */
   belowMinimumSeconds(
     from: number,
     minimum: Readonly<Record<string, number>>,
     taken: Readonly<Record<string, number>>,
-  ): { seconds: number; worst: string | null } {
+    faultHosts: ReadonlySet<string> = new Set(),
+  ): { seconds: number; worst: string | null; unknownSeconds: number } {
     let seconds = 0;
+    let unknown = 0;
     let worst: string | null = null;
     let worstDown = 0;
     const samples = this.samplesSince(from);
     for (let index = 0; index < samples.length; index += 1) {
       const sample = samples[index]!;
       const next = samples[index + 1];
+      const span = ((next?.at ?? sample.at + POLL_MS) - sample.at) / 1000;
+      if ([...sample.hosts].some(([host, list]) => list === null && !faultHosts.has(host))) {
+        unknown += span;
+        continue;
+      }
       const containers = [...sample.hosts.values()].flatMap((list) => list ?? []).filter(isOwned);
       let below = false;
       for (const [service, count] of Object.entries(minimum)) {
@@ -171,9 +180,9 @@ export class Monitor {
           }
         }
       }
-      if (below) seconds += ((next?.at ?? sample.at + POLL_MS) - sample.at) / 1000;
+      if (below) seconds += span;
     }
-    return { seconds: Math.round(seconds * 10) / 10, worst };
+    return { seconds: Math.round(seconds * 10) / 10, worst, unknownSeconds: Math.round(unknown * 10) / 10 };
   }
 }
 
