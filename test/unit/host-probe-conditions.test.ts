@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { countDeaths, parseEvents } from '../../src/executor/deaths.js';
+import { Readable } from 'node:stream';
+import { countDeaths, parseEvents, readDeaths } from '../../src/executor/deaths.js';
+import type { HostClient } from '../../src/executor/host-client.js';
 import { parseClock, parsePids, parseProbe, probeCommand } from '../../src/executor/host-probe.js';
 import { readConditions } from '../../src/planner/conditions.js';
 import type { HostProbe } from '../../src/planner/observed.js';
@@ -85,6 +87,30 @@ describe('deaths from the engine events', () => {
       { service: 'web', exits: 2, ooms: 0 },
       { service: 'worker', exits: 0, ooms: 1 },
     ]);
+  });
+
+  // On the bed, drain-dying.test.ts reads real events; this pins the bound that keeps each look
+  // short: an `until` ahead of the engine's clock holds the call open until then (a second a look).
+  it("asks for events up to the engine's own time, never later, and counts from it", async () => {
+    const asked: Record<string, unknown>[] = [];
+    const docker = {
+      getEvents: (options: Record<string, unknown>) => {
+        asked.push(options);
+        return Promise.resolve(Readable.from([`${event('die', 'a', 'web', 1_000_000, '1')}\n`]));
+      },
+    };
+    const client = {
+      call: (_operation: string, run: (docker: unknown, signal: AbortSignal) => Promise<unknown>) =>
+        run(docker, new AbortController().signal),
+    } as unknown as HostClient;
+    const engineNow = 1_000_030_456.7;
+    expect(await readDeaths(client, 'shop', 600_000, engineNow)).toEqual([
+      { service: 'web', exits: 1, ooms: 0 },
+    ]);
+    expect(asked).toHaveLength(1);
+    expect(asked[0]!.until).toBe(1_000_030.456);
+    expect(asked[0]!.since).toBe(1_000_030 - 600 - 60);
+    expect(await readDeaths(client, 'shop', 10_000, engineNow)).toEqual([]);
   });
 });
 
