@@ -595,7 +595,11 @@ describe('heal watch on three hosts', () => {
     // Past host_down_after (5 s) from the freeze: a false alarm would have moved h2's replicas by now.
     await new Promise((resolve) => setTimeout(resolve, 6_000));
     const after = await exactlyOnceOn(HOSTS, 20_000, 'every replica once after the blip');
-    expect(ids(after)).toEqual(ids(before));
+    // Each slot still on its host. Not the same container ids: the freeze may time out a health
+    // probe of a replica there, which heal then replaces where it is (no move; seen once in 4 runs).
+    const where = (replicas: readonly Replica[]): string[] =>
+      replicas.map((item) => `${item.service}.${item.slot}@${item.host}`).sort();
+    expect(where(after)).toEqual(where(before));
     expect(
       daemon
         .lines()
